@@ -1,0 +1,127 @@
+//! `bidlake`: the command line of the platform.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use bidlake_gen::GenArgs;
+use bidlake_kafka::KafkaArgs;
+use clap::{Parser, Subcommand};
+
+/// Streaming data lake for adtech: OpenRTB 2.6 events from Kafka into Apache Iceberg tables.
+#[derive(Debug, Parser)]
+#[command(name = "bidlake", version, about, propagate_version = true)]
+struct Cli {
+    /// Data directory of the embedded defaults (catalog, warehouse, broker storage).
+    #[arg(long, env = "BIDLAKE_DATA_DIR", default_value = "./bidlake-data", global = true)]
+    data_dir: PathBuf,
+
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Generate OpenRTB 2.6 bid requests and their funnel (responses, impressions, clicks) to Kafka,
+    /// or bid requests as NDJSON to standard output (--stdout).
+    Gen {
+        #[command(flatten)]
+        gen_args: GenArgs,
+        #[command(flatten)]
+        kafka: KafkaArgs,
+    },
+}
+
+#[derive(Debug, thiserror::Error)]
+enum Error {
+    #[error(transparent)]
+    Gen(#[from] bidlake_gen::Error),
+    #[error("starting the async runtime: {0}")]
+    Runtime(#[source] std::io::Error),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging();
+    match run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            tracing::error!("{}", error_chain(&err));
+            eprintln!("error: {}", error_chain(&err));
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(cli: Cli) -> Result<(), Error> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(Error::Runtime)?;
+    runtime.block_on(async move {
+        match cli.command {
+            Command::Gen { gen_args, kafka } => {
+                let stop = stop_on_signal();
+                if gen_args.stdout {
+                    let stdout = std::io::stdout();
+                    bidlake_gen::write_ndjson(&gen_args, &stop, stdout.lock())?;
+                } else {
+                    bidlake_gen::produce(&gen_args, &kafka, stop).await?;
+                }
+                Ok(())
+            }
+        }
+    })
+}
+
+/// A flag raised by the first SIGINT or SIGTERM, so the running command can finish cleanly
+/// (flush, commit); a second signal exits at once.
+fn stop_on_signal() -> Arc<AtomicBool> {
+    let stop = Arc::new(AtomicBool::new(false));
+    let flag = stop.clone();
+    tokio::spawn(async move {
+        for _ in 0..2 {
+            if shutdown_signal().await.is_err() {
+                return;
+            }
+            if flag.swap(true, Ordering::SeqCst) {
+                eprintln!("second signal: exiting without waiting");
+                std::process::exit(130);
+            }
+            tracing::info!("stopping: finishing what is in flight (press Ctrl-C again to exit at once)");
+        }
+    });
+    stop
+}
+
+async fn shutdown_signal() -> std::io::Result<()> {
+    let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+    tokio::select! {
+        result = tokio::signal::ctrl_c() => result,
+        _ = terminate.recv() => Ok(()),
+    }
+}
+
+fn init_logging() {
+    // Logs go to standard error: standard output carries data (`gen --stdout`, `query`).
+    let filter = tracing_subscriber::EnvFilter::try_from_env("BIDLAKE_LOG")
+        .or_else(|_| tracing_subscriber::EnvFilter::try_from_default_env())
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,rdkafka=warn,librdkafka=warn"));
+    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+}
+
+fn error_chain(err: &dyn std::error::Error) -> String {
+    let mut text = err.to_string();
+    let mut source = err.source();
+    while let Some(cause) = source {
+        let cause_text = cause.to_string();
+        // thiserror's `{0}` formats often already include the source; don't repeat it.
+        if !text.contains(&cause_text) {
+            text.push_str(": ");
+            text.push_str(&cause_text);
+        }
+        source = cause.source();
+    }
+    text
+}

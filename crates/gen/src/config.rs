@@ -1,0 +1,120 @@
+use std::time::Duration;
+
+use bidlake_kafka::{KafkaArgs, TopicArgs};
+
+use crate::funnel::FunnelRates;
+use crate::{Error, Result};
+
+/// `bidlake gen`: what to generate, how fast, and where to.
+#[derive(Debug, Clone, clap::Args)]
+pub struct GenArgs {
+    /// Bid requests per second (their funnel events come on top); 0 = as fast as possible.
+    #[arg(long, env = "EVENTS_PER_SECOND", default_value_t = 10)]
+    pub rate: u64,
+
+    /// Stop after this many bid requests (and their funnel).
+    #[arg(long, env = "GEN_COUNT")]
+    pub count: Option<u64>,
+
+    /// Stop after this long (e.g. 30s, 5m, 1h).
+    #[arg(long, env = "GEN_DURATION", value_parser = humantime::parse_duration)]
+    pub duration: Option<Duration>,
+
+    /// Seed for the random streams; the same seed gives the same events apart from timestamps.
+    /// Without it, a seed is picked and logged.
+    #[arg(long, env = "GEN_SEED")]
+    pub seed: Option<u64>,
+
+    /// Write bid requests as NDJSON to standard output instead of producing to Kafka.
+    #[arg(long)]
+    pub stdout: bool,
+
+    /// Share of bid requests that get a bid response.
+    #[arg(long, env = "BID_RESPONSE_RATE", default_value_t = 0.60)]
+    pub bid_response_rate: f64,
+
+    /// Share of bid responses that win and become an impression.
+    #[arg(long, env = "WIN_RATE", default_value_t = 0.15)]
+    pub win_rate: f64,
+
+    /// Share of impressions that get clicked.
+    #[arg(long, env = "CLICK_RATE", default_value_t = 0.02)]
+    pub click_rate: f64,
+
+    #[command(flatten)]
+    pub producer: ProducerArgs,
+
+    #[command(flatten)]
+    pub topics: TopicArgs,
+}
+
+/// Producer settings passed through to librdkafka (anything else: `-X key=value`).
+#[derive(Debug, Clone, clap::Args)]
+pub struct ProducerArgs {
+    /// Acknowledgements the leader waits for: 0, 1 or all.
+    #[arg(long, env = "KAFKA_ACKS", default_value = "all")]
+    pub acks: String,
+
+    /// Compression: none, gzip, lz4 or zstd.
+    #[arg(long, env = "KAFKA_COMPRESSION", default_value = "lz4")]
+    pub compression: String,
+
+    /// Largest batch per partition, in bytes.
+    #[arg(long, env = "KAFKA_BATCH_SIZE", default_value_t = 1_000_000)]
+    pub batch_size: u64,
+
+    /// How long to wait for a batch to fill, in milliseconds.
+    #[arg(long, env = "KAFKA_LINGER_MS", default_value_t = 5)]
+    pub linger_ms: u64,
+
+    /// How long to wait at the end of a run for the broker to acknowledge what was sent.
+    #[arg(long, env = "KAFKA_FLUSH_TIMEOUT", default_value = "60s", value_parser = humantime::parse_duration)]
+    pub flush_timeout: Duration,
+}
+
+impl Default for ProducerArgs {
+    fn default() -> Self {
+        Self {
+            acks: "all".into(),
+            compression: "lz4".into(),
+            batch_size: 1_000_000,
+            linger_ms: 5,
+            flush_timeout: Duration::from_secs(60),
+        }
+    }
+}
+
+impl ProducerArgs {
+    /// librdkafka settings of the producer; the user's `-X` properties still override them.
+    pub fn client_config(&self, kafka: &KafkaArgs) -> rdkafka::ClientConfig {
+        let mut config = rdkafka::ClientConfig::new();
+        config
+            .set("bootstrap.servers", &kafka.bootstrap_servers)
+            .set("acks", &self.acks)
+            .set("compression.type", &self.compression)
+            .set("batch.size", self.batch_size.to_string())
+            .set("linger.ms", self.linger_ms.to_string())
+            // Retries never duplicate or reorder within a partition.
+            .set("enable.idempotence", "true");
+        for (key, value) in &kafka.properties {
+            config.set(key, value);
+        }
+        config
+    }
+}
+
+impl GenArgs {
+    /// The funnel shares, checked.
+    pub fn funnel_rates(&self) -> Result<FunnelRates> {
+        for (name, value) in [
+            ("BID_RESPONSE_RATE (--bid-response-rate)", self.bid_response_rate),
+            ("WIN_RATE (--win-rate)", self.win_rate),
+            ("CLICK_RATE (--click-rate)", self.click_rate),
+        ] {
+            if !(0.0..=1.0).contains(&value) {
+                return Err(Error::InvalidRate { name, value });
+            }
+        }
+        Ok(FunnelRates { bid_response: self.bid_response_rate, win: self.win_rate, click: self.click_rate })
+    }
+}

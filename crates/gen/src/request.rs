@@ -1,0 +1,871 @@
+//! One OpenRTB 2.6 bid request, written as JSON, plus the facts about it that its funnel needs.
+
+use crate::catalog::{self, City, Country, DeviceProfile, Inventory};
+use crate::clock::{Micros, format_timestamp};
+use crate::json::{Arr, Obj};
+use crate::rng::{Dice, Id, Weighted};
+
+/// The weighted tables, built once per generator.
+#[derive(Debug)]
+pub struct Tables {
+    countries: Weighted<Country>,
+    inventory: Weighted<Inventory>,
+    web_devices: Weighted<DeviceProfile>,
+    app_devices: Weighted<DeviceProfile>,
+    ctv_devices: Weighted<DeviceProfile>,
+    dooh_devices: Weighted<DeviceProfile>,
+    desktop_banners: Weighted<(i64, i64)>,
+    mobile_banners: Weighted<(i64, i64)>,
+    dooh_sizes: Weighted<(i64, i64)>,
+    pub(crate) bidders: Weighted<&'static str>,
+}
+
+impl Default for Tables {
+    fn default() -> Self {
+        Self {
+            countries: Weighted::new(catalog::COUNTRIES),
+            inventory: Weighted::new(catalog::INVENTORY),
+            web_devices: Weighted::new(catalog::WEB_DEVICES),
+            app_devices: Weighted::new(catalog::APP_DEVICES),
+            ctv_devices: Weighted::new(catalog::CTV_DEVICES),
+            dooh_devices: Weighted::new(catalog::DOOH_DEVICES),
+            desktop_banners: Weighted::new(catalog::DESKTOP_BANNERS),
+            mobile_banners: Weighted::new(catalog::MOBILE_BANNERS),
+            dooh_sizes: Weighted::new(catalog::DOOH_SIZES),
+            bidders: Weighted::new(catalog::BIDDERS),
+        }
+    }
+}
+
+/// The kind of ad an impression offers (and the `mtype` of a bid on it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Media {
+    Banner = 1,
+    Video = 2,
+    Audio = 3,
+    Native = 4,
+}
+
+/// What a bidder answering the request needs to know about the impression it bids on.
+#[derive(Debug, Clone, Copy)]
+pub struct ImpFacts {
+    /// `imp.id`: "1", "2", ...
+    pub number: i64,
+    pub media: Media,
+    pub bidfloor: f64,
+    pub size: Option<(i64, i64)>,
+    /// A deal in the impression's `pmp`: (id, deal floor, deal auction type).
+    pub deal: Option<(&'static str, f64, i64)>,
+}
+
+/// The facts about a written request that its funnel (response, impression, click) builds on.
+#[derive(Debug, Clone, Copy)]
+pub struct RequestFacts {
+    pub id: Id,
+    pub at: i64,
+    pub tmax: i64,
+    pub currency: &'static str,
+    /// The impression a bidder would answer (chosen at random among the request's imps).
+    pub imp: ImpFacts,
+}
+
+/// Deal ids of the simulated exchange's private marketplace.
+static DEAL_IDS: &[&str] = &[
+    "DX-NW-1001", "DX-NW-1002", "DX-BF-2001", "DX-CB-3001", "DX-CB-3002", "DX-HC-4001",
+    "PG-MR-5001", "PG-OR-6001", "DX-QT-7001", "DX-SF-8001",
+];
+
+/// Writes one bid request, with `event_timestamp` and `received_at`, to `out`.
+pub fn write_bid_request(
+    dice: &mut Dice,
+    tables: &Tables,
+    event_at: Micros,
+    received_at: Micros,
+    out: &mut Vec<u8>,
+) -> RequestFacts {
+    let country = tables.countries.sample(dice);
+    let city = &country.cities[dice.int(0, country.cities.len() as i64 - 1) as usize];
+    let inventory = *tables.inventory.sample(dice);
+    let device = match inventory {
+        Inventory::Site => tables.web_devices.sample(dice),
+        Inventory::App => tables.app_devices.sample(dice),
+        Inventory::Ctv => tables.ctv_devices.sample(dice),
+        Inventory::Dooh => tables.dooh_devices.sample(dice),
+    };
+    let ctx = Context {
+        country,
+        city,
+        inventory,
+        device,
+        // Child-directed apps and sites are a small but real share of traffic.
+        coppa: inventory != Inventory::Dooh && dice.chance(0.015),
+        tier1: matches!(
+            country.code,
+            "USA" | "CAN" | "GBR" | "AUS" | "DEU" | "FRA" | "JPN" | "CHE" | "NLD" | "SWE" | "NOR" | "DNK"
+        ),
+    };
+    let id = dice.uuid();
+    // Most exchanges clear in USD; some trade in the local currency.
+    let currency = if dice.chance(0.85) { "USD" } else { country.currency };
+    let at = if dice.chance(0.85) { 1 } else { 2 };
+    let tmax = match inventory {
+        Inventory::Ctv | Inventory::Dooh => dice.pick(&[500, 800, 1000]),
+        _ => dice.pick(&[80, 100, 120, 150, 150, 200, 200, 250, 300, 300, 500, 1000]),
+    };
+    let imp_count = match (inventory, dice.int(0, 99)) {
+        (Inventory::Site, 0..=69) | (Inventory::App | Inventory::Dooh, 0..=91) => 1,
+        (Inventory::Ctv, n) => 1 + n % 3, // ad pods: several slots per break
+        (_, 0..=89) => 2,
+        _ => dice.int(3, 4),
+    };
+    let chosen = dice.int(1, imp_count);
+
+    let mut req = Obj::begin(out);
+    req.str("id", id.as_str());
+    let mut imps = req.arr("imp");
+    let mut facts = None;
+    for number in 1..=imp_count {
+        let imp = write_imp(dice, tables, &ctx, number, currency, &mut imps);
+        if number == chosen {
+            facts = Some(imp);
+        }
+    }
+    imps.end();
+    match inventory {
+        Inventory::Site => write_site(dice, &ctx, &mut req),
+        Inventory::App => write_app(dice, &ctx, &mut req),
+        Inventory::Ctv => write_ctv_app(dice, &ctx, &mut req),
+        Inventory::Dooh => write_dooh(dice, &mut req),
+    }
+    write_device(dice, &ctx, &mut req);
+    if inventory != Inventory::Dooh {
+        write_user(dice, &ctx, &mut req);
+    }
+    if dice.chance(0.5) {
+        req.int("test", i64::from(dice.chance(0.001)));
+    }
+    req.int("at", at).int("tmax", tmax).strs("cur", &[currency]);
+    if dice.chance(0.05) {
+        req.int("allimps", 0);
+    }
+    if dice.chance(0.5) {
+        let n = dice.int(2, 5) as usize;
+        let start = dice.int(0, 3) as usize;
+        let bcat = &catalog::BLOCKED_CATEGORIES[start..start + n];
+        req.strs("bcat", bcat);
+    }
+    if dice.chance(0.2) {
+        req.strs("badv", catalog::BLOCKED_ADVERTISERS);
+    }
+    if inventory == Inventory::App && dice.chance(0.05) {
+        req.strs("bapp", &["com.casino.slots", "com.quickloans.app"]);
+    }
+    if dice.chance(0.03) {
+        req.strs("wlang", &[country.language]);
+    }
+    write_source(dice, &id, &mut req);
+    write_regs(dice, &ctx, &mut req);
+    if dice.chance(0.1) {
+        req.raw("ext", r#"{"exchange":{"name":"bidlake-sim","region":"us-east"}}"#);
+    }
+    req.str_with("event_timestamp", |t| {
+        t.ascii(&format_timestamp(event_at));
+    });
+    req.str_with("received_at", |t| {
+        t.ascii(&format_timestamp(received_at));
+    });
+    req.end();
+
+    RequestFacts {
+        id,
+        at,
+        tmax,
+        currency,
+        imp: facts.unwrap_or(ImpFacts {
+            number: 1,
+            media: Media::Banner,
+            bidfloor: 0.0,
+            size: None,
+            deal: None,
+        }),
+    }
+}
+
+/// What every part of one request agrees on.
+struct Context {
+    country: &'static Country,
+    city: &'static City,
+    inventory: Inventory,
+    device: &'static DeviceProfile,
+    coppa: bool,
+    /// Markets with the highest prices.
+    tier1: bool,
+}
+
+impl Context {
+    fn is_mobile(&self) -> bool {
+        matches!(self.device.devicetype, 1 | 4 | 5)
+    }
+}
+
+fn cents(value: f64) -> f64 {
+    (value * 100.0).round() / 100.0
+}
+
+fn write_imp(
+    dice: &mut Dice,
+    tables: &Tables,
+    ctx: &Context,
+    number: i64,
+    currency: &'static str,
+    imps: &mut Arr<'_>,
+) -> ImpFacts {
+    let media = match ctx.inventory {
+        Inventory::Ctv => Media::Video,
+        Inventory::Dooh => {
+            if dice.chance(0.3) {
+                Media::Video
+            } else {
+                Media::Banner
+            }
+        }
+        Inventory::Site => match dice.int(0, 99) {
+            0..=74 => Media::Banner,
+            75..=86 => Media::Video,
+            _ => Media::Native,
+        },
+        Inventory::App => match dice.int(0, 99) {
+            0..=54 => Media::Banner,
+            55..=79 => Media::Video,
+            80..=94 => Media::Native,
+            _ => Media::Audio,
+        },
+    };
+    // Floors are log-normal per media type; CTV and video sell at many times display's price.
+    let (median, sigma) = match (ctx.inventory, media) {
+        (Inventory::Ctv, _) => (18.0, 0.4),
+        (Inventory::Dooh, _) => (6.0, 0.5),
+        (_, Media::Banner) => (0.35, 0.9),
+        (_, Media::Video) => (3.5, 0.6),
+        (_, Media::Native) => (0.9, 0.7),
+        (_, Media::Audio) => (2.0, 0.5),
+    };
+    let market = if ctx.tier1 { 1.0 } else { 0.4 };
+    let bidfloor =
+        if dice.chance(0.9) { cents(dice.lognormal(median * market, sigma)).max(0.01) } else { 0.0 };
+    let interstitial = ctx.inventory == Inventory::App && dice.chance(0.15);
+
+    let mut imp = imps.obj();
+    imp.str_with("id", |t| {
+        t.int(number);
+    });
+    let mut size = None;
+    match media {
+        Media::Banner => size = Some(write_banner(dice, tables, ctx, interstitial, &mut imp)),
+        Media::Video => write_video(dice, ctx, interstitial, &mut imp),
+        Media::Audio => write_audio(dice, &mut imp),
+        Media::Native => {
+            imp.obj("native")
+                .str("request", catalog::NATIVE_REQUEST)
+                .str("ver", "1.2")
+                .ints("api", &[3, 5, 7])
+                .ints("battr", &[1, 3, 8]);
+        }
+    }
+    match ctx.inventory {
+        Inventory::Site => {
+            imp.str_with("tagid", |t| {
+                t.push("div-gpt-ad-").int(number);
+            });
+        }
+        _ => {
+            imp.str_with("tagid", |t| {
+                t.push(ctx.device.os).push("-").int(media as i64).push("-").int(number);
+            });
+        }
+    }
+    if matches!(ctx.inventory, Inventory::App) {
+        let (manager, version) = dice.pick(catalog::DISPLAY_MANAGERS);
+        imp.str("displaymanager", manager).str("displaymanagerver", version);
+        imp.int("clickbrowser", i64::from(dice.chance(0.3)));
+        imp.int("exp", 3600);
+    }
+    if interstitial {
+        imp.int("instl", 1);
+        if media == Media::Video {
+            imp.int("rwdd", i64::from(dice.chance(0.5)));
+        }
+    }
+    if bidfloor > 0.0 {
+        imp.float("bidfloor", bidfloor).str("bidfloorcur", currency);
+    }
+    imp.int("secure", i64::from(dice.chance(0.97)));
+    if ctx.inventory == Inventory::Ctv {
+        imp.int("ssai", dice.int(0, 2));
+    }
+    if ctx.inventory == Inventory::Site && media == Media::Banner && dice.chance(0.05) {
+        let mut refresh = imp.obj("refresh");
+        let mut settings = refresh.arr("refsettings");
+        settings.obj().int("reftype", 3).int("minint", 30);
+        settings.end();
+        refresh.int("count", dice.int(1, 6));
+        refresh.end();
+    }
+    if dice.chance(0.25) {
+        let mut metrics = imp.arr("metric");
+        metrics
+            .obj()
+            .str("type", "viewability")
+            .float("value", cents(dice.float(0.35, 0.92)))
+            .str("vendor", dice.pick(&["ias.com", "doubleverify.com", "moat.com"]));
+        metrics.end();
+    }
+    if ctx.inventory == Inventory::Dooh {
+        imp.obj("qty")
+            .float("multiplier", cents(dice.lognormal(12.0, 0.6)))
+            .int("sourcetype", 1)
+            .str("vendor", "geopath.org");
+    }
+    let mut deal = None;
+    if dice.chance(0.15) {
+        let id = dice.pick(DEAL_IDS);
+        let deal_floor = cents(bidfloor.max(0.5) * dice.float(1.2, 3.0));
+        let deal_at = dice.pick(&[1, 1, 3]);
+        let mut pmp = imp.obj("pmp");
+        pmp.int("private_auction", i64::from(dice.chance(0.3)));
+        let mut deals = pmp.arr("deals");
+        let mut d = deals.obj();
+        d.str("id", id).float("bidfloor", deal_floor).str("bidfloorcur", currency).int("at", deal_at);
+        if dice.chance(0.4) {
+            d.strs("wseat", &[dice.pick(&["dsp-northwind", "dsp-cobalt", "dsp-orchid"])]);
+        }
+        if dice.chance(0.2) {
+            d.int("guar", 1);
+        }
+        d.end();
+        deals.end();
+        pmp.end();
+        deal = Some((id, deal_floor, deal_at));
+    }
+    if ctx.inventory == Inventory::Site && dice.chance(0.3) {
+        imp.raw("ext", r#"{"gpid":"/1234/home/top"}"#);
+    }
+    imp.end();
+    ImpFacts { number, media, bidfloor, size, deal }
+}
+
+fn write_banner(
+    dice: &mut Dice,
+    tables: &Tables,
+    ctx: &Context,
+    interstitial: bool,
+    imp: &mut Obj<'_>,
+) -> (i64, i64) {
+    let size = if interstitial {
+        (320, 480)
+    } else {
+        *match ctx.inventory {
+            Inventory::Dooh => &tables.dooh_sizes,
+            _ if ctx.device.devicetype == 2 => &tables.desktop_banners,
+            _ => &tables.mobile_banners,
+        }
+        .sample(dice)
+    };
+    let mut banner = imp.obj("banner");
+    // Exchanges send the size as w/h, as a format list, or both.
+    let style = dice.int(0, 9);
+    if style < 8 {
+        let mut formats = banner.arr("format");
+        formats.obj().int("w", size.0).int("h", size.1);
+        if let Some(alt) = catalog::alternate_size(size).filter(|_| dice.chance(0.4)) {
+            formats.obj().int("w", alt.0).int("h", alt.1);
+        }
+        formats.end();
+    }
+    if style >= 3 {
+        banner.int("w", size.0).int("h", size.1);
+    }
+    banner.int("pos", if interstitial { 7 } else { dice.pick(&[0, 1, 1, 3]) });
+    if dice.chance(0.5) {
+        banner.ints("btype", &[4]).ints("battr", &[1, 3, 8, 9, 10, 14]);
+    }
+    if ctx.inventory == Inventory::App {
+        banner.ints("api", &[3, 5, 6, 7]);
+    } else if dice.chance(0.3) {
+        banner.ints("api", &[7]);
+    }
+    if ctx.inventory == Inventory::Site && dice.chance(0.2) {
+        banner.int("topframe", 1).ints("expdir", &[2, 4]);
+    }
+    banner.end();
+    size
+}
+
+fn write_video(dice: &mut Dice, ctx: &Context, interstitial: bool, imp: &mut Obj<'_>) {
+    let ctv = ctx.inventory == Inventory::Ctv;
+    let mut video = imp.obj("video");
+    if ctv {
+        video.strs("mimes", &["video/mp4", "video/webm", "application/x-mpegURL"]);
+    } else {
+        video.strs("mimes", &["video/mp4", "video/webm", "application/javascript"]);
+    }
+    if ctv && dice.chance(0.4) {
+        video.ints("rqddurs", &[15, 30]);
+    } else {
+        video.int("minduration", 5).int("maxduration", dice.pick(&[15, 30, 30, 60]));
+    }
+    video.ints("protocols", &[2, 3, 5, 6, 7, 8]);
+    let (w, h) = if ctv { (1920, 1080) } else { dice.pick(&[(640, 360), (640, 480), (1280, 720)]) };
+    video.int("w", w).int("h", h);
+    // 1 instream, 3 interstitial, 4 standalone (outstream); AdCOM plcmt subtypes.
+    let plcmt = match ctx.inventory {
+        Inventory::Ctv => 1,
+        Inventory::App if interstitial => 3,
+        _ => dice.pick(&[1, 1, 4]),
+    };
+    video.int("plcmt", plcmt);
+    video.int("startdelay", if plcmt == 1 { dice.pick(&[0, 0, -1, -2]) } else { 0 });
+    video.int("linearity", 1);
+    if !ctv && dice.chance(0.6) {
+        video.int("skip", 1).int("skipmin", 15).int("skipafter", 5);
+    } else {
+        video.int("skip", 0);
+    }
+    video.ints("playbackmethod", if ctv { &[1] } else { &[2] });
+    video.ints("delivery", &[2]);
+    video.ints("api", if ctv { &[7] } else { &[2, 7] });
+    video.int("pos", if interstitial { 7 } else { 1 });
+    video.int("boxingallowed", 1).int("minbitrate", 300).int("maxbitrate", 6000);
+    if ctv {
+        video
+            .str_with("podid", |t| {
+                t.push("pod-").int(dice.int(1, 6));
+            })
+            .int("podseq", dice.pick(&[0, 1, -1]))
+            .int("slotinpod", 0)
+            .int("maxseq", 6)
+            .int("poddur", 120)
+            .int("playbackend", 1);
+        if dice.chance(0.2) {
+            let mut floors = video.arr("durfloors");
+            floors.obj().int("maxdur", 15).float("bidfloor", 12.0);
+            floors.obj().int("mindur", 16).int("maxdur", 30).float("bidfloor", 20.0);
+            floors.end();
+        }
+    } else if plcmt == 1 && dice.chance(0.2) {
+        let mut companions = video.arr("companionad");
+        companions.obj().str("id", "1").int("w", 300).int("h", 250).int("vcm", 1);
+        companions.end();
+        video.ints("companiontype", &[1, 2]);
+    }
+    video.end();
+}
+
+fn write_audio(dice: &mut Dice, imp: &mut Obj<'_>) {
+    let mut audio = imp.obj("audio");
+    audio
+        .strs("mimes", &["audio/mp4", "audio/mpeg", "audio/ogg"])
+        .int("minduration", 15)
+        .int("maxduration", 30)
+        .ints("protocols", &[2, 3, 7])
+        .int("startdelay", 0)
+        .int("feed", dice.pick(&[1, 3]))
+        .int("stitched", i64::from(dice.chance(0.5)))
+        .int("nvol", 1)
+        .ints("delivery", &[1])
+        .int("maxseq", 3)
+        .int("poddur", 60)
+        .ints("companiontype", &[1]);
+    audio.end();
+}
+
+/// A site's or app's two name words and top-level domain, from its index in the exchange.
+fn property_name(index: usize) -> (&'static str, &'static str, &'static str) {
+    let words = catalog::NAME_WORDS.len();
+    let nouns = catalog::NAME_NOUNS.len();
+    (
+        catalog::NAME_WORDS[index % words],
+        catalog::NAME_NOUNS[(index / words) % nouns],
+        catalog::TLDS[(index / (words * nouns)) % catalog::TLDS.len()],
+    )
+}
+
+fn write_publisher(index: usize, obj: &mut Obj<'_>) {
+    let publisher = index / catalog::PROPERTIES_PER_PUBLISHER;
+    let (word, _, _) = property_name(publisher * 3);
+    let mut p = obj.obj("publisher");
+    p.str_with("id", |t| {
+        t.push("pub-").int(publisher as i64);
+    });
+    p.str_with("name", |t| {
+        t.push(word).push(" media group");
+    });
+    p.str_with("domain", |t| {
+        t.push(word).push("media.com");
+    });
+    p.end();
+}
+
+fn write_site(dice: &mut Dice, ctx: &Context, req: &mut Obj<'_>) {
+    let index = dice.skewed_index(catalog::SITE_COUNT);
+    let (word, noun, tld) = property_name(index);
+    let mut site = req.obj("site");
+    site.str_with("id", |t| {
+        t.push("site-").int(index as i64);
+    });
+    site.str_with("name", |t| {
+        t.push(word).push(" ").push(noun);
+    });
+    site.str_with("domain", |t| {
+        t.push(word).push(noun).push(".").push(tld);
+    });
+    // Some publishers already label with Content Taxonomy 3.0 ids.
+    if index % 10 == 0 {
+        site.int("cattax", 7);
+        site.strs("cat", &[catalog::CATEGORIES_V3[index % catalog::CATEGORIES_V3.len()]]);
+    } else {
+        let cats = catalog::CATEGORIES_V1;
+        site.strs("cat", &[cats[index % cats.len()], cats[(index / 3) % cats.len()]]);
+        if dice.chance(0.3) {
+            site.strs("pagecat", &[cats[(index / 7) % cats.len()]]);
+        }
+    }
+    site.str_with("page", |t| {
+        t.push("https://www.").push(word).push(noun).push(".").push(tld).push("/");
+        t.push(noun).push("/article-").int(dice.int(1000, 99_999));
+    });
+    if dice.chance(0.4) {
+        site.str("ref", dice.pick(&["https://www.google.com/", "https://news.example.org/", "https://t.co/"]));
+    }
+    site.int("mobile", i64::from(ctx.is_mobile()));
+    site.int("privacypolicy", 1);
+    write_publisher(index, &mut site);
+    if dice.chance(0.1) {
+        let mut content = site.obj("content");
+        content.str("language", ctx.country.language).int("context", 3);
+        content.str_with("url", |t| {
+            t.push("https://www.").push(word).push(noun).push(".").push(tld).push("/").push(noun);
+        });
+        content.end();
+    }
+    if dice.chance(0.05) {
+        site.str_with("keywords", |t| {
+            t.push(noun).push(",").push(word);
+        });
+    }
+    site.end();
+}
+
+fn write_app(dice: &mut Dice, ctx: &Context, req: &mut Obj<'_>) {
+    let index = dice.skewed_index(catalog::APP_COUNT);
+    let (word, noun, _) = property_name(index);
+    let ios = ctx.device.os == "iOS";
+    let mut app = req.obj("app");
+    app.str_with("id", |t| {
+        t.push("app-").int(index as i64);
+    });
+    app.str_with("name", |t| {
+        t.push(word).push(" ").push(noun);
+    });
+    let store_id = 1_000_000_000 + index as i64 * 7_919;
+    if ios {
+        app.str_with("bundle", |t| {
+            t.int(store_id);
+        });
+        app.str_with("storeurl", |t| {
+            t.push("https://apps.apple.com/app/id").int(store_id);
+        });
+    } else {
+        app.str_with("bundle", |t| {
+            t.push("com.").push(word).push(noun).push(".app");
+        });
+        app.str_with("storeurl", |t| {
+            t.push("https://play.google.com/store/apps/details?id=com.").push(word).push(noun).push(".app");
+        });
+    }
+    app.str_with("domain", |t| {
+        t.push(word).push(noun).push(".com");
+    });
+    let cats = catalog::CATEGORIES_V1;
+    app.strs("cat", &[cats[index % cats.len()]]);
+    app.str_with("ver", |t| {
+        t.int(dice.int(1, 9)).push(".").int(dice.int(0, 30)).push(".").int(dice.int(0, 9));
+    });
+    app.int("privacypolicy", 1).int("paid", i64::from(dice.chance(0.03)));
+    write_publisher(index, &mut app);
+    if dice.chance(0.05) {
+        app.str("inventorypartnerdomain", "partner-network.com");
+    }
+    app.end();
+}
+
+fn write_ctv_app(dice: &mut Dice, ctx: &Context, req: &mut Obj<'_>) {
+    let (bundle, name, domain) = dice.pick(catalog::CTV_APPS);
+    let (series, genre, len) = dice.pick(catalog::CTV_SERIES);
+    let mut app = req.obj("app");
+    app.str("id", bundle).str("name", name).str("bundle", bundle).str("domain", domain);
+    app.strs("cat", &["IAB1-6"]).int("privacypolicy", 1).int("paid", 0);
+    app.obj("publisher").str("id", domain).str("name", name).str("domain", domain);
+    let mut content = app.obj("content");
+    content
+        .str_with("id", |t| {
+            t.push(series).push("-s").int(dice.int(1, 6)).push("e").int(dice.int(1, 12));
+        })
+        .int("episode", dice.int(1, 12))
+        .str("title", series)
+        .str("series", series)
+        .str_with("season", |t| {
+            t.push("Season ").int(dice.int(1, 6));
+        })
+        .str("genre", genre)
+        .int("prodq", 1)
+        .int("context", 1)
+        .str("contentrating", dice.pick(&["TV-G", "TV-PG", "TV-14", "TV-MA"]))
+        .int("livestream", i64::from(genre == "sports" || genre == "news"))
+        .int("len", len)
+        .str("language", ctx.country.language)
+        .int("embeddable", 0);
+    content.obj("network").str("id", domain).str("name", name).str("domain", domain);
+    content.obj("channel").str_with("id", |t| {
+        t.push(domain).push("/").push(genre);
+    }).str("name", genre).str("domain", domain);
+    content.end();
+    app.end();
+}
+
+fn write_dooh(dice: &mut Dice, req: &mut Obj<'_>) {
+    let screen = dice.int(1, 400);
+    let venue = dice.pick(catalog::DOOH_VENUES);
+    let mut dooh = req.obj("dooh");
+    dooh.str_with("id", |t| {
+        t.push("screen-").int(screen);
+    });
+    dooh.str_with("name", |t| {
+        t.push(venue).push(" screen ").int(screen);
+    });
+    dooh.strs("venuetype", &[venue]).int("venuetypetax", 1);
+    dooh.obj("publisher").str("id", "pub-ooh-1").str("name", "cityscreens").str("domain", "cityscreens.com");
+    dooh.str("domain", "cityscreens.com");
+    dooh.end();
+}
+
+fn write_device(dice: &mut Dice, ctx: &Context, req: &mut Obj<'_>) {
+    let d = ctx.device;
+    let mut device = req.obj("device");
+    device.str("ua", d.ua);
+    if let Some(sua) = d.sua {
+        device.raw("sua", sua);
+    }
+    write_geo(dice, ctx, &mut device);
+    let lmt = ctx.coppa || (ctx.inventory == Inventory::App && dice.chance(0.1));
+    device.int("dnt", i64::from(dice.chance(0.05))).int("lmt", i64::from(lmt));
+    if dice.chance(0.8) {
+        // Under GDPR, exchanges truncate the last octet before sending the address to bidders.
+        let last = if ctx.country.gdpr { 0 } else { dice.int(1, 254) };
+        let first = dice.pick(&[23, 24, 50, 64, 66, 71, 73, 76, 81, 86, 92, 98, 104, 174, 185, 203]);
+        device.str_with("ip", |t| {
+            t.int(first).push(".").int(dice.int(0, 255)).push(".").int(dice.int(0, 255)).push(".").int(last);
+        });
+    } else {
+        let mut groups = [0u8; 12];
+        dice.hex(&mut groups);
+        device.str_with("ipv6", |t| {
+            t.push("2a02:").ascii(&groups[0..4]).push(":").ascii(&groups[4..8]).push(":").ascii(&groups[8..12]);
+            t.push(if ctx.country.gdpr { "::" } else { "::1f" });
+        });
+    }
+    device.int("devicetype", d.devicetype);
+    if !d.make.is_empty() {
+        device.str("make", d.make).str("model", d.model);
+    }
+    if let Some(hwv) = d.hwv {
+        device.str("hwv", hwv);
+    }
+    device.str("os", d.os);
+    if !d.osv.is_empty() {
+        device.str("osv", d.osv);
+    }
+    device.int("w", d.w).int("h", d.h);
+    if let Some(ppi) = d.ppi {
+        device.int("ppi", ppi);
+    }
+    device.float("pxratio", d.pxratio);
+    if ctx.inventory == Inventory::Site {
+        device.int("js", 1);
+    }
+    device.str("language", ctx.country.language);
+    let connection = match (ctx.inventory, d.devicetype) {
+        (Inventory::Ctv | Inventory::Dooh, _) | (_, 2) => dice.pick(&[1, 1, 2]),
+        _ => dice.pick(&[2, 2, 2, 6, 6, 7, 3]),
+    };
+    if matches!(connection, 3..=7) {
+        let (carrier, mccmnc) = dice.pick(ctx.country.carriers);
+        device.str("carrier", carrier).str("mccmnc", mccmnc);
+    }
+    device.int("connectiontype", connection);
+    if matches!(ctx.inventory, Inventory::App | Inventory::Ctv) {
+        if lmt {
+            device.str("ifa", "00000000-0000-0000-0000-000000000000");
+        } else {
+            device.str("ifa", dice.uuid().as_str());
+        }
+    }
+    device.end();
+}
+
+fn write_geo(dice: &mut Dice, ctx: &Context, device: &mut Obj<'_>) {
+    let city = ctx.city;
+    let gps = ctx.inventory == Inventory::App && dice.chance(0.3);
+    let mut geo = device.obj("geo");
+    // Within ~2 km of the city centre: inside the country even for border cities like Geneva.
+    let jitter = 0.02;
+    let round4 = |x: f64| (x * 1e4).round() / 1e4;
+    geo.float("lat", round4(city.lat + dice.float(-jitter, jitter)))
+        .float("lon", round4(city.lon + dice.float(-jitter, jitter)));
+    if gps {
+        geo.int("type", 1).int("accuracy", dice.int(5, 100)).int("lastfix", dice.int(1, 600));
+    } else {
+        geo.int("type", 2).int("ipservice", 3);
+    }
+    geo.str("country", ctx.country.code).str("region", city.region);
+    if let Some(metro) = city.metro {
+        geo.str("metro", metro);
+    }
+    geo.str("city", city.locode);
+    if let Some(prefix) = city.zip_prefix {
+        geo.str_with("zip", |t| {
+            t.push(prefix).int(dice.int(10, 99));
+        });
+    }
+    geo.int("utcoffset", city.utcoffset);
+    geo.end();
+}
+
+fn write_user(dice: &mut Dice, ctx: &Context, req: &mut Obj<'_>) {
+    let mut user = req.obj("user");
+    if !ctx.coppa && dice.chance(0.85) {
+        user.str("id", dice.uuid().as_str());
+        if dice.chance(0.4) {
+            let mut buyeruid = [0u8; 16];
+            dice.hex(&mut buyeruid);
+            user.str_with("buyeruid", |t| {
+                t.ascii(&buyeruid);
+            });
+        }
+    }
+    if ctx.country.gdpr && dice.chance(0.95) {
+        let mut body = [0u8; 96];
+        base64url(dice, &mut body);
+        let prefix = dice.pick(catalog::TCF_PREFIXES);
+        user.str_with("consent", |t| {
+            t.push(prefix).ascii(&body).push(".YAAAAAAAAAAA");
+        });
+    }
+    if !ctx.coppa && dice.chance(0.45) {
+        let mut eids = user.arr("eids");
+        let first = dice.int(0, catalog::EID_SOURCES.len() as i64 - 1) as usize;
+        for k in 0..dice.int(1, 3) as usize {
+            let (source, atype) = catalog::EID_SOURCES[(first + k) % catalog::EID_SOURCES.len()];
+            let mut eid = eids.obj();
+            eid.str("source", source);
+            if dice.chance(0.3) {
+                eid.str("inserter", "exchange-one.com").str("matcher", source).int("mm", dice.pick(&[2, 3, 4]));
+            }
+            let mut uids = eid.arr("uids");
+            uids.obj().str("id", dice.uuid().as_str()).int("atype", atype);
+            uids.end();
+            eid.end();
+        }
+        eids.end();
+    }
+    if dice.chance(0.15) {
+        let mut data = user.arr("data");
+        let mut d = data.obj();
+        let provider = dice.pick(catalog::DATA_PROVIDERS);
+        d.str("id", provider).str("name", provider);
+        let mut segments = d.arr("segment");
+        for _ in 0..dice.int(1, 3) {
+            segments.obj().str_with("id", |t| {
+                t.push("seg-").int(dice.int(100, 999));
+            });
+        }
+        segments.end();
+        d.end();
+        data.end();
+    }
+    if dice.chance(0.03) {
+        user.str("keywords", "sports,travel");
+    }
+    user.end();
+}
+
+fn base64url(dice: &mut Dice, out: &mut [u8]) {
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    for chunk in out.chunks_mut(10) {
+        let mut bits = dice.u64();
+        for slot in chunk {
+            *slot = ALPHABET[(bits & 63) as usize];
+            bits >>= 6;
+        }
+    }
+}
+
+fn write_source(dice: &mut Dice, request_id: &Id, req: &mut Obj<'_>) {
+    let mut source = req.obj("source");
+    if dice.chance(0.6) {
+        source.int("fd", i64::from(dice.chance(0.2)));
+    }
+    if dice.chance(0.9) {
+        source.str("tid", dice.uuid().as_str());
+    }
+    if dice.chance(0.05) {
+        source.str("pchain", "a1b2c3d4e5f6:9f8e7d6c");
+    }
+    if dice.chance(0.85) {
+        let mut schain = source.obj("schain");
+        schain.int("complete", i64::from(dice.chance(0.85))).str("ver", "1.0");
+        let mut nodes = schain.arr("nodes");
+        let first = dice.int(0, catalog::SSPS.len() as i64 - 1) as usize;
+        for hop in 0..dice.int(1, 3) as usize {
+            let mut node = nodes.obj();
+            node.str("asi", catalog::SSPS[(first + hop) % catalog::SSPS.len()]);
+            node.str_with("sid", |t| {
+                t.int(dice.int(10_000, 99_999));
+            });
+            node.int("hp", 1);
+            if hop == 0 {
+                node.str("rid", request_id.as_str());
+            }
+            node.end();
+        }
+        nodes.end();
+        schain.end();
+    }
+    source.end();
+}
+
+fn write_regs(dice: &mut Dice, ctx: &Context, req: &mut Obj<'_>) {
+    let mut regs = req.obj("regs");
+    if ctx.coppa {
+        regs.int("coppa", 1);
+    } else if dice.chance(0.3) {
+        regs.int("coppa", 0);
+    }
+    if ctx.country.gdpr {
+        regs.int("gdpr", 1);
+    } else if dice.chance(0.8) {
+        regs.int("gdpr", 0);
+    }
+    if ctx.country.code == "USA" {
+        if dice.chance(0.7) {
+            regs.str("us_privacy", dice.pick(&["1YNN", "1YNN", "1YNN", "1YYN", "1---"]));
+        }
+        if dice.chance(0.3) {
+            let (gpp, sids) = dice.pick(catalog::GPP_US);
+            regs.str("gpp", gpp).ints("gpp_sid", sids);
+        }
+    } else if ctx.country.gdpr && dice.chance(0.2) {
+        regs.str("gpp", "DBABMA~CQHxyzAQHxyzAAKAEENBEBGBAAAAAAAAAAAAAAAAAAAA.YAAAAAAAAAAA").ints("gpp_sid", &[2]);
+    }
+    regs.end();
+}

@@ -1,0 +1,301 @@
+//! Running the generator: to standard output as NDJSON, or to Kafka with delivery accounting.
+
+use std::io::Write;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use bidlake_kafka::{KafkaArgs, TopicSpec};
+use rdkafka::error::KafkaError;
+use rdkafka::producer::{BaseRecord, DeliveryResult, Producer, ProducerContext, ThreadedProducer};
+use rdkafka::types::RDKafkaErrorCode;
+use rdkafka::{ClientContext, Message};
+
+use crate::clock::{Micros, now_micros};
+use crate::generator::{Event, Generator, Topic};
+use crate::{Error, GenArgs, Result};
+
+/// What a run generated, per topic, and what the broker acknowledged.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Summary {
+    pub seed: u64,
+    pub bid_requests: u64,
+    pub bid_responses: u64,
+    pub impressions: u64,
+    pub clicks: u64,
+    /// Acknowledged by the broker (Kafka runs only).
+    pub delivered: u64,
+    pub failed: u64,
+}
+
+impl Summary {
+    pub fn events(&self) -> u64 {
+        self.bid_requests + self.bid_responses + self.impressions + self.clicks
+    }
+
+    fn count(&mut self, topic: Topic) {
+        match topic {
+            Topic::BidRequests => self.bid_requests += 1,
+            Topic::BidResponses => self.bid_responses += 1,
+            Topic::Impressions => self.impressions += 1,
+            Topic::Clicks => self.clicks += 1,
+        }
+    }
+}
+
+/// The seed of a run: the user's, or one picked from the clock (and logged, to repeat the run).
+pub fn seed_or_random(seed: Option<u64>) -> u64 {
+    seed.unwrap_or_else(|| {
+        let seed = now_micros() as u64 ^ (u64::from(std::process::id()) << 32);
+        tracing::info!(seed, "no --seed given; pass --seed {seed} to repeat this run");
+        seed
+    })
+}
+
+/// Writes bid requests to `out`, one JSON object per line, until the count, the duration or
+/// `stop`. A closed pipe (`| head`) ends the run quietly.
+pub fn write_ndjson(args: &GenArgs, stop: &AtomicBool, out: impl Write) -> Result<Summary> {
+    let seed = seed_or_random(args.seed);
+    let mut generator = Generator::new(seed, None);
+    let mut event = Event::default();
+    let mut out = std::io::BufWriter::with_capacity(1 << 16, out);
+    let pace = Pace::new(args);
+    let mut summary = Summary { seed, ..Summary::default() };
+    while !pace.finished(summary.bid_requests, stop) {
+        pace.wait_for_turn(summary.bid_requests, stop);
+        generator.next_request(now_micros(), &mut event);
+        event.value.push(b'\n');
+        match out.write_all(&event.value) {
+            Ok(()) => summary.count(Topic::BidRequests),
+            Err(err) if err.kind() == std::io::ErrorKind::BrokenPipe => return Ok(summary),
+            Err(err) => return Err(Error::Stdout(err)),
+        }
+    }
+    match out.flush() {
+        Err(err) if err.kind() != std::io::ErrorKind::BrokenPipe => Err(Error::Stdout(err)),
+        _ => Ok(summary),
+    }
+}
+
+/// Produces bid requests and their funnel to Kafka until the count, the duration or `stop`,
+/// then produces the funnel events still pending and waits until the broker has acknowledged
+/// everything. Fails if any event was not delivered.
+pub async fn produce(args: &GenArgs, kafka: &KafkaArgs, stop: Arc<AtomicBool>) -> Result<Summary> {
+    let rates = args.funnel_rates()?;
+    let specs: Vec<TopicSpec> = args
+        .topics
+        .event_topics()
+        .iter()
+        .map(|name| TopicSpec::new(*name, args.topics.partitions))
+        .collect();
+    let created = bidlake_kafka::ensure_topics(kafka, &specs).await?;
+    if !created.is_empty() {
+        tracing::info!(topics = ?created, "created missing topics");
+    }
+    let producer: ThreadedProducer<Deliveries> = args
+        .producer
+        .client_config(kafka)
+        .create_with_context(Deliveries::default())
+        .map_err(Error::Producer)?;
+    let args = args.clone();
+    tokio::task::spawn_blocking(move || {
+        let seed = seed_or_random(args.seed);
+        produce_loop(&args, Generator::new(seed, Some(rates)), seed, &producer, &stop)
+    })
+    .await
+    .map_err(|err| Error::Task(err.to_string()))?
+}
+
+fn produce_loop(
+    args: &GenArgs,
+    mut generator: Generator,
+    seed: u64,
+    producer: &ThreadedProducer<Deliveries>,
+    stop: &AtomicBool,
+) -> Result<Summary> {
+    let topic_names = args.topics.event_topics();
+    let topic_name = |topic: Topic| topic_names[topic as usize];
+    let mut event = Event::default();
+    let mut summary = Summary { seed, ..Summary::default() };
+    let pace = Pace::new(args);
+    let mut progress = Progress::new();
+
+    let send = |event: &Event, summary: &mut Summary| -> Result<()> {
+        let topic = topic_name(event.topic);
+        let mut record = BaseRecord::to(topic).key(event.key.as_bytes()).payload(&event.value);
+        loop {
+            match producer.send(record) {
+                Ok(()) => break,
+                // librdkafka's queue is full: the broker is slower than us. Wait, never drop.
+                Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), returned)) => {
+                    record = returned;
+                    std::thread::sleep(Duration::from_millis(1));
+                }
+                Err((source, _)) => return Err(Error::Produce { topic: topic.to_owned(), source }),
+            }
+        }
+        summary.count(event.topic);
+        Ok(())
+    };
+
+    while !pace.finished(summary.bid_requests, stop) {
+        pace.wait_for_turn(summary.bid_requests, stop);
+        let now = now_micros();
+        generator.next_request(now, &mut event);
+        send(&event, &mut summary)?;
+        while generator.next_due(now, &mut event) {
+            send(&event, &mut summary)?;
+        }
+        progress.maybe_log(&summary, producer, &generator);
+    }
+    // The funnel of every request produced is produced too, so no impression lacks its request.
+    while generator.next_due(Micros::MAX, &mut event) {
+        send(&event, &mut summary)?;
+    }
+
+    tracing::info!(events = summary.events(), "flushing to the broker");
+    if producer.flush(args.producer.flush_timeout).is_err() {
+        return Err(Error::FlushTimeout(producer.in_flight_count().max(0) as u64));
+    }
+    let deliveries = producer.context();
+    summary.delivered = deliveries.delivered.load(Ordering::Relaxed);
+    summary.failed = deliveries.failed.load(Ordering::Relaxed);
+    progress.log_final(&summary);
+    if summary.failed > 0 {
+        let last_error = deliveries
+            .last_error
+            .lock()
+            .map(|e| e.clone().unwrap_or_default())
+            .unwrap_or_default();
+        return Err(Error::Undelivered { failed: summary.failed, produced: summary.events(), last_error });
+    }
+    Ok(summary)
+}
+
+/// Counts the broker's acknowledgements; librdkafka calls it from its own thread.
+#[derive(Debug, Default)]
+struct Deliveries {
+    delivered: AtomicU64,
+    failed: AtomicU64,
+    last_error: Mutex<Option<String>>,
+}
+
+impl ClientContext for Deliveries {}
+
+impl ProducerContext for Deliveries {
+    type DeliveryOpaque = ();
+
+    fn delivery(&self, result: &DeliveryResult<'_>, _: ()) {
+        match result {
+            Ok(_) => {
+                self.delivered.fetch_add(1, Ordering::Relaxed);
+            }
+            Err((err, message)) => {
+                let failed = self.failed.fetch_add(1, Ordering::Relaxed) + 1;
+                let reason = format!("{err} (topic {})", message.topic());
+                // The first failure is worth a line of its own; the rest show in the progress line.
+                if failed == 1 {
+                    tracing::error!(%reason, "an event was not delivered");
+                }
+                if let Ok(mut last) = self.last_error.lock() {
+                    *last = Some(reason);
+                }
+            }
+        }
+    }
+}
+
+/// Keeps a run to its rate and tells when it is over.
+#[derive(Debug)]
+struct Pace {
+    start: Instant,
+    interval: Option<Duration>,
+    count: Option<u64>,
+    deadline: Option<Instant>,
+}
+
+impl Pace {
+    fn new(args: &GenArgs) -> Self {
+        let start = Instant::now();
+        Self {
+            start,
+            interval: (args.rate > 0).then(|| Duration::from_secs_f64(1.0 / args.rate as f64)),
+            count: args.count,
+            deadline: args.duration.map(|d| start + d),
+        }
+    }
+
+    fn finished(&self, produced: u64, stop: &AtomicBool) -> bool {
+        stop.load(Ordering::Relaxed)
+            || self.count.is_some_and(|count| produced >= count)
+            || self.deadline.is_some_and(|deadline| Instant::now() >= deadline)
+    }
+
+    /// Sleeps until the `n`-th request is due, waking early on `stop`.
+    fn wait_for_turn(&self, n: u64, stop: &AtomicBool) {
+        let Some(interval) = self.interval else { return };
+        let due = self.start + interval.mul_f64(n as f64);
+        loop {
+            let now = Instant::now();
+            if now >= due || stop.load(Ordering::Relaxed) {
+                return;
+            }
+            std::thread::sleep((due - now).min(Duration::from_millis(100)));
+        }
+    }
+}
+
+/// A progress line every few seconds.
+#[derive(Debug)]
+struct Progress {
+    started: Instant,
+    last: Instant,
+    last_requests: u64,
+}
+
+impl Progress {
+    const EVERY: Duration = Duration::from_secs(5);
+
+    fn new() -> Self {
+        let now = Instant::now();
+        Self { started: now, last: now, last_requests: 0 }
+    }
+
+    fn maybe_log(&mut self, summary: &Summary, producer: &ThreadedProducer<Deliveries>, generator: &Generator) {
+        let elapsed = self.last.elapsed();
+        if elapsed < Self::EVERY {
+            return;
+        }
+        let rate = (summary.bid_requests - self.last_requests) as f64 / elapsed.as_secs_f64();
+        let deliveries = producer.context();
+        tracing::info!(
+            requests_per_sec = rate.round() as u64,
+            bid_requests = summary.bid_requests,
+            bid_responses = summary.bid_responses,
+            impressions = summary.impressions,
+            clicks = summary.clicks,
+            delivered = deliveries.delivered.load(Ordering::Relaxed),
+            failed = deliveries.failed.load(Ordering::Relaxed),
+            in_flight = producer.in_flight_count(),
+            funnel_pending = generator.pending(),
+            "producing"
+        );
+        self.last = Instant::now();
+        self.last_requests = summary.bid_requests;
+    }
+
+    fn log_final(&self, summary: &Summary) {
+        let secs = self.started.elapsed().as_secs_f64();
+        tracing::info!(
+            seed = summary.seed,
+            bid_requests = summary.bid_requests,
+            bid_responses = summary.bid_responses,
+            impressions = summary.impressions,
+            clicks = summary.clicks,
+            delivered = summary.delivered,
+            failed = summary.failed,
+            requests_per_sec = (summary.bid_requests as f64 / secs.max(1e-9)).round() as u64,
+            "done"
+        );
+    }
+}

@@ -1,0 +1,113 @@
+use std::time::{Duration, Instant};
+
+use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use rdkafka::client::DefaultClientContext;
+use rdkafka::error::KafkaError;
+use rdkafka::metadata::Metadata;
+use rdkafka::types::RDKafkaErrorCode;
+
+use crate::{Error, KafkaArgs, Result};
+
+/// A topic bidlake needs, with the layout it gets when bidlake creates it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TopicSpec {
+    pub name: String,
+    pub partitions: i32,
+    /// `None` leaves the replication factor to the broker's default.
+    pub replication: Option<i32>,
+}
+
+impl TopicSpec {
+    pub fn new(name: impl Into<String>, partitions: i32) -> Self {
+        Self { name: name.into(), partitions, replication: None }
+    }
+}
+
+/// Asks the cluster for its metadata until it answers, backing off between attempts, for at most
+/// `args.connect_timeout`. A broker that is still starting is normal under `bidlake up` and in
+/// orchestrated deployments, so an unreachable broker is only an error once the window has passed.
+pub async fn wait_for_broker(args: &KafkaArgs) -> Result<Metadata> {
+    let admin = std::sync::Arc::new(admin_client(args)?);
+    let started = Instant::now();
+    let mut backoff = Duration::from_millis(100);
+    loop {
+        let attempt_timeout = Duration::from_secs(2).min(args.connect_timeout.max(backoff));
+        // librdkafka's metadata call blocks; keep it off the async workers.
+        let client = admin.clone();
+        let result =
+            tokio::task::spawn_blocking(move || client.inner().fetch_metadata(None, attempt_timeout))
+                .await
+                .map_err(|err| Error::Config(format!("metadata task failed: {err}")))?;
+        match result {
+            Ok(metadata) if !metadata.brokers().is_empty() => return Ok(metadata),
+            Ok(_) => {}
+            Err(source) if started.elapsed() >= args.connect_timeout => {
+                return Err(Error::Unreachable {
+                    bootstrap: args.bootstrap_servers.clone(),
+                    waited: started.elapsed(),
+                    source,
+                });
+            }
+            Err(err) => {
+                tracing::debug!(bootstrap = %args.bootstrap_servers, error = %err, "broker not reachable yet; retrying");
+            }
+        }
+        if started.elapsed() >= args.connect_timeout {
+            return Err(Error::Unreachable {
+                bootstrap: args.bootstrap_servers.clone(),
+                waited: started.elapsed(),
+                source: KafkaError::MetadataFetch(RDKafkaErrorCode::BrokerTransportFailure),
+            });
+        }
+        tokio::time::sleep(backoff).await;
+        backoff = (backoff * 2).min(Duration::from_secs(2));
+    }
+}
+
+/// Creates the topics of `specs` that the cluster does not have yet, and returns their names.
+/// Existing topics are left as they are, whatever their partition count.
+pub async fn ensure_topics(args: &KafkaArgs, specs: &[TopicSpec]) -> Result<Vec<String>> {
+    let metadata = wait_for_broker(args).await?;
+    let missing: Vec<&TopicSpec> = specs
+        .iter()
+        .filter(|spec| !metadata.topics().iter().any(|t| t.name() == spec.name))
+        .collect();
+    if missing.is_empty() {
+        return Ok(Vec::new());
+    }
+
+    let admin = admin_client(args)?;
+    let new_topics: Vec<NewTopic<'_>> = missing
+        .iter()
+        .map(|spec| {
+            NewTopic::new(
+                &spec.name,
+                spec.partitions,
+                TopicReplication::Fixed(spec.replication.unwrap_or(-1)),
+            )
+        })
+        .collect();
+    let options = AdminOptions::new().operation_timeout(Some(Duration::from_secs(30)));
+    let results = admin.create_topics(&new_topics, &options).await.map_err(|source| {
+        Error::Kafka { context: "creating topics".into(), source }
+    })?;
+
+    let mut created = Vec::new();
+    for result in results {
+        match result {
+            Ok(topic) => created.push(topic),
+            // Another process created it between our metadata read and our request.
+            Err((_, RDKafkaErrorCode::TopicAlreadyExists)) => {}
+            Err((topic, code)) => {
+                return Err(Error::CreateTopic { topic, reason: code.to_string() });
+            }
+        }
+    }
+    Ok(created)
+}
+
+fn admin_client(args: &KafkaArgs) -> Result<AdminClient<DefaultClientContext>> {
+    args.client_config()
+        .create()
+        .map_err(|source| Error::Client { bootstrap: args.bootstrap_servers.clone(), source })
+}

@@ -1,0 +1,49 @@
+use std::time::{Duration, Instant};
+
+use rdkafka::ClientConfig;
+use rdkafka::Message;
+use rdkafka::consumer::{BaseConsumer, Consumer};
+
+/// A record read back from the broker.
+#[derive(Debug, Clone)]
+pub struct Record {
+    pub topic: String,
+    pub partition: i32,
+    pub offset: i64,
+    pub key: Option<Vec<u8>>,
+    pub value: Vec<u8>,
+}
+
+/// Reads `topics` from the beginning with a consumer group of its own until `expected` records
+/// arrived, or nothing new came for `idle` (then returns what it has, for the test to judge).
+pub fn consume(bootstrap: &str, topics: &[&str], expected: usize, idle: Duration) -> Vec<Record> {
+    let group = format!("testkit-{}-{}", std::process::id(), Instant::now().elapsed().as_nanos());
+    let consumer: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", bootstrap)
+        .set("group.id", &group)
+        .set("auto.offset.reset", "earliest")
+        .set("enable.auto.commit", "false")
+        .create()
+        .expect("creating a test consumer");
+    consumer.subscribe(topics).expect("subscribing the test consumer");
+
+    let mut records = Vec::with_capacity(expected);
+    let mut last_progress = Instant::now();
+    while records.len() < expected && last_progress.elapsed() < idle {
+        match consumer.poll(Duration::from_millis(200)) {
+            Some(Ok(message)) => {
+                records.push(Record {
+                    topic: message.topic().to_owned(),
+                    partition: message.partition(),
+                    offset: message.offset(),
+                    key: message.key().map(<[u8]>::to_vec),
+                    value: message.payload().unwrap_or_default().to_vec(),
+                });
+                last_progress = Instant::now();
+            }
+            Some(Err(err)) => panic!("test consumer error: {err}"),
+            None => {}
+        }
+    }
+    records
+}
