@@ -108,7 +108,13 @@ fn init_logging() {
     let filter = tracing_subscriber::EnvFilter::try_from_env("BIDLAKE_LOG")
         .or_else(|_| tracing_subscriber::EnvFilter::try_from_default_env())
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,rdkafka=warn,librdkafka=warn"));
-    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+    use std::io::IsTerminal;
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        // Colour only for people: log files and pipes get plain text.
+        .with_ansi(std::io::stderr().is_terminal())
+        .init();
 }
 
 fn error_chain(err: &dyn std::error::Error) -> String {

@@ -55,6 +55,8 @@ pub fn seed_or_random(seed: Option<u64>) -> u64 {
 /// Writes bid requests to `out`, one JSON object per line, until the count, the duration or
 /// `stop`. A closed pipe (`| head`) ends the run quietly.
 pub fn write_ndjson(args: &GenArgs, stop: &AtomicBool, out: impl Write) -> Result<Summary> {
+    // Checked here too, so a bad setting is reported whichever way the generator runs.
+    args.funnel_rates()?;
     let seed = seed_or_random(args.seed);
     let mut generator = Generator::new(seed, None);
     let mut event = Event::default();

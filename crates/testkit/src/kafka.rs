@@ -27,7 +27,7 @@ pub fn consume(bootstrap: &str, topics: &[&str], expected: usize, idle: Duration
         .expect("creating a test consumer");
     consumer.subscribe(topics).expect("subscribing the test consumer");
 
-    let mut records = Vec::with_capacity(expected);
+    let mut records = Vec::with_capacity(expected.min(1 << 16));
     let mut last_progress = Instant::now();
     while records.len() < expected && last_progress.elapsed() < idle {
         match consumer.poll(Duration::from_millis(200)) {
