@@ -1,5 +1,8 @@
 //! `bidlake`: the command line of the platform.
 
+mod consume;
+mod up;
+
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -31,14 +34,33 @@ enum Command {
         #[command(flatten)]
         kafka: KafkaArgs,
     },
+    /// Run the platform on one machine with embedded defaults: a Kafka-protocol broker on
+    /// 127.0.0.1 and the generator (ingest, catalog and dashboard join as they are built).
+    Up(up::UpArgs),
+    /// Print a topic's records from the beginning, one per line (like kcat -C).
+    Consume(consume::ConsumeArgs),
 }
 
 #[derive(Debug, thiserror::Error)]
 enum Error {
     #[error(transparent)]
     Gen(#[from] bidlake_gen::Error),
+    #[error(transparent)]
+    Kafka(#[from] bidlake_kafka::Error),
     #[error("starting the async runtime: {0}")]
     Runtime(#[source] std::io::Error),
+    #[error("creating the data directory {path} (set BIDLAKE_DATA_DIR or --data-dir): {source}")]
+    DataDir {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("writing to standard output: {0}")]
+    Stdout(#[source] std::io::Error),
+    #[error("a background task failed: {0}")]
+    Task(String),
+    #[error("{0}")]
+    Up(String),
 }
 
 fn main() -> ExitCode {
@@ -55,10 +77,8 @@ fn main() -> ExitCode {
 }
 
 fn run(cli: Cli) -> Result<(), Error> {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .map_err(Error::Runtime)?;
+    let runtime =
+        tokio::runtime::Builder::new_multi_thread().enable_all().build().map_err(Error::Runtime)?;
     runtime.block_on(async move {
         match cli.command {
             Command::Gen { gen_args, kafka } => {
@@ -71,6 +91,8 @@ fn run(cli: Cli) -> Result<(), Error> {
                 }
                 Ok(())
             }
+            Command::Up(args) => up::up(&cli.data_dir, args, stop_on_signal()).await,
+            Command::Consume(args) => consume::consume(args, stop_on_signal()).await.map(|_| ()),
         }
     })
 }
@@ -89,7 +111,9 @@ fn stop_on_signal() -> Arc<AtomicBool> {
                 eprintln!("second signal: exiting without waiting");
                 std::process::exit(130);
             }
-            tracing::info!("stopping: finishing what is in flight (press Ctrl-C again to exit at once)");
+            tracing::info!(
+                "stopping: finishing what is in flight (press Ctrl-C again to exit at once)"
+            );
         }
     });
     stop
@@ -107,7 +131,9 @@ fn init_logging() {
     // Logs go to standard error: standard output carries data (`gen --stdout`, `query`).
     let filter = tracing_subscriber::EnvFilter::try_from_env("BIDLAKE_LOG")
         .or_else(|_| tracing_subscriber::EnvFilter::try_from_default_env())
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,rdkafka=warn,librdkafka=warn"));
+        .unwrap_or_else(|_| {
+            tracing_subscriber::EnvFilter::new("info,rdkafka=warn,librdkafka=warn")
+        });
     use std::io::IsTerminal;
     tracing_subscriber::fmt()
         .with_env_filter(filter)

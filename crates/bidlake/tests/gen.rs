@@ -11,7 +11,15 @@ use serde_json::Value;
 fn bidlake() -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_bidlake"));
     // Tests state every setting they rely on; nothing leaks in from the developer's shell.
-    for var in ["KAFKA_BOOTSTRAP_SERVERS", "EVENTS_PER_SECOND", "WIN_RATE", "BID_RESPONSE_RATE", "CLICK_RATE", "GEN_COUNT", "GEN_SEED"] {
+    for var in [
+        "KAFKA_BOOTSTRAP_SERVERS",
+        "EVENTS_PER_SECOND",
+        "WIN_RATE",
+        "BID_RESPONSE_RATE",
+        "CLICK_RATE",
+        "GEN_COUNT",
+        "GEN_SEED",
+    ] {
         command.env_remove(var);
     }
     command
@@ -22,10 +30,16 @@ fn run(command: &mut Command) -> Output {
 }
 
 fn stdout_lines(seed: u64, count: u64) -> Vec<Value> {
-    let out = run(bidlake().args(["gen", "--stdout", "--rate", "0", "--count"]).arg(count.to_string()).arg("--seed").arg(seed.to_string()));
+    let out = run(bidlake()
+        .args(["gen", "--stdout", "--rate", "0", "--count"])
+        .arg(count.to_string())
+        .arg("--seed")
+        .arg(seed.to_string()));
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let text = String::from_utf8(out.stdout).expect("NDJSON is UTF-8");
-    text.lines().map(|line| serde_json::from_str(line).expect("each line is one JSON object")).collect()
+    text.lines()
+        .map(|line| serde_json::from_str(line).expect("each line is one JSON object"))
+        .collect()
 }
 
 fn without_times(mut value: Value) -> Value {
@@ -44,7 +58,8 @@ fn stdout_requests_are_valid_openrtb_and_varied() {
     let mut seen = HashMap::<&str, usize>::new();
     let mut ids = HashSet::new();
     for value in &lines {
-        let request: BidRequest = serde_json::from_value(value.clone()).expect("parses as a BidRequest");
+        let request: BidRequest =
+            serde_json::from_value(value.clone()).expect("parses as a BidRequest");
         let violations = validate(&request);
         assert!(violations.is_empty(), "request {} breaks {violations:?}", request.id);
         assert!(ids.insert(request.id.clone()), "duplicate id {}", request.id);
@@ -60,7 +75,8 @@ fn stdout_requests_are_valid_openrtb_and_varied() {
         let tmax = request.tmax.expect("tmax");
         assert!((80..=1000).contains(&tmax), "tmax {tmax}");
         assert!(matches!(request.at, Some(1 | 2)));
-        let mut count = |what: &'static str, yes: bool| *seen.entry(what).or_default() += usize::from(yes);
+        let mut count =
+            |what: &'static str, yes: bool| *seen.entry(what).or_default() += usize::from(yes);
         count("site", request.site.is_some());
         count("app", request.app.is_some());
         count("dooh", request.dooh.is_some());
@@ -92,7 +108,26 @@ fn stdout_requests_are_valid_openrtb_and_varied() {
     assert!((0.35..0.50).contains(&share("app")), "app {}", share("app"));
     assert!((0.04..0.10).contains(&share("ctv")), "ctv {}", share("ctv"));
     assert!((0.015..0.05).contains(&share("dooh")), "dooh {}", share("dooh"));
-    for what in ["multi-imp", "banner", "video", "native", "audio", "deal", "ipv6", "ipv4", "sua", "eids", "consent", "gdpr", "coppa", "us_privacy", "gpp", "schain", "first-price", "second-price"] {
+    for what in [
+        "multi-imp",
+        "banner",
+        "video",
+        "native",
+        "audio",
+        "deal",
+        "ipv6",
+        "ipv4",
+        "sua",
+        "eids",
+        "consent",
+        "gdpr",
+        "coppa",
+        "us_privacy",
+        "gpp",
+        "schain",
+        "first-price",
+        "second-price",
+    ] {
         assert!(share(what) > 0.005, "{what} appears in only {} of requests", share(what));
     }
     assert!(share("test") < 0.01, "test traffic should be rare");
@@ -125,7 +160,8 @@ fn gen_produces_requests_and_their_funnel_to_kafka() {
     let mut by_topic: HashMap<&str, Vec<(String, Value)>> = HashMap::new();
     let mut partitions = HashSet::new();
     for record in &records {
-        let key = String::from_utf8(record.key.clone().expect("every event has a key")).expect("UTF-8 key");
+        let key = String::from_utf8(record.key.clone().expect("every event has a key"))
+            .expect("UTF-8 key");
         let value: Value = serde_json::from_slice(&record.value).expect("every value is JSON");
         partitions.insert((record.topic.clone(), record.partition));
         let topic = topics.iter().find(|t| **t == record.topic).expect("one of our topics");
@@ -142,7 +178,11 @@ fn gen_produces_requests_and_their_funnel_to_kafka() {
         })
         .collect();
     assert_eq!(requests.len(), 3_000, "every bid request arrives once");
-    assert_eq!(partitions.iter().filter(|(t, _)| t == "bid-requests").count(), 3, "spread over 3 partitions");
+    assert_eq!(
+        partitions.iter().filter(|(t, _)| t == "bid-requests").count(),
+        3,
+        "spread over 3 partitions"
+    );
 
     let time = |v: &Value| v["event_timestamp"].as_str().expect("event_timestamp").to_owned();
     let request_values: HashMap<&String, &Value> =
@@ -153,9 +193,16 @@ fn gen_produces_requests_and_their_funnel_to_kafka() {
         let response: BidResponse = serde_json::from_value(value.clone()).expect("a BidResponse");
         assert_eq!(Some(key), response.bidid.as_ref(), "key of a response is its bidid");
         let request = &requests[&response.id];
-        assert!(time(value) >= time(request_values[&response.id]), "a response follows its request");
+        assert!(
+            time(value) >= time(request_values[&response.id]),
+            "a response follows its request"
+        );
         let bid = &response.seatbid[0].bid[0];
-        let imp = request.imp.iter().find(|i| i.id == bid.impid).expect("bid names an imp of the request");
+        let imp = request
+            .imp
+            .iter()
+            .find(|i| i.id == bid.impid)
+            .expect("bid names an imp of the request");
         let deal_floor = bid.dealid.as_ref().and_then(|d| {
             imp.pmp.as_ref()?.deals.as_ref()?.iter().find(|x| x.id.as_ref() == Some(d))?.bidfloor
         });
@@ -170,8 +217,15 @@ fn gen_produces_requests_and_their_funnel_to_kafka() {
         let impression: Impression = serde_json::from_value(value.clone()).expect("an Impression");
         assert_eq!(key, &impression.impression_id);
         let (price, at, request_id) = &bids[&impression.response_id];
-        assert_eq!(request_id, &impression.request_id, "impression links to the response's request");
-        assert!(impression.win_price <= *price && impression.win_price > 0.0, "win {} bid {price}", impression.win_price);
+        assert_eq!(
+            request_id, &impression.request_id,
+            "impression links to the response's request"
+        );
+        assert!(
+            impression.win_price <= *price && impression.win_price > 0.0,
+            "win {} bid {price}",
+            impression.win_price
+        );
         assert!(impression.event_timestamp >= *at, "an impression follows its response");
         impressions.insert(key.clone(), impression);
     }
@@ -203,24 +257,39 @@ fn sigterm_stops_cleanly_and_delivers_everything_it_reported() {
         .spawn()
         .expect("starting gen");
     std::thread::sleep(Duration::from_secs(4));
-    let killed = Command::new("kill").args(["-TERM", &child.id().to_string()]).status().expect("kill");
+    let killed =
+        Command::new("kill").args(["-TERM", &child.id().to_string()]).status().expect("kill");
     assert!(killed.success());
     let out = child.wait_with_output().expect("waiting for gen");
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{stderr}");
 
     // The final line reports what was produced; the broker must hold exactly that.
-    let done = stderr.lines().find(|l| l.contains("done")).unwrap_or_else(|| panic!("no summary in:\n{stderr}"));
+    let done = stderr
+        .lines()
+        .find(|l| l.contains("done"))
+        .unwrap_or_else(|| panic!("no summary in:\n{stderr}"));
     let field = |name: &str| -> usize {
-        let start = done.find(&format!("{name}=")).unwrap_or_else(|| panic!("{name} in {done}")) + name.len() + 1;
-        done[start..].split(|c: char| !c.is_ascii_digit()).next().and_then(|n| n.parse().ok()).expect("a number")
+        let start = done.find(&format!("{name}=")).unwrap_or_else(|| panic!("{name} in {done}"))
+            + name.len()
+            + 1;
+        done[start..]
+            .split(|c: char| !c.is_ascii_digit())
+            .next()
+            .and_then(|n| n.parse().ok())
+            .expect("a number")
     };
     let requests = field("bid_requests");
     assert!(requests > 100, "{done}");
     assert_eq!(field("failed"), 0);
     let total = requests + field("bid_responses") + field("impressions") + field("clicks");
     assert_eq!(field("delivered"), total);
-    let records = consume(&broker.bootstrap(), &["bid-requests", "bid-responses", "impressions", "clicks"], total, Duration::from_secs(10));
+    let records = consume(
+        &broker.bootstrap(),
+        &["bid-requests", "bid-responses", "impressions", "clicks"],
+        total,
+        Duration::from_secs(10),
+    );
     assert_eq!(records.len(), total);
 }
 

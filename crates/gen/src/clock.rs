@@ -84,7 +84,8 @@ mod tests {
         for days in (-146_097 * 2 + 1)..(146_097 * 2) {
             let (y, m, d) = civil_from_days(days);
             let next_day = (y, m, d) == (prev.0, prev.1, prev.2 + 1);
-            let next_month = d == 1 && ((y, m) == (prev.0, prev.1 + 1) || (m == 1 && y == prev.0 + 1));
+            let next_month =
+                d == 1 && ((y, m) == (prev.0, prev.1 + 1) || (m == 1 && y == prev.0 + 1));
             assert!(next_day || next_month, "{prev:?} -> {:?}", (y, m, d));
             prev = (y, m, d);
         }

@@ -115,6 +115,10 @@ impl GenArgs {
                 return Err(Error::InvalidRate { name, value });
             }
         }
-        Ok(FunnelRates { bid_response: self.bid_response_rate, win: self.win_rate, click: self.click_rate })
+        Ok(FunnelRates {
+            bid_response: self.bid_response_rate,
+            win: self.win_rate,
+            click: self.click_rate,
+        })
     }
 }

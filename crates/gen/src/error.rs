@@ -23,7 +23,9 @@ pub enum Error {
     )]
     Undelivered { failed: u64, produced: u64, last_error: String },
 
-    #[error("{0} events were still waiting for the broker when the flush timed out; they may be lost")]
+    #[error(
+        "{0} events were still waiting for the broker when the flush timed out; they may be lost"
+    )]
     FlushTimeout(u64),
 
     #[error("writing events to standard output: {0}")]

@@ -169,7 +169,14 @@ impl Chain {
         impression.end();
     }
 
-    pub fn write_click(&self, win: &Win, click_id: &Id, at: Micros, received_at: Micros, out: &mut Vec<u8>) {
+    pub fn write_click(
+        &self,
+        win: &Win,
+        click_id: &Id,
+        at: Micros,
+        received_at: Micros,
+        out: &mut Vec<u8>,
+    ) {
         let mut click = Obj::begin(out);
         click
             .str("click_id", click_id.as_str())
@@ -182,7 +189,11 @@ impl Chain {
         self.write_creative_id(&mut click, "creative_id");
         click.str_with("click_url", |t| {
             t.push("https://www.").push(self.advertiser_domain()).push("/landing?crid=cr-");
-            t.int(self.advertiser as i64).push("-").int(self.creative).push("&utm_source=").push(self.seat);
+            t.int(self.advertiser as i64)
+                .push("-")
+                .int(self.creative)
+                .push("&utm_source=")
+                .push(self.seat);
         });
         write_times(&mut click, at, received_at);
         click.end();

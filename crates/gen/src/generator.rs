@@ -33,7 +33,11 @@ pub struct Event {
 
 impl Default for Event {
     fn default() -> Self {
-        Self { topic: Topic::BidRequests, key: String::with_capacity(36), value: Vec::with_capacity(4096) }
+        Self {
+            topic: Topic::BidRequests,
+            key: String::with_capacity(36),
+            value: Vec::with_capacity(4096),
+        }
     }
 }
 
@@ -113,7 +117,8 @@ impl Generator {
         // Exchanges log the request a few milliseconds after the auction starts.
         let received_at = now + self.requests.int(1, 20) * 1_000;
         let buf = event.start(Topic::BidRequests, "");
-        let facts = request::write_bid_request(&mut self.requests, &self.tables, now, received_at, buf);
+        let facts =
+            request::write_bid_request(&mut self.requests, &self.tables, now, received_at, buf);
         event.key.push_str(facts.id.as_str());
         if let Some(rates) = &self.rates
             && let Some(chain) = funnel::decide(&mut self.funnel, &self.tables, rates, facts, now)

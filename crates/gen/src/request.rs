@@ -71,8 +71,16 @@ pub struct RequestFacts {
 
 /// Deal ids of the simulated exchange's private marketplace.
 static DEAL_IDS: &[&str] = &[
-    "DX-NW-1001", "DX-NW-1002", "DX-BF-2001", "DX-CB-3001", "DX-CB-3002", "DX-HC-4001",
-    "PG-MR-5001", "PG-OR-6001", "DX-QT-7001", "DX-SF-8001",
+    "DX-NW-1001",
+    "DX-NW-1002",
+    "DX-BF-2001",
+    "DX-CB-3001",
+    "DX-CB-3002",
+    "DX-HC-4001",
+    "PG-MR-5001",
+    "PG-OR-6001",
+    "DX-QT-7001",
+    "DX-SF-8001",
 ];
 
 /// Writes one bid request, with `event_timestamp` and `received_at`, to `out`.
@@ -101,7 +109,18 @@ pub fn write_bid_request(
         coppa: inventory != Inventory::Dooh && dice.chance(0.015),
         tier1: matches!(
             country.code,
-            "USA" | "CAN" | "GBR" | "AUS" | "DEU" | "FRA" | "JPN" | "CHE" | "NLD" | "SWE" | "NOR" | "DNK"
+            "USA"
+                | "CAN"
+                | "GBR"
+                | "AUS"
+                | "DEU"
+                | "FRA"
+                | "JPN"
+                | "CHE"
+                | "NLD"
+                | "SWE"
+                | "NOR"
+                | "DNK"
         ),
     };
     let id = dice.uuid();
@@ -251,8 +270,11 @@ fn write_imp(
         (_, Media::Audio) => (2.0, 0.5),
     };
     let market = if ctx.tier1 { 1.0 } else { 0.4 };
-    let bidfloor =
-        if dice.chance(0.9) { cents(dice.lognormal(median * market, sigma)).max(0.01) } else { 0.0 };
+    let bidfloor = if dice.chance(0.9) {
+        cents(dice.lognormal(median * market, sigma)).max(0.01)
+    } else {
+        0.0
+    };
     let interstitial = ctx.inventory == Inventory::App && dice.chance(0.15);
 
     let mut imp = imps.obj();
@@ -266,7 +288,7 @@ fn write_imp(
         Media::Audio => write_audio(dice, &mut imp),
         Media::Native => {
             imp.obj("native")
-                .str("request", catalog::NATIVE_REQUEST)
+                .raw("request", catalog::NATIVE_REQUEST_JSON)
                 .str("ver", "1.2")
                 .ints("api", &[3, 5, 7])
                 .ints("battr", &[1, 3, 8]);
@@ -335,7 +357,10 @@ fn write_imp(
         pmp.int("private_auction", i64::from(dice.chance(0.3)));
         let mut deals = pmp.arr("deals");
         let mut d = deals.obj();
-        d.str("id", id).float("bidfloor", deal_floor).str("bidfloorcur", currency).int("at", deal_at);
+        d.str("id", id)
+            .float("bidfloor", deal_floor)
+            .str("bidfloorcur", currency)
+            .int("at", deal_at);
         if dice.chance(0.4) {
             d.strs("wseat", &[dice.pick(&["dsp-northwind", "dsp-cobalt", "dsp-orchid"])]);
         }
@@ -520,7 +545,7 @@ fn write_site(dice: &mut Dice, ctx: &Context, req: &mut Obj<'_>) {
         t.push(word).push(noun).push(".").push(tld);
     });
     // Some publishers already label with Content Taxonomy 3.0 ids.
-    if index % 10 == 0 {
+    if index.is_multiple_of(10) {
         site.int("cattax", 7);
         site.strs("cat", &[catalog::CATEGORIES_V3[index % catalog::CATEGORIES_V3.len()]]);
     } else {
@@ -535,7 +560,10 @@ fn write_site(dice: &mut Dice, ctx: &Context, req: &mut Obj<'_>) {
         t.push(noun).push("/article-").int(dice.int(1000, 99_999));
     });
     if dice.chance(0.4) {
-        site.str("ref", dice.pick(&["https://www.google.com/", "https://news.example.org/", "https://t.co/"]));
+        site.str(
+            "ref",
+            dice.pick(&["https://www.google.com/", "https://news.example.org/", "https://t.co/"]),
+        );
     }
     site.int("mobile", i64::from(ctx.is_mobile()));
     site.int("privacypolicy", 1);
@@ -580,7 +608,10 @@ fn write_app(dice: &mut Dice, ctx: &Context, req: &mut Obj<'_>) {
             t.push("com.").push(word).push(noun).push(".app");
         });
         app.str_with("storeurl", |t| {
-            t.push("https://play.google.com/store/apps/details?id=com.").push(word).push(noun).push(".app");
+            t.push("https://play.google.com/store/apps/details?id=com.")
+                .push(word)
+                .push(noun)
+                .push(".app");
         });
     }
     app.str_with("domain", |t| {
@@ -626,9 +657,13 @@ fn write_ctv_app(dice: &mut Dice, ctx: &Context, req: &mut Obj<'_>) {
         .str("language", ctx.country.language)
         .int("embeddable", 0);
     content.obj("network").str("id", domain).str("name", name).str("domain", domain);
-    content.obj("channel").str_with("id", |t| {
-        t.push(domain).push("/").push(genre);
-    }).str("name", genre).str("domain", domain);
+    content
+        .obj("channel")
+        .str_with("id", |t| {
+            t.push(domain).push("/").push(genre);
+        })
+        .str("name", genre)
+        .str("domain", domain);
     content.end();
     app.end();
 }
@@ -644,7 +679,10 @@ fn write_dooh(dice: &mut Dice, req: &mut Obj<'_>) {
         t.push(venue).push(" screen ").int(screen);
     });
     dooh.strs("venuetype", &[venue]).int("venuetypetax", 1);
-    dooh.obj("publisher").str("id", "pub-ooh-1").str("name", "cityscreens").str("domain", "cityscreens.com");
+    dooh.obj("publisher")
+        .str("id", "pub-ooh-1")
+        .str("name", "cityscreens")
+        .str("domain", "cityscreens.com");
     dooh.str("domain", "cityscreens.com");
     dooh.end();
 }
@@ -662,15 +700,27 @@ fn write_device(dice: &mut Dice, ctx: &Context, req: &mut Obj<'_>) {
     if dice.chance(0.8) {
         // Under GDPR, exchanges truncate the last octet before sending the address to bidders.
         let last = if ctx.country.gdpr { 0 } else { dice.int(1, 254) };
-        let first = dice.pick(&[23, 24, 50, 64, 66, 71, 73, 76, 81, 86, 92, 98, 104, 174, 185, 203]);
+        let first =
+            dice.pick(&[23, 24, 50, 64, 66, 71, 73, 76, 81, 86, 92, 98, 104, 174, 185, 203]);
         device.str_with("ip", |t| {
-            t.int(first).push(".").int(dice.int(0, 255)).push(".").int(dice.int(0, 255)).push(".").int(last);
+            t.int(first)
+                .push(".")
+                .int(dice.int(0, 255))
+                .push(".")
+                .int(dice.int(0, 255))
+                .push(".")
+                .int(last);
         });
     } else {
         let mut groups = [0u8; 12];
         dice.hex(&mut groups);
         device.str_with("ipv6", |t| {
-            t.push("2a02:").ascii(&groups[0..4]).push(":").ascii(&groups[4..8]).push(":").ascii(&groups[8..12]);
+            t.push("2a02:")
+                .ascii(&groups[0..4])
+                .push(":")
+                .ascii(&groups[4..8])
+                .push(":")
+                .ascii(&groups[8..12]);
             t.push(if ctx.country.gdpr { "::" } else { "::1f" });
         });
     }
@@ -769,7 +819,9 @@ fn write_user(dice: &mut Dice, ctx: &Context, req: &mut Obj<'_>) {
             let mut eid = eids.obj();
             eid.str("source", source);
             if dice.chance(0.3) {
-                eid.str("inserter", "exchange-one.com").str("matcher", source).int("mm", dice.pick(&[2, 3, 4]));
+                eid.str("inserter", "exchange-one.com")
+                    .str("matcher", source)
+                    .int("mm", dice.pick(&[2, 3, 4]));
             }
             let mut uids = eid.arr("uids");
             uids.obj().str("id", dice.uuid().as_str()).int("atype", atype);
@@ -865,7 +917,8 @@ fn write_regs(dice: &mut Dice, ctx: &Context, req: &mut Obj<'_>) {
             regs.str("gpp", gpp).ints("gpp_sid", sids);
         }
     } else if ctx.country.gdpr && dice.chance(0.2) {
-        regs.str("gpp", "DBABMA~CQHxyzAQHxyzAAKAEENBEBGBAAAAAAAAAAAAAAAAAAAA.YAAAAAAAAAAA").ints("gpp_sid", &[2]);
+        regs.str("gpp", "DBABMA~CQHxyzAQHxyzAAKAEENBEBGBAAAAAAAAAAAAAAAAAAAA.YAAAAAAAAAAA")
+            .ints("gpp_sid", &[2]);
     }
     regs.end();
 }

@@ -164,12 +164,13 @@ fn produce_loop(
     summary.failed = deliveries.failed.load(Ordering::Relaxed);
     progress.log_final(&summary);
     if summary.failed > 0 {
-        let last_error = deliveries
-            .last_error
-            .lock()
-            .map(|e| e.clone().unwrap_or_default())
-            .unwrap_or_default();
-        return Err(Error::Undelivered { failed: summary.failed, produced: summary.events(), last_error });
+        let last_error =
+            deliveries.last_error.lock().map(|e| e.clone().unwrap_or_default()).unwrap_or_default();
+        return Err(Error::Undelivered {
+            failed: summary.failed,
+            produced: summary.events(),
+            last_error,
+        });
     }
     Ok(summary)
 }
@@ -263,7 +264,12 @@ impl Progress {
         Self { started: now, last: now, last_requests: 0 }
     }
 
-    fn maybe_log(&mut self, summary: &Summary, producer: &ThreadedProducer<Deliveries>, generator: &Generator) {
+    fn maybe_log(
+        &mut self,
+        summary: &Summary,
+        producer: &ThreadedProducer<Deliveries>,
+        generator: &Generator,
+    ) {
         let elapsed = self.last.elapsed();
         if elapsed < Self::EVERY {
             return;

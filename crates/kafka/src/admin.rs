@@ -34,10 +34,11 @@ pub async fn wait_for_broker(args: &KafkaArgs) -> Result<Metadata> {
         let attempt_timeout = Duration::from_secs(2).min(args.connect_timeout.max(backoff));
         // librdkafka's metadata call blocks; keep it off the async workers.
         let client = admin.clone();
-        let result =
-            tokio::task::spawn_blocking(move || client.inner().fetch_metadata(None, attempt_timeout))
-                .await
-                .map_err(|err| Error::Config(format!("metadata task failed: {err}")))?;
+        let result = tokio::task::spawn_blocking(move || {
+            client.inner().fetch_metadata(None, attempt_timeout)
+        })
+        .await
+        .map_err(|err| Error::Config(format!("metadata task failed: {err}")))?;
         match result {
             Ok(metadata) if !metadata.brokers().is_empty() => return Ok(metadata),
             Ok(_) => {}
@@ -88,9 +89,10 @@ pub async fn ensure_topics(args: &KafkaArgs, specs: &[TopicSpec]) -> Result<Vec<
         })
         .collect();
     let options = AdminOptions::new().operation_timeout(Some(Duration::from_secs(30)));
-    let results = admin.create_topics(&new_topics, &options).await.map_err(|source| {
-        Error::Kafka { context: "creating topics".into(), source }
-    })?;
+    let results = admin
+        .create_topics(&new_topics, &options)
+        .await
+        .map_err(|source| Error::Kafka { context: "creating topics".into(), source })?;
 
     let mut created = Vec::new();
     for result in results {

@@ -54,9 +54,7 @@ fn parse_property(s: &str) -> Result<(String, String)> {
         Some((key, value)) if !key.trim().is_empty() => {
             Ok((key.trim().to_owned(), value.trim().to_owned()))
         }
-        _ => Err(Error::Config(format!(
-            "{s:?} is not KEY=VALUE (e.g. -X security.protocol=SSL)"
-        ))),
+        _ => Err(Error::Config(format!("{s:?} is not KEY=VALUE (e.g. -X security.protocol=SSL)"))),
     }
 }
 

@@ -16,6 +16,9 @@ pub enum Error {
         source: KafkaError,
     },
 
+    #[error("embedded broker: {0}")]
+    Embedded(String),
+
     #[error("invalid Kafka client setting: {0}")]
     Config(String),
 

@@ -5,9 +5,11 @@
 //! - [`TopicArgs`]: the names of the four event topics and their dead-letter topics.
 //! - [`wait_for_broker`]: retry with backoff until the cluster answers, or a clear error.
 //! - [`ensure_topics`]: create the topics that are missing, leave existing ones alone.
+//! - [`embedded`]: the tansu broker that `bidlake up` and the tests run on 127.0.0.1.
 
 mod admin;
 mod config;
+pub mod embedded;
 mod error;
 
 pub use admin::{TopicSpec, ensure_topics, wait_for_broker};

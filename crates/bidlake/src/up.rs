@@ -1,0 +1,154 @@
+//! `bidlake up`: the platform on one machine with embedded defaults.
+//!
+//! Today it runs the Kafka-protocol broker (tansu, supervised) and the generator; the ingest
+//! job, the REST catalog and the dashboard join it as they are built.
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use bidlake_gen::GenArgs;
+use bidlake_kafka::KafkaArgs;
+use bidlake_kafka::embedded::EmbeddedBroker;
+
+use crate::Error;
+
+#[derive(Debug, Clone, clap::Args)]
+pub struct UpArgs {
+    /// Port of the embedded Kafka broker on 127.0.0.1.
+    #[arg(long, env = "BIDLAKE_KAFKA_PORT", default_value_t = 9092)]
+    pub kafka_port: u16,
+
+    /// Use this Kafka cluster instead of starting the embedded broker.
+    #[arg(long = "bootstrap-servers", env = "KAFKA_BOOTSTRAP_SERVERS")]
+    pub bootstrap_servers: Option<String>,
+
+    #[command(flatten)]
+    pub gen_args: GenArgs,
+}
+
+/// Restarts of the embedded broker tolerated within a minute before `up` gives up.
+const MAX_RESTARTS_PER_MINUTE: usize = 3;
+
+pub async fn up(data_dir: &Path, args: UpArgs, stop: Arc<AtomicBool>) -> Result<(), Error> {
+    std::fs::create_dir_all(data_dir)
+        .map_err(|err| Error::DataDir { path: data_dir.to_owned(), source: err })?;
+    let data_dir = data_dir.canonicalize().unwrap_or_else(|_| data_dir.to_owned());
+
+    let broker = match &args.bootstrap_servers {
+        Some(_) => None,
+        None => {
+            let dir = data_dir.join("kafka");
+            let port = args.kafka_port;
+            let broker = tokio::task::spawn_blocking(move || EmbeddedBroker::start(&dir, port))
+                .await
+                .map_err(|err| Error::Task(err.to_string()))??;
+            Some(Arc::new(Mutex::new(broker)))
+        }
+    };
+    let bootstrap = match (&args.bootstrap_servers, &broker) {
+        (Some(servers), _) => servers.clone(),
+        (None, Some(broker)) => broker.lock().map(|b| b.bootstrap()).unwrap_or_default(),
+        (None, None) => unreachable!("either an external or an embedded broker"),
+    };
+    print_banner(&data_dir, &bootstrap, broker.is_some(), &args.gen_args);
+
+    let broker_failure = Arc::new(Mutex::new(None::<String>));
+    let supervisor = broker
+        .clone()
+        .map(|broker| tokio::spawn(supervise(broker, stop.clone(), broker_failure.clone())));
+
+    let kafka = KafkaArgs::for_bootstrap(bootstrap);
+    let generated = bidlake_gen::produce(&args.gen_args, &kafka, stop.clone()).await;
+    stop.store(true, Ordering::SeqCst);
+    if let Some(supervisor) = supervisor {
+        let _ = supervisor.await;
+    }
+    if let Some(broker) = broker {
+        tokio::task::spawn_blocking(move || {
+            if let Ok(mut broker) = broker.lock() {
+                broker.stop(Duration::from_secs(10));
+            }
+        })
+        .await
+        .map_err(|err| Error::Task(err.to_string()))?;
+    }
+    if let Some(failure) = broker_failure.lock().ok().and_then(|f| f.clone()) {
+        return Err(Error::Up(failure));
+    }
+    generated?;
+    eprintln!("bidlake stopped; data kept in {}", data_dir.display());
+    Ok(())
+}
+
+/// Watches the embedded broker; restarts it when it dies, and stops everything with the
+/// broker's last words when it keeps dying.
+async fn supervise(
+    broker: Arc<Mutex<EmbeddedBroker>>,
+    stop: Arc<AtomicBool>,
+    failure: Arc<Mutex<Option<String>>>,
+) {
+    let mut restarts: Vec<Instant> = Vec::new();
+    while !stop.load(Ordering::Relaxed) {
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        let exited =
+            broker.lock().ok().and_then(|mut b| b.exited().map(|status| (status, b.log_tail(10))));
+        let Some((status, log)) = exited else { continue };
+        tracing::error!(%status, "the embedded Kafka broker exited; its last log lines:\n{log}");
+        restarts.retain(|at| at.elapsed() < Duration::from_secs(60));
+        let restarted = if restarts.len() < MAX_RESTARTS_PER_MINUTE {
+            restarts.push(Instant::now());
+            let broker = broker.clone();
+            tokio::task::spawn_blocking(move || {
+                let mut broker = broker.lock().map_err(|_| "broker state poisoned".to_owned())?;
+                let (dir, port) = (broker.dir().to_owned(), broker.port());
+                *broker = EmbeddedBroker::start(&dir, port).map_err(|err| err.to_string())?;
+                Ok::<_, String>(())
+            })
+            .await
+            .unwrap_or_else(|err| Err(err.to_string()))
+        } else {
+            Err(format!("it exited {MAX_RESTARTS_PER_MINUTE} times within a minute"))
+        };
+        match restarted {
+            Ok(()) => tracing::warn!("restarted the embedded Kafka broker"),
+            Err(reason) => {
+                if let Ok(mut failure) = failure.lock() {
+                    *failure = Some(format!(
+                        "the embedded Kafka broker exited ({status}) and could not be restarted: {reason}; last log lines:\n{log}"
+                    ));
+                }
+                stop.store(true, Ordering::SeqCst);
+                return;
+            }
+        }
+    }
+}
+
+fn print_banner(data_dir: &Path, bootstrap: &str, embedded: bool, gen_args: &GenArgs) {
+    let exe: PathBuf = std::env::current_exe().unwrap_or_else(|_| "bidlake".into());
+    let exe = exe.display();
+    let broker = if embedded {
+        format!("{bootstrap}  (embedded tansu, storage {}/kafka)", data_dir.display())
+    } else {
+        format!("{bootstrap}  (external)")
+    };
+    let rate = match gen_args.rate {
+        0 => "as fast as possible".to_owned(),
+        rate => format!("{rate} bid requests/s"),
+    };
+    println!(
+        "\nbidlake is up (data in {data})\n\
+         \n  Kafka broker   {broker}\
+         \n  generator      {rate}, plus responses, impressions and clicks\
+         \n  topics         {topics}\
+         \n\nTry, in another shell:\
+         \n  {exe} consume bid-requests --count 3 --bootstrap-servers {bootstrap}\
+         \n  {exe} consume impressions --keys --count 5 --bootstrap-servers {bootstrap}\
+         \n  ls -l {data}/kafka\
+         \n\nCtrl-C stops everything cleanly (events produced are flushed first).\n",
+        data = data_dir.display(),
+        topics = gen_args.topics.event_topics().join(", "),
+    );
+}
