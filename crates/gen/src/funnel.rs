@@ -117,7 +117,7 @@ impl Chain {
         bid.str_with("impid", |t| {
             t.int(imp.number);
         });
-        bid.float("price", self.price);
+        bid.decimal("price", self.price, 2);
         bid.str_with("nurl", |t| {
             t.push("https://win.").push(self.seat).push(".com/w?b=").push(self.bid_id.as_str());
             t.push("&p=${AUCTION_PRICE}");
@@ -161,7 +161,7 @@ impl Chain {
                 t.int(self.request.imp.number);
             })
             .str("bidder_id", self.seat)
-            .float("win_price", win.price)
+            .decimal("win_price", win.price, 4)
             .str("win_currency", self.request.currency);
         self.write_creative_id(&mut impression, "creative_id");
         impression.str("ad_domain", self.advertiser_domain());

@@ -319,7 +319,7 @@ fn write_imp(
         }
     }
     if bidfloor > 0.0 {
-        imp.float("bidfloor", bidfloor).str("bidfloorcur", currency);
+        imp.decimal("bidfloor", bidfloor, 2).str("bidfloorcur", currency);
     }
     imp.int("secure", i64::from(dice.chance(0.97)));
     if ctx.inventory == Inventory::Ctv {
@@ -338,13 +338,13 @@ fn write_imp(
         metrics
             .obj()
             .str("type", "viewability")
-            .float("value", cents(dice.float(0.35, 0.92)))
+            .decimal("value", dice.float(0.35, 0.92), 2)
             .str("vendor", dice.pick(&["ias.com", "doubleverify.com", "moat.com"]));
         metrics.end();
     }
     if ctx.inventory == Inventory::Dooh {
         imp.obj("qty")
-            .float("multiplier", cents(dice.lognormal(12.0, 0.6)))
+            .decimal("multiplier", dice.lognormal(12.0, 0.6), 2)
             .int("sourcetype", 1)
             .str("vendor", "geopath.org");
     }
@@ -358,7 +358,7 @@ fn write_imp(
         let mut deals = pmp.arr("deals");
         let mut d = deals.obj();
         d.str("id", id)
-            .float("bidfloor", deal_floor)
+            .decimal("bidfloor", deal_floor, 2)
             .str("bidfloorcur", currency)
             .int("at", deal_at);
         if dice.chance(0.4) {
@@ -473,8 +473,8 @@ fn write_video(dice: &mut Dice, ctx: &Context, interstitial: bool, imp: &mut Obj
             .int("playbackend", 1);
         if dice.chance(0.2) {
             let mut floors = video.arr("durfloors");
-            floors.obj().int("maxdur", 15).float("bidfloor", 12.0);
-            floors.obj().int("mindur", 16).int("maxdur", 30).float("bidfloor", 20.0);
+            floors.obj().int("maxdur", 15).decimal("bidfloor", 12.0, 2);
+            floors.obj().int("mindur", 16).int("maxdur", 30).decimal("bidfloor", 20.0, 2);
             floors.end();
         }
     } else if plcmt == 1 && dice.chance(0.2) {
@@ -739,7 +739,7 @@ fn write_device(dice: &mut Dice, ctx: &Context, req: &mut Obj<'_>) {
     if let Some(ppi) = d.ppi {
         device.int("ppi", ppi);
     }
-    device.float("pxratio", d.pxratio);
+    device.decimal("pxratio", d.pxratio, 3);
     if ctx.inventory == Inventory::Site {
         device.int("js", 1);
     }
@@ -769,9 +769,11 @@ fn write_geo(dice: &mut Dice, ctx: &Context, device: &mut Obj<'_>) {
     let mut geo = device.obj("geo");
     // Within ~2 km of the city centre: inside the country even for border cities like Geneva.
     let jitter = 0.02;
-    let round4 = |x: f64| (x * 1e4).round() / 1e4;
-    geo.float("lat", round4(city.lat + dice.float(-jitter, jitter)))
-        .float("lon", round4(city.lon + dice.float(-jitter, jitter)));
+    geo.decimal("lat", city.lat + dice.float(-jitter, jitter), 4).decimal(
+        "lon",
+        city.lon + dice.float(-jitter, jitter),
+        4,
+    );
     if gps {
         geo.int("type", 1).int("accuracy", dice.int(5, 100)).int("lastfix", dice.int(1, 600));
     } else {
