@@ -38,28 +38,21 @@ pub async fn wait_for_broker(args: &KafkaArgs) -> Result<Metadata> {
             client.inner().fetch_metadata(None, attempt_timeout)
         })
         .await
-        .map_err(|err| Error::Config(format!("metadata task failed: {err}")))?;
-        match result {
+        .map_err(|err| Error::Task(err.to_string()))?;
+        let failure = match result {
             Ok(metadata) if !metadata.brokers().is_empty() => return Ok(metadata),
-            Ok(_) => {}
-            Err(source) if started.elapsed() >= args.connect_timeout => {
-                return Err(Error::Unreachable {
-                    bootstrap: args.bootstrap_servers.clone(),
-                    waited: started.elapsed(),
-                    source,
-                });
-            }
-            Err(err) => {
-                tracing::debug!(bootstrap = %args.bootstrap_servers, error = %err, "broker not reachable yet; retrying");
-            }
-        }
+            // Answered, but with no broker to talk to: as good as unreachable for now.
+            Ok(_) => KafkaError::MetadataFetch(RDKafkaErrorCode::BrokerTransportFailure),
+            Err(err) => err,
+        };
         if started.elapsed() >= args.connect_timeout {
             return Err(Error::Unreachable {
                 bootstrap: args.bootstrap_servers.clone(),
                 waited: started.elapsed(),
-                source: KafkaError::MetadataFetch(RDKafkaErrorCode::BrokerTransportFailure),
+                source: failure,
             });
         }
+        tracing::debug!(bootstrap = %args.bootstrap_servers, error = %failure, "broker not reachable yet; retrying");
         tokio::time::sleep(backoff).await;
         backoff = (backoff * 2).min(Duration::from_secs(2));
     }

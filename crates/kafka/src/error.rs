@@ -29,6 +29,9 @@ pub enum Error {
         source: KafkaError,
     },
 
+    #[error("a Kafka client task failed: {0}")]
+    Task(String),
+
     #[error("creating topic {topic}: {reason}")]
     CreateTopic { topic: String, reason: String },
 
