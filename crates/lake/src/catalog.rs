@@ -1,0 +1,117 @@
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use iceberg::io::FileIO;
+use iceberg::table::Table;
+use iceberg::{Catalog, CatalogBuilder, ErrorKind, NamespaceIdent, TableIdent};
+use iceberg_catalog_rest::RestCatalogBuilder;
+use iceberg_catalog_sql::{SqlBindStyle, SqlCatalogBuilder};
+use iceberg_storage_opendal::OpenDalResolvingStorageFactory;
+
+use crate::settings::{CatalogKind, LakeConfig, Storage};
+use crate::{Error, IcebergContext, Result};
+
+/// An open catalog with the settings it came from.
+#[derive(Clone)]
+pub struct Lake {
+    pub config: LakeConfig,
+    pub catalog: Arc<dyn Catalog>,
+}
+
+impl std::fmt::Debug for Lake {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Lake").field("config", &self.config).finish_non_exhaustive()
+    }
+}
+
+/// Opens the configured catalog. For the embedded SQL catalog this creates the database file
+/// (and its directory) on first use; the warehouse directory is created by `setup`.
+pub async fn open_lake(config: LakeConfig) -> Result<Lake> {
+    // Every storage scheme goes through one resolving factory: fixed factories silently write
+    // s3:// or memory:// locations to odd local paths.
+    let storage = Arc::new(OpenDalResolvingStorageFactory::new());
+    let mut props: HashMap<String, String> = config.file_io_props().clone();
+    let catalog: Arc<dyn Catalog> = match &config.catalog {
+        CatalogKind::Sql { path, url } => {
+            if let Some(dir) = path.parent() {
+                std::fs::create_dir_all(dir).map_err(|source| Error::Io {
+                    context: format!("creating the catalog's directory {}", dir.display()),
+                    source,
+                })?;
+            }
+            let catalog = SqlCatalogBuilder::default()
+                .uri(url)
+                .warehouse_location(&config.warehouse)
+                .sql_bind_style(SqlBindStyle::QMark)
+                .with_storage_factory(storage)
+                .load(&config.catalog_name, props)
+                .await
+                .map_err(|source| Error::OpenCatalog {
+                    kind: "SQL",
+                    uri: config.catalog_display(),
+                    source,
+                })?;
+            Arc::new(catalog)
+        }
+        CatalogKind::Rest { uri, token, credential } => {
+            props.insert("uri".into(), uri.clone());
+            props.insert("warehouse".into(), config.warehouse.clone());
+            if let Some(token) = token {
+                props.insert("token".into(), token.expose().to_owned());
+            }
+            if let Some(credential) = credential {
+                props.insert("credential".into(), credential.expose().to_owned());
+            }
+            let catalog = RestCatalogBuilder::default()
+                .with_storage_factory(storage)
+                .load(&config.catalog_name, props)
+                .await
+                .map_err(|source| Error::OpenCatalog { kind: "REST", uri: uri.clone(), source })?;
+            Arc::new(catalog)
+        }
+    };
+    Ok(Lake { config, catalog })
+}
+
+impl Lake {
+    pub fn namespace(&self) -> NamespaceIdent {
+        NamespaceIdent::new(self.config.namespace.clone())
+    }
+
+    pub fn ident(&self, table: &str) -> TableIdent {
+        TableIdent::new(self.namespace(), table.to_owned())
+    }
+
+    /// Loads a table, or says to run `setup` when it does not exist.
+    pub async fn load_table(&self, table: &str) -> Result<Table> {
+        let ident = self.ident(table);
+        match self.catalog.load_table(&ident).await {
+            Ok(table) => Ok(table),
+            Err(err)
+                if matches!(err.kind(), ErrorKind::TableNotFound | ErrorKind::NamespaceNotFound) =>
+            {
+                Err(Error::MissingTable {
+                    table: ident.to_string(),
+                    catalog: self.config.catalog_display(),
+                })
+            }
+            Err(err) => Err(err).context(|| format!("loading table {ident}")),
+        }
+    }
+
+    /// A FileIO on the warehouse, for reading and deleting files outside a table's own.
+    pub fn file_io(&self) -> Result<FileIO> {
+        let io = iceberg::io::FileIOBuilder::new(Arc::new(OpenDalResolvingStorageFactory::new()))
+            .with_props(self.config.file_io_props().clone())
+            .build();
+        Ok(io)
+    }
+
+    /// The local warehouse directory, when the warehouse is local.
+    pub fn local_warehouse(&self) -> Option<&std::path::Path> {
+        match &self.config.storage {
+            Storage::Local { path } => Some(path),
+            Storage::S3 { .. } => None,
+        }
+    }
+}

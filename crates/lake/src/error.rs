@@ -1,0 +1,52 @@
+/// Errors of the lake side; each names what the user has to check or change.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("invalid lake setting: {0}")]
+    Config(String),
+
+    #[error("{context}: {source}")]
+    Io {
+        context: String,
+        #[source]
+        source: std::io::Error,
+    },
+
+    #[error("opening the {kind} catalog at {uri}: {source}; check CATALOG_URI (--catalog-uri)")]
+    OpenCatalog {
+        kind: &'static str,
+        uri: String,
+        #[source]
+        source: iceberg::Error,
+    },
+
+    #[error(
+        "table {table} is missing; run `bidlake setup` first (catalog {catalog}, CATALOG_URI)"
+    )]
+    MissingTable { table: String, catalog: String },
+
+    #[error("table {table} exists with a different schema or partitioning than bidlake writes:\n{differences}")]
+    SchemaMismatch { table: String, differences: String },
+
+    #[error("creating bucket {bucket} at {endpoint}: {reason}")]
+    Bucket { bucket: String, endpoint: String, reason: String },
+
+    #[error("{context}: {source}")]
+    Iceberg {
+        context: String,
+        #[source]
+        source: iceberg::Error,
+    },
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Adds what bidlake was doing to an error of the iceberg crate.
+pub trait IcebergContext<T> {
+    fn context(self, context: impl FnOnce() -> String) -> Result<T>;
+}
+
+impl<T> IcebergContext<T> for Result<T, iceberg::Error> {
+    fn context(self, context: impl FnOnce() -> String) -> Result<T> {
+        self.map_err(|source| Error::Iceberg { context: context(), source })
+    }
+}

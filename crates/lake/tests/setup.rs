@@ -1,0 +1,84 @@
+//! `setup` against a real SQL catalog on SQLite and a local warehouse.
+
+use std::collections::HashMap;
+
+use bidlake_lake::setup::{State, setup_lake};
+use bidlake_lake::tables::EventTable;
+use bidlake_lake::{LakeArgs, open_lake};
+use iceberg::TableCreation;
+use iceberg::spec::{NestedField, PrimitiveType, Schema, Type};
+
+async fn lake(dir: &std::path::Path) -> bidlake_lake::Lake {
+    open_lake(LakeArgs::embedded().resolve(dir).unwrap()).await.unwrap()
+}
+
+#[tokio::test]
+async fn setup_creates_everything_once_and_check_reports_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let lake = lake(dir.path()).await;
+
+    let before = setup_lake(&lake, true).await.unwrap();
+    assert!(before.iter().all(|i| i.state == State::Missing), "{before:?}");
+    assert!(!dir.path().join("warehouse").exists(), "--check changes nothing");
+
+    let created = setup_lake(&lake, false).await.unwrap();
+    assert_eq!(created.len(), 6, "warehouse, namespace, four tables: {created:?}");
+    assert!(created.iter().all(|i| i.state == State::Created), "{created:?}");
+
+    let again = setup_lake(&lake, false).await.unwrap();
+    assert!(again.iter().all(|i| i.state == State::Exists), "{again:?}");
+
+    let table = lake.load_table("bid_requests").await.unwrap();
+    let metadata = table.metadata();
+    assert_eq!(metadata.current_schema().as_struct().fields()[0].name, "request_id");
+    assert_eq!(metadata.properties()["write.parquet.compression-codec"], "zstd");
+    let schema = metadata.current_schema();
+    assert_eq!(schema.name_by_field_id(22), Some("site_cat.element"), "the seed's element id");
+    assert_eq!(schema.field_id_by_name("app_bundle"), Some(23));
+    assert_eq!(schema.field_id_by_name("kafka_offset"), Some(28));
+    assert!(
+        metadata.location().starts_with(&format!("file://{}/warehouse/db/", dir.path().display())),
+        "{}",
+        metadata.location()
+    );
+    assert!(dir.path().join("catalog.db").is_file());
+}
+
+#[tokio::test]
+async fn a_table_with_another_schema_is_reported_not_replaced() {
+    let dir = tempfile::tempdir().unwrap();
+    let lake = lake(dir.path()).await;
+    lake.catalog.create_namespace(&lake.namespace(), HashMap::new()).await.unwrap();
+    let foreign = Schema::builder()
+        .with_fields(vec![
+            NestedField::optional(1, "request_id", Type::Primitive(PrimitiveType::Long)).into(),
+        ])
+        .build()
+        .unwrap();
+    let creation = TableCreation::builder().name("bid_requests".into()).schema(foreign).build();
+    lake.catalog.create_table(&lake.namespace(), creation).await.unwrap();
+
+    let items = setup_lake(&lake, false).await.unwrap();
+    let bid_requests = items.iter().find(|i| i.what == "table db.bid_requests").unwrap();
+    match &bid_requests.state {
+        State::Differs(why) => {
+            assert!(why.contains("column request_id is long, bidlake writes string"), "{why}");
+            assert!(why.contains("column imp_id (id 2) is missing"), "{why}");
+            assert!(why.contains("partition spec"), "{why}");
+        }
+        other => panic!("expected a difference, got {other}"),
+    }
+    // Untouched: still the user's one-column table.
+    let table = lake.load_table("bid_requests").await.unwrap();
+    assert_eq!(table.metadata().current_schema().as_struct().fields().len(), 1);
+    // The other tables were created.
+    assert!(lake.load_table(EventTable::Clicks.name()).await.is_ok());
+}
+
+#[tokio::test]
+async fn a_missing_table_says_to_run_setup() {
+    let dir = tempfile::tempdir().unwrap();
+    let lake = lake(dir.path()).await;
+    let err = lake.load_table("bid_requests").await.unwrap_err().to_string();
+    assert!(err.contains("bidlake setup"), "{err}");
+}
