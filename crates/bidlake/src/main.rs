@@ -1,6 +1,7 @@
 //! `bidlake`: the command line of the platform.
 
 mod consume;
+mod setup;
 mod up;
 
 use std::path::PathBuf;
@@ -37,6 +38,18 @@ enum Command {
     /// Run the platform on one machine with embedded defaults: a Kafka-protocol broker on
     /// 127.0.0.1 and the generator (ingest, catalog and dashboard join as they are built).
     Up(up::UpArgs),
+    /// Create the topics, their dead-letter topics, the namespace and the tables (idempotent);
+    /// --check reports what exists.
+    Setup(setup::SetupArgs),
+    /// Stream the topics into the Iceberg tables, exactly once, with a dead-letter path.
+    Ingest {
+        #[command(flatten)]
+        ingest: bidlake_ingest::IngestArgs,
+        #[command(flatten)]
+        kafka: KafkaArgs,
+        #[command(flatten)]
+        lake: bidlake_lake::LakeArgs,
+    },
     /// Print a topic's records from the beginning, one per line (like kcat -C).
     Consume(consume::ConsumeArgs),
 }
@@ -47,6 +60,12 @@ enum Error {
     Gen(#[from] bidlake_gen::Error),
     #[error(transparent)]
     Kafka(#[from] bidlake_kafka::Error),
+    #[error(transparent)]
+    Lake(#[from] bidlake_lake::Error),
+    #[error(transparent)]
+    Ingest(#[from] bidlake_ingest::Error),
+    #[error("{0}")]
+    Setup(String),
     #[error("starting the async runtime: {0}")]
     Runtime(#[source] std::io::Error),
     #[error("creating the data directory {path} (set BIDLAKE_DATA_DIR or --data-dir): {source}")]
@@ -92,6 +111,16 @@ fn run(cli: Cli) -> Result<(), Error> {
                 Ok(())
             }
             Command::Up(args) => up::up(&cli.data_dir, args, stop_on_signal()).await,
+            Command::Setup(args) => setup::setup(&cli.data_dir, args).await,
+            Command::Ingest { ingest, kafka, lake } => {
+                let stop = stop_on_signal();
+                let lake = bidlake_lake::open_lake(lake.resolve(&cli.data_dir)?).await?;
+                let metrics =
+                    std::sync::Arc::new(bidlake_ingest::metrics::IngestMetrics::default());
+                let job = bidlake_ingest::Job::start(ingest, kafka, lake, metrics).await?;
+                job.run(stop).await?;
+                Ok(())
+            }
             Command::Consume(args) => consume::consume(args, stop_on_signal()).await.map(|_| ()),
         }
     })

@@ -88,7 +88,10 @@ impl Lake {
         match self.catalog.load_table(&ident).await {
             Ok(table) => Ok(table),
             Err(err)
-                if matches!(err.kind(), ErrorKind::TableNotFound | ErrorKind::NamespaceNotFound) =>
+                if matches!(
+                    err.kind(),
+                    ErrorKind::TableNotFound | ErrorKind::NamespaceNotFound
+                ) =>
             {
                 Err(Error::MissingTable {
                     table: ident.to_string(),

@@ -19,12 +19,12 @@ pub enum Error {
         source: iceberg::Error,
     },
 
-    #[error(
-        "table {table} is missing; run `bidlake setup` first (catalog {catalog}, CATALOG_URI)"
-    )]
+    #[error("table {table} is missing; run `bidlake setup` first (catalog {catalog}, CATALOG_URI)")]
     MissingTable { table: String, catalog: String },
 
-    #[error("table {table} exists with a different schema or partitioning than bidlake writes:\n{differences}")]
+    #[error(
+        "table {table} exists with a different schema or partitioning than bidlake writes:\n{differences}"
+    )]
     SchemaMismatch { table: String, differences: String },
 
     #[error("creating bucket {bucket} at {endpoint}: {reason}")]

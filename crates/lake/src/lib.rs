@@ -4,6 +4,7 @@
 
 mod catalog;
 mod error;
+pub mod pinned;
 mod settings;
 pub mod setup;
 pub mod tables;

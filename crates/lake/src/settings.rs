@@ -323,9 +323,13 @@ mod tests {
         a.s3_path_style_access = true;
         a.s3_secret_access_key = Some(Secret("hunter2".into()));
         let config = a.resolve(Path::new("/x")).unwrap();
-        assert!(matches!(config.catalog, CatalogKind::Rest { ref uri, .. } if uri == "http://localhost:8181"));
+        assert!(
+            matches!(config.catalog, CatalogKind::Rest { ref uri, .. } if uri == "http://localhost:8181")
+        );
         assert_eq!(config.warehouse, "s3://warehouse/lake");
-        assert!(matches!(config.storage, Storage::S3 { ref bucket, path_style: true, .. } if bucket == "warehouse"));
+        assert!(
+            matches!(config.storage, Storage::S3 { ref bucket, path_style: true, .. } if bucket == "warehouse")
+        );
         assert_eq!(config.file_io_props()["s3.endpoint"], "http://127.0.0.1:9000");
         assert!(!format!("{config:?} {a:?}").contains("hunter2"), "secrets never print");
     }

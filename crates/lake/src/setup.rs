@@ -74,11 +74,9 @@ pub async fn setup_lake(lake: &Lake, check_only: bool) -> Result<Vec<Item>> {
     }
 
     let namespace = lake.namespace();
-    let exists = lake
-        .catalog
-        .namespace_exists(&namespace)
-        .await
-        .context(|| format!("checking namespace {namespace:?} in {}", lake.config.catalog_display()))?;
+    let exists = lake.catalog.namespace_exists(&namespace).await.context(|| {
+        format!("checking namespace {namespace:?} in {}", lake.config.catalog_display())
+    })?;
     let state = match (exists, check_only) {
         (true, _) => State::Exists,
         (false, true) => State::Missing,
@@ -88,7 +86,8 @@ pub async fn setup_lake(lake: &Lake, check_only: bool) -> Result<Vec<Item>> {
                 // Another setup won the race: fine.
                 Err(err) if err.kind() == ErrorKind::NamespaceAlreadyExists => State::Exists,
                 Err(err) => {
-                    return Err(err).context(|| format!("creating namespace {}", lake.config.namespace));
+                    return Err(err)
+                        .context(|| format!("creating namespace {}", lake.config.namespace));
                 }
             }
         }
@@ -195,7 +194,9 @@ pub fn differences(table: EventTable, existing: &Table) -> Result<Option<String>
     let have: Vec<_> =
         actual_spec.fields().iter().map(|f| (f.source_id, f.transform.to_string())).collect();
     if want != have {
-        problems.push(format!("partition spec is {have:?}, bidlake writes {want:?} (source field id, transform)"));
+        problems.push(format!(
+            "partition spec is {have:?}, bidlake writes {want:?} (source field id, transform)"
+        ));
     }
     Ok((!problems.is_empty()).then(|| problems.join("; ")))
 }
@@ -228,9 +229,8 @@ fn schema_differences(expected: &Schema, actual: &Schema, created: usize) -> Vec
 pub fn require_compatible(lake: &Lake, table: EventTable, existing: &Table) -> Result<()> {
     match differences(table, existing)? {
         None => Ok(()),
-        Some(differences) => Err(Error::SchemaMismatch {
-            table: lake.ident(table.name()).to_string(),
-            differences,
-        }),
+        Some(differences) => {
+            Err(Error::SchemaMismatch { table: lake.ident(table.name()).to_string(), differences })
+        }
     }
 }

@@ -21,8 +21,12 @@ pub enum EventTable {
 }
 
 impl EventTable {
-    pub const ALL: [EventTable; 4] =
-        [EventTable::BidRequests, EventTable::BidResponses, EventTable::Impressions, EventTable::Clicks];
+    pub const ALL: [EventTable; 4] = [
+        EventTable::BidRequests,
+        EventTable::BidResponses,
+        EventTable::Impressions,
+        EventTable::Clicks,
+    ];
 
     /// The table's name in the namespace.
     pub fn name(self) -> &'static str {
@@ -63,11 +67,19 @@ impl EventTable {
         let context = || format!("building the partition spec of {}", self.name());
         let mut spec = UnboundPartitionSpec::builder()
             .with_spec_id(0)
-            .add_partition_field(EVENT_TIMESTAMP_ID_OF[self as usize], "event_timestamp_day", Transform::Day)
+            .add_partition_field(
+                EVENT_TIMESTAMP_ID_OF[self as usize],
+                "event_timestamp_day",
+                Transform::Day,
+            )
             .context(context)?;
         if self == EventTable::BidRequests {
             spec = spec
-                .add_partition_field(bid_requests::DEVICE_GEO_COUNTRY, "device_geo_country", Transform::Identity)
+                .add_partition_field(
+                    bid_requests::DEVICE_GEO_COUNTRY,
+                    "device_geo_country",
+                    Transform::Identity,
+                )
                 .context(context)?;
         }
         Ok(spec.build())
@@ -75,8 +87,12 @@ impl EventTable {
 }
 
 /// Field id of `event_timestamp` per table, in `EventTable` order.
-const EVENT_TIMESTAMP_ID_OF: [i32; 4] =
-    [bid_requests::EVENT_TIMESTAMP, bid_responses::EVENT_TIMESTAMP, impressions::EVENT_TIMESTAMP, clicks::EVENT_TIMESTAMP];
+const EVENT_TIMESTAMP_ID_OF: [i32; 4] = [
+    bid_requests::EVENT_TIMESTAMP,
+    bid_responses::EVENT_TIMESTAMP,
+    impressions::EVENT_TIMESTAMP,
+    clicks::EVENT_TIMESTAMP,
+];
 
 fn string(id: i32, name: &str) -> Arc<NestedField> {
     NestedField::optional(id, name, Type::Primitive(PrimitiveType::String)).into()
@@ -260,19 +276,68 @@ mod tests {
     #[test]
     fn funnel_tables_start_with_the_contract_columns() {
         let expect: [(EventTable, &[&str]); 3] = [
-            (EventTable::BidResponses, &["response_id", "request_id", "seat", "bid_id", "imp_id", "bid_price", "creative_id", "deal_id", "ad_domain", "currency", "event_timestamp"]),
-            (EventTable::Impressions, &["impression_id", "request_id", "response_id", "imp_id", "bidder_id", "win_price", "win_currency", "creative_id", "ad_domain", "event_timestamp"]),
-            (EventTable::Clicks, &["click_id", "request_id", "impression_id", "imp_id", "bidder_id", "creative_id", "click_url", "event_timestamp"]),
+            (
+                EventTable::BidResponses,
+                &[
+                    "response_id",
+                    "request_id",
+                    "seat",
+                    "bid_id",
+                    "imp_id",
+                    "bid_price",
+                    "creative_id",
+                    "deal_id",
+                    "ad_domain",
+                    "currency",
+                    "event_timestamp",
+                ],
+            ),
+            (
+                EventTable::Impressions,
+                &[
+                    "impression_id",
+                    "request_id",
+                    "response_id",
+                    "imp_id",
+                    "bidder_id",
+                    "win_price",
+                    "win_currency",
+                    "creative_id",
+                    "ad_domain",
+                    "event_timestamp",
+                ],
+            ),
+            (
+                EventTable::Clicks,
+                &[
+                    "click_id",
+                    "request_id",
+                    "impression_id",
+                    "imp_id",
+                    "bidder_id",
+                    "creative_id",
+                    "click_url",
+                    "event_timestamp",
+                ],
+            ),
         ];
         for (table, names) in expect {
             let schema = table.schema().unwrap();
             for (i, name) in names.iter().enumerate() {
                 let field = &schema.as_struct().fields()[i];
-                assert_eq!((field.id, field.name.as_str()), (i as i32 + 1, *name), "{}", table.name());
+                assert_eq!(
+                    (field.id, field.name.as_str()),
+                    (i as i32 + 1, *name),
+                    "{}",
+                    table.name()
+                );
             }
             let spec = table.partition_spec().unwrap();
             assert_eq!(spec.fields().len(), 1);
-            assert_eq!(schema.field_by_id(spec.fields()[0].source_id).unwrap().name, "event_timestamp");
+            assert_eq!(
+                schema.field_by_id(spec.fields()[0].source_id).unwrap().name,
+                "event_timestamp"
+            );
         }
     }
 }

@@ -1,0 +1,69 @@
+use std::time::Duration;
+
+use bidlake_kafka::TopicArgs;
+
+/// Settings of `bidlake ingest`. Flags win over environment variables.
+#[derive(Debug, Clone, clap::Args)]
+pub struct IngestArgs {
+    /// Kafka consumer group; more processes in one group share the partitions.
+    #[arg(long, env = "INGEST_GROUP_ID", default_value = "bidlake-ingest")]
+    pub group_id: String,
+
+    /// Commit at least this often (the original platform committed every 60 s).
+    #[arg(long, env = "COMMIT_INTERVAL", default_value = "10s", value_parser = humantime::parse_duration)]
+    pub commit_interval: Duration,
+
+    /// Commit once a table has taken this many rows since its last commit.
+    #[arg(long, env = "COMMIT_ROWS", default_value_t = 2_000_000)]
+    pub commit_rows: usize,
+
+    /// Commit once this many bytes of records were consumed since the last commit.
+    #[arg(long, env = "COMMIT_BYTES", default_value_t = 1 << 30)]
+    pub commit_bytes: u64,
+
+    /// Rows a table partition collects before they are encoded into its Parquet file.
+    #[arg(long, env = "INGEST_BATCH_ROWS", default_value_t = 8192)]
+    pub batch_rows: usize,
+
+    /// A data file rolls over to a new one beyond this many bytes.
+    #[arg(long, env = "TARGET_FILE_SIZE", default_value_t = 256 << 20)]
+    pub target_file_size: usize,
+
+    /// zstd level of the Parquet files.
+    #[arg(long, env = "PARQUET_ZSTD_LEVEL", default_value_t = 3)]
+    pub zstd_level: i32,
+
+    /// Ingest only these tables (bid_requests, bid_responses, impressions, clicks); default all.
+    #[arg(long = "table", value_delimiter = ',')]
+    pub tables: Vec<String>,
+
+    /// Stop after this long (for benchmarks and scripts); default: run until stopped.
+    #[arg(long, value_parser = humantime::parse_duration)]
+    pub duration: Option<Duration>,
+
+    /// Stop once every partition is caught up (no lag) and everything is committed.
+    #[arg(long)]
+    pub until_caught_up: bool,
+
+    #[command(flatten)]
+    pub topics: TopicArgs,
+}
+
+impl IngestArgs {
+    pub fn validate(&self) -> crate::Result<()> {
+        let bad = |what: &str| Err(crate::Error::Config(what.to_owned()));
+        if self.commit_interval.is_zero() {
+            return bad("COMMIT_INTERVAL (--commit-interval) must be more than 0");
+        }
+        if self.commit_rows == 0 || self.batch_rows == 0 {
+            return bad("COMMIT_ROWS and INGEST_BATCH_ROWS must be at least 1");
+        }
+        if !(1..=22).contains(&self.zstd_level) {
+            return bad("PARQUET_ZSTD_LEVEL must be between 1 and 22");
+        }
+        if self.group_id.trim().is_empty() {
+            return bad("INGEST_GROUP_ID must not be empty");
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,236 @@
+//! The dead-letter path: every record that cannot become a row goes, byte for byte, to
+//! `<topic>-dlq` with headers naming the reason and the source. Dead letters are delivered
+//! before the commit that covers their offsets; after a crash, the letters written but not
+//! committed are found again by scanning the DLQ partition, so none is written twice.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::time::Duration;
+
+use bidlake_kafka::KafkaArgs;
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::message::{Header, Headers, Message, OwnedHeaders};
+use rdkafka::producer::{FutureProducer, FutureRecord, future_producer::DeliveryFuture};
+use rdkafka::{Offset, TopicPartitionList};
+
+use crate::decode::Reject;
+use crate::{Error, Result};
+
+pub const HEADER_ERROR: &str = "error";
+pub const HEADER_TOPIC: &str = "source.topic";
+pub const HEADER_PARTITION: &str = "source.partition";
+pub const HEADER_OFFSET: &str = "source.offset";
+
+/// A dead letter in flight.
+struct Pending {
+    dlq_topic: String,
+    source_topic: String,
+    source_partition: i32,
+    delivery: DeliveryFuture,
+}
+
+pub struct DeadLetters {
+    producer: FutureProducer,
+    /// Partition count of each DLQ topic.
+    partitions: HashMap<String, i32>,
+    pending: Vec<Pending>,
+}
+
+/// The DLQ partition that holds the dead letters of a source partition.
+pub fn dlq_partition(source_partition: i32, dlq_partitions: i32) -> i32 {
+    source_partition.rem_euclid(dlq_partitions.max(1))
+}
+
+impl DeadLetters {
+    pub fn new(kafka: &KafkaArgs, partitions: HashMap<String, i32>) -> Result<Self> {
+        let mut config = kafka.client_config();
+        config
+            .set("enable.idempotence", "true")
+            .set("acks", "all")
+            .set("compression.type", "lz4")
+            .set("linger.ms", "5");
+        // The user's -X properties win over ours, as everywhere.
+        for (key, value) in &kafka.properties {
+            config.set(key, value);
+        }
+        let producer: FutureProducer = config.create().map_err(|source| Error::Consumer {
+            context: format!("creating the dead-letter producer for {}", kafka.bootstrap_servers),
+            source,
+        })?;
+        Ok(Self { producer, partitions, pending: Vec::new() })
+    }
+
+    /// Sends a dead letter; returns once librdkafka has queued it.
+    #[allow(clippy::too_many_arguments)]
+    pub async fn send(
+        &mut self,
+        dlq_topic: &str,
+        source_topic: &str,
+        source_partition: i32,
+        source_offset: i64,
+        key: Option<&[u8]>,
+        value: &[u8],
+        reject: &Reject,
+    ) -> Result<()> {
+        let partition =
+            dlq_partition(source_partition, self.partitions.get(dlq_topic).copied().unwrap_or(1));
+        let reason = reject.to_string();
+        let p = source_partition.to_string();
+        let o = source_offset.to_string();
+        let headers = OwnedHeaders::new()
+            .insert(Header { key: HEADER_ERROR, value: Some(reason.as_str()) })
+            .insert(Header { key: HEADER_TOPIC, value: Some(source_topic) })
+            .insert(Header { key: HEADER_PARTITION, value: Some(p.as_str()) })
+            .insert(Header { key: HEADER_OFFSET, value: Some(o.as_str()) });
+        let mut record: FutureRecord<'_, [u8], [u8]> =
+            FutureRecord::to(dlq_topic).payload(value).partition(partition).headers(headers);
+        if let Some(key) = key {
+            record = record.key(key);
+        }
+        loop {
+            match self.producer.send_result(record) {
+                Ok(delivery) => {
+                    self.pending.push(Pending {
+                        dlq_topic: dlq_topic.to_owned(),
+                        source_topic: source_topic.to_owned(),
+                        source_partition,
+                        delivery,
+                    });
+                    return Ok(());
+                }
+                Err((
+                    rdkafka::error::KafkaError::MessageProduction(
+                        rdkafka::types::RDKafkaErrorCode::QueueFull,
+                    ),
+                    back,
+                )) => {
+                    // Back-pressure: wait for what is in flight.
+                    record = back;
+                    self.flush().await?;
+                }
+                Err((err, _)) => {
+                    return Err(Error::DeadLetter {
+                        topic: dlq_topic.to_owned(),
+                        reason: err.to_string(),
+                    });
+                }
+            }
+        }
+    }
+
+    pub fn in_flight(&self) -> usize {
+        self.pending.len()
+    }
+
+    /// Waits until every dead letter is on the broker. Returns, per (source topic, source
+    /// partition), the DLQ offset after its last letter.
+    pub async fn flush(&mut self) -> Result<BTreeMap<(String, i32), i64>> {
+        let mut marks = BTreeMap::new();
+        for pending in self.pending.drain(..) {
+            let result = pending.delivery.await.map_err(|_| Error::DeadLetter {
+                topic: pending.dlq_topic.clone(),
+                reason: "the producer went away before delivery".into(),
+            })?;
+            match result {
+                Ok(delivery) => {
+                    let mark =
+                        marks.entry((pending.source_topic, pending.source_partition)).or_insert(0);
+                    *mark = (*mark).max(delivery.offset + 1);
+                }
+                Err((err, _)) => {
+                    return Err(Error::DeadLetter {
+                        topic: pending.dlq_topic,
+                        reason: err.to_string(),
+                    });
+                }
+            }
+        }
+        Ok(marks)
+    }
+}
+
+/// Dead letters of one source partition already on the DLQ from `from` on (the letters a
+/// crashed or fenced run wrote without committing).
+#[derive(Debug, Default)]
+pub struct Scan {
+    /// Source offsets that already have a dead letter.
+    pub offsets: HashSet<i64>,
+    /// The DLQ partition's end when scanned.
+    pub end: i64,
+}
+
+/// Reads DLQ partition `dlq_partition(source_partition)` from `from` (its start when `None`) to
+/// its current end and collects the source offsets of `source_topic`/`source_partition`.
+/// Blocking: run it on a blocking thread.
+pub fn scan(
+    kafka: &KafkaArgs,
+    dlq_topic: &str,
+    dlq_partitions: i32,
+    source_topic: &str,
+    source_partition: i32,
+    from: Option<i64>,
+) -> Result<Scan> {
+    let partition = dlq_partition(source_partition, dlq_partitions);
+    let consumer: BaseConsumer = kafka
+        .client_config()
+        .set("group.id", "bidlake-dlq-scan")
+        .set("enable.auto.commit", "false")
+        .set("enable.partition.eof", "false")
+        .create()
+        .map_err(|source| Error::Consumer { context: "creating the DLQ scanner".into(), source })?;
+    let timeout = Duration::from_secs(10);
+    let (low, high) =
+        consumer.fetch_watermarks(dlq_topic, partition, timeout).map_err(|source| {
+            Error::Consumer {
+                context: format!("reading the offsets of {dlq_topic}/{partition}"),
+                source,
+            }
+        })?;
+    let start = from.unwrap_or(low).max(low);
+    let mut result = Scan { offsets: HashSet::new(), end: high };
+    if start >= high {
+        return Ok(result);
+    }
+    let mut tpl = TopicPartitionList::new();
+    tpl.add_partition_offset(dlq_topic, partition, Offset::Offset(start)).map_err(|source| {
+        Error::Consumer { context: format!("seeking {dlq_topic}/{partition}"), source }
+    })?;
+    consumer.assign(&tpl).map_err(|source| Error::Consumer {
+        context: format!("reading {dlq_topic}/{partition}"),
+        source,
+    })?;
+    let deadline = std::time::Instant::now() + Duration::from_secs(120);
+    let mut next = start;
+    while next < high {
+        if std::time::Instant::now() > deadline {
+            return Err(Error::DeadLetter {
+                topic: dlq_topic.to_owned(),
+                reason: format!(
+                    "scanning partition {partition} from {start} to {high} did not finish in 120 s"
+                ),
+            });
+        }
+        let Some(message) = consumer.poll(Duration::from_millis(500)) else { continue };
+        let message = message.map_err(|source| Error::Consumer {
+            context: format!("reading {dlq_topic}/{partition}"),
+            source,
+        })?;
+        next = message.offset() + 1;
+        let Some(headers) = message.headers() else { continue };
+        let (mut topic, mut part, mut offset) = (None, None, None);
+        for header in headers.iter() {
+            let value = header.value.and_then(|v| std::str::from_utf8(v).ok());
+            match header.key {
+                HEADER_TOPIC => topic = value,
+                HEADER_PARTITION => part = value.and_then(|v| v.parse::<i32>().ok()),
+                HEADER_OFFSET => offset = value.and_then(|v| v.parse::<i64>().ok()),
+                _ => {}
+            }
+        }
+        if topic == Some(source_topic) && part == Some(source_partition) {
+            if let Some(offset) = offset {
+                result.offsets.insert(offset);
+            }
+        }
+    }
+    Ok(result)
+}

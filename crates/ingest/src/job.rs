@@ -1,0 +1,717 @@
+//! The ingest loop: consume → decode → flatten → write → commit, for every topic of the group.
+//!
+//! Exactly once rests on three rules. The table's snapshots carry the Kafka offsets they cover,
+//! and a partition resumes from there, never from the group's committed offsets (those are only
+//! advisory, for lag tools). A commit is planned against the table as loaded and only goes
+//! through if every partition it covers still stands where this batch started, so a writer that
+//! lost a partition to another is fenced. Dead letters reach the broker before the commit that
+//! covers them, and a restarted partition first collects the letters already written.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime};
+
+use bidlake_kafka::{KafkaArgs, TopicArgs, TopicSpec};
+use bidlake_lake::Lake;
+use bidlake_lake::pinned::{Attempt, commit_pinned};
+use bidlake_lake::setup::require_compatible;
+use bidlake_lake::tables::EventTable;
+use iceberg::spec::DataFile;
+use iceberg::transaction::{ApplyTransactionAction, Transaction};
+use rdkafka::consumer::{
+    BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance, StreamConsumer,
+};
+use rdkafka::message::{BorrowedMessage, Message};
+use rdkafka::types::RDKafkaRespErr;
+use rdkafka::{ClientContext, Offset, Statistics, TopicPartitionList};
+
+use crate::columns::Source;
+use crate::config::IngestArgs;
+use crate::dlq::{self, DeadLetters};
+use crate::metrics::{CommitRecord, IngestMetrics, TopicMetrics};
+use crate::progress::Progress;
+use crate::sink::{TableSink, WriteOptions};
+use crate::{Error, Result};
+
+/// Offsets the rebalance callback positions newly assigned partitions at: the last progress
+/// this process saw in the tables. It may be behind the table (another process committed
+/// since), never ahead; records below the table's real offsets are skipped on arrival.
+type OffsetCache = Arc<Mutex<HashMap<(String, i32), i64>>>;
+
+struct IngestContext {
+    offsets: OffsetCache,
+    /// Set by every assignment or revocation; the loop then restarts its batch.
+    rebalanced: Arc<AtomicBool>,
+    metrics: Arc<IngestMetrics>,
+}
+
+impl ClientContext for IngestContext {
+    fn stats(&self, statistics: Statistics) {
+        let mut lag = self.metrics.lag.lock().unwrap_or_else(|e| e.into_inner());
+        for (topic, t) in &statistics.topics {
+            for (partition, p) in &t.partitions {
+                if *partition >= 0 && p.consumer_lag >= 0 {
+                    lag.insert((topic.clone(), *partition), p.consumer_lag);
+                }
+            }
+        }
+    }
+}
+
+impl ConsumerContext for IngestContext {
+    fn rebalance(
+        &self,
+        consumer: &BaseConsumer<Self>,
+        err: RDKafkaRespErr,
+        tpl: &mut TopicPartitionList,
+    ) {
+        self.rebalanced.store(true, Ordering::SeqCst);
+        self.metrics.rebalances.fetch_add(1, Ordering::Relaxed);
+        let cooperative = matches!(
+            consumer.rebalance_protocol(),
+            rdkafka::consumer::RebalanceProtocol::Cooperative
+        );
+        let result = match err {
+            RDKafkaRespErr::RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS => {
+                let cache = self.offsets.lock().unwrap_or_else(|e| e.into_inner());
+                let assigned: Vec<(String, i32)> =
+                    tpl.elements().iter().map(|e| (e.topic().to_owned(), e.partition())).collect();
+                for (topic, partition) in assigned {
+                    let offset = match cache.get(&(topic.clone(), partition)) {
+                        Some(offset) => Offset::Offset(*offset),
+                        None => Offset::Beginning,
+                    };
+                    let _ = tpl.set_partition_offset(&topic, partition, offset);
+                }
+                drop(cache);
+                tracing::info!(partitions = %describe(tpl), "partitions assigned");
+                if cooperative { consumer.incremental_assign(tpl) } else { consumer.assign(tpl) }
+            }
+            RDKafkaRespErr::RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS => {
+                tracing::info!(partitions = %describe(tpl), "partitions revoked");
+                if cooperative { consumer.incremental_unassign(tpl) } else { consumer.unassign() }
+            }
+            other => {
+                tracing::warn!(error = ?other, "rebalance error; dropping the assignment");
+                consumer.unassign()
+            }
+        };
+        if let Err(err) = result {
+            tracing::error!(error = %err, "applying a rebalance failed");
+        }
+    }
+
+    fn pre_rebalance(&self, _: &BaseConsumer<Self>, _: &Rebalance<'_>) {}
+}
+
+fn describe(tpl: &TopicPartitionList) -> String {
+    tpl.elements()
+        .iter()
+        .map(|e| format!("{}/{}", e.topic(), e.partition()))
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+/// Where one Kafka partition stands in the current batch.
+struct PartitionState {
+    /// The table's offset when this batch started (`None`: the table has none yet).
+    started: Option<i64>,
+    /// The next offset to take.
+    next: i64,
+    /// False until the first record at `next` (or a retention gap) confirmed the position.
+    positioned: bool,
+    /// Source offsets that already have a dead letter (written by a run that did not commit).
+    dead_lettered: HashSet<i64>,
+    /// DLQ rescan start to record with the next commit.
+    dlq_mark: Option<i64>,
+    /// The DLQ's end when it was scanned, and the highest offset found there.
+    scanned_end: i64,
+    scanned_max: Option<i64>,
+    records: u64,
+}
+
+struct TopicState {
+    topic: String,
+    dlq_topic: String,
+    dlq_partitions: i32,
+    sink: TableSink,
+    partitions: BTreeMap<i32, PartitionState>,
+    metrics: Arc<TopicMetrics>,
+    /// Consumed since the last commit.
+    bytes: u64,
+    records: u64,
+}
+
+pub struct Job {
+    args: IngestArgs,
+    kafka: KafkaArgs,
+    lake: Lake,
+    consumer: Arc<StreamConsumer<IngestContext>>,
+    dead_letters: DeadLetters,
+    topics: HashMap<String, TopicState>,
+    offsets: OffsetCache,
+    rebalanced: Arc<AtomicBool>,
+    metrics: Arc<IngestMetrics>,
+    options: WriteOptions,
+    batch_started: Instant,
+}
+
+/// Which tables to ingest and from which topics.
+fn selected(args: &IngestArgs) -> Result<Vec<(EventTable, String)>> {
+    let topics = args.topics.event_topics();
+    let all: Vec<(EventTable, String)> =
+        EventTable::ALL.iter().zip(topics).map(|(t, topic)| (*t, topic.to_owned())).collect();
+    if args.tables.is_empty() {
+        return Ok(all);
+    }
+    let mut chosen = Vec::new();
+    for name in &args.tables {
+        match all.iter().find(|(t, _)| t.name() == name.trim()) {
+            Some(entry) => chosen.push(entry.clone()),
+            None => {
+                return Err(Error::Config(format!(
+                    "--table {name:?}: the tables are bid_requests, bid_responses, impressions, clicks"
+                )));
+            }
+        }
+    }
+    Ok(chosen)
+}
+
+impl Job {
+    /// Connects to the broker and the catalog and checks the tables; nothing is consumed yet.
+    pub async fn start(
+        args: IngestArgs,
+        kafka: KafkaArgs,
+        lake: Lake,
+        metrics: Arc<IngestMetrics>,
+    ) -> Result<Job> {
+        args.validate()?;
+        let selected = selected(&args)?;
+
+        // Tables first: an unknown table or a foreign schema is the user's to fix, before any
+        // record is read.
+        let mut tables = Vec::new();
+        for (table, topic) in &selected {
+            let iceberg = lake.load_table(table.name()).await?;
+            require_compatible(&lake, *table, &iceberg)?;
+            tables.push((*table, topic.clone(), iceberg));
+        }
+
+        // The DLQ topics must exist before the first dead letter; the event topics too, so a
+        // subscription does not wait on auto-creation.
+        let mut specs = Vec::new();
+        for (_, topic, _) in &tables {
+            specs.push(TopicSpec::new(topic.clone(), args.topics.partitions));
+            specs.push(TopicSpec::new(TopicArgs::dlq(topic), args.topics.partitions));
+        }
+        bidlake_kafka::ensure_topics(&kafka, &specs).await?;
+        let metadata = bidlake_kafka::wait_for_broker(&kafka).await?;
+        let partitions_of = |name: &str| {
+            metadata.topics().iter().find(|t| t.name() == name).map(|t| t.partitions().len() as i32)
+        };
+
+        let options = WriteOptions {
+            batch_rows: args.batch_rows,
+            target_file_size: args.target_file_size,
+            zstd_level: args.zstd_level,
+            file_prefix: format!("bidlake-{}", uuid::Uuid::new_v4()),
+        };
+        let offsets: OffsetCache = Arc::default();
+        let mut topics = HashMap::new();
+        let mut dlq_partitions = HashMap::new();
+        for (table, topic, iceberg) in tables {
+            let dlq_topic = TopicArgs::dlq(&topic);
+            let n = partitions_of(&dlq_topic).unwrap_or(args.topics.partitions).max(1);
+            dlq_partitions.insert(dlq_topic.clone(), n);
+            let progress = Progress::read(&iceberg, &topic);
+            {
+                let mut cache = offsets.lock().unwrap_or_else(|e| e.into_inner());
+                for (p, o) in &progress.offsets {
+                    cache.insert((topic.clone(), *p), *o);
+                }
+            }
+            tracing::info!(table = table.name(), %topic, offsets = ?progress.offsets, "resuming from the table");
+            topics.insert(
+                topic.clone(),
+                TopicState {
+                    topic: topic.clone(),
+                    dlq_topic,
+                    dlq_partitions: n,
+                    sink: TableSink::new(table, iceberg, &options)?,
+                    partitions: BTreeMap::new(),
+                    metrics: metrics.topic(&topic),
+                    bytes: 0,
+                    records: 0,
+                },
+            );
+        }
+
+        let rebalanced = Arc::new(AtomicBool::new(false));
+        let context = IngestContext {
+            offsets: offsets.clone(),
+            rebalanced: rebalanced.clone(),
+            metrics: metrics.clone(),
+        };
+        let mut config = kafka.client_config();
+        config
+            .set("group.id", &args.group_id)
+            .set("enable.auto.commit", "false")
+            .set("auto.offset.reset", "earliest")
+            .set("enable.partition.eof", "false")
+            .set("statistics.interval.ms", "5000")
+            // Bounded prefetch: back-pressure on the broker rather than memory.
+            .set("queued.max.messages.kbytes", "65536");
+        for (key, value) in &kafka.properties {
+            config.set(key, value);
+        }
+        let consumer: StreamConsumer<IngestContext> =
+            config.create_with_context(context).map_err(|source| Error::Consumer {
+                context: format!("creating the consumer for {}", kafka.bootstrap_servers),
+                source,
+            })?;
+        let names: Vec<&str> = topics.keys().map(String::as_str).collect();
+        consumer.subscribe(&names).map_err(|source| Error::Consumer {
+            context: format!("subscribing to {}", names.join(", ")),
+            source,
+        })?;
+        let dead_letters = DeadLetters::new(&kafka, dlq_partitions)?;
+
+        Ok(Job {
+            args,
+            kafka,
+            lake,
+            consumer: Arc::new(consumer),
+            dead_letters,
+            topics,
+            offsets,
+            rebalanced,
+            metrics,
+            options,
+            batch_started: Instant::now(),
+        })
+    }
+
+    /// Runs until `stop` is set (then commits what it holds) or `--duration` passes.
+    pub async fn run(mut self, stop: Arc<AtomicBool>) -> Result<()> {
+        let started = Instant::now();
+        let mut last_log = Instant::now();
+        let mut last_consumed = 0u64;
+        let mut idle_since: Option<Instant> = None;
+        self.batch_started = Instant::now();
+        loop {
+            if stop.load(Ordering::SeqCst)
+                || self.args.duration.is_some_and(|d| started.elapsed() >= d)
+            {
+                break;
+            }
+            if self.rebalanced.swap(false, Ordering::SeqCst) {
+                self.restart_batch("the group rebalanced").await?;
+            }
+            // A handle of our own, so the borrowed record does not borrow the job.
+            let consumer = self.consumer.clone();
+            let received = tokio::time::timeout(Duration::from_millis(200), consumer.recv()).await;
+            match received {
+                Ok(Ok(message)) => {
+                    idle_since = None;
+                    self.take(&message).await?;
+                }
+                Ok(Err(err)) => {
+                    // Transient broker errors are retried by librdkafka; log and go on.
+                    tracing::warn!(error = %err, "consumer error");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+                Err(_) => {
+                    idle_since.get_or_insert_with(Instant::now);
+                }
+            }
+            if self.commit_due() {
+                self.commit_all().await?;
+            }
+            if last_log.elapsed() >= Duration::from_secs(5) {
+                last_consumed = self.log_progress(last_log.elapsed(), last_consumed);
+                last_log = Instant::now();
+            }
+            if self.args.until_caught_up
+                && idle_since.is_some_and(|t| t.elapsed() >= Duration::from_secs(2))
+                && self.caught_up()
+            {
+                break;
+            }
+        }
+        tracing::info!("stopping: committing what is held");
+        self.commit_all().await?;
+        self.log_progress(last_log.elapsed(), last_consumed);
+        self.consumer.unsubscribe();
+        Ok(())
+    }
+
+    fn caught_up(&self) -> bool {
+        let assignment = match self.consumer.assignment() {
+            Ok(a) => a,
+            Err(_) => return false,
+        };
+        if assignment.count() == 0 {
+            return false;
+        }
+        assignment.elements().iter().all(|e| {
+            let Some(state) =
+                self.topics.get(e.topic()).and_then(|t| t.partitions.get(&e.partition()))
+            else {
+                // Never received a record: caught up only if the partition is empty from where
+                // the table stands.
+                return self
+                    .consumer
+                    .fetch_watermarks(e.topic(), e.partition(), Duration::from_secs(5))
+                    .map(|(low, high)| {
+                        let cached = self
+                            .offsets
+                            .lock()
+                            .unwrap_or_else(|e| e.into_inner())
+                            .get(&(e.topic().to_owned(), e.partition()))
+                            .copied();
+                        high <= cached.unwrap_or(low)
+                    })
+                    .unwrap_or(false);
+            };
+            self.consumer
+                .fetch_watermarks(e.topic(), e.partition(), Duration::from_secs(5))
+                .map(|(_, high)| state.next >= high)
+                .unwrap_or(false)
+        }) && self.topics.values().all(|t| t.records == 0)
+    }
+
+    fn commit_due(&self) -> bool {
+        let held = self.topics.values().any(|t| t.records > 0);
+        held && (self.batch_started.elapsed() >= self.args.commit_interval
+            || self.topics.values().any(|t| t.sink.rows() >= self.args.commit_rows)
+            || self.topics.values().map(|t| t.bytes).sum::<u64>() >= self.args.commit_bytes)
+    }
+
+    /// One record: skip it if the table has it, else make it a row or a dead letter.
+    async fn take(&mut self, message: &BorrowedMessage<'_>) -> Result<()> {
+        let topic = message.topic();
+        let partition = message.partition();
+        let offset = message.offset();
+        if !self.topics.get(topic).is_some_and(|t| t.partitions.contains_key(&partition)) {
+            self.open_partition(topic, partition).await?;
+        }
+        let Some(state) = self.topics.get_mut(topic) else { return Ok(()) };
+        let Some(p) = state.partitions.get_mut(&partition) else { return Ok(()) };
+
+        if offset < p.next {
+            state.metrics.skipped.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            return Ok(());
+        }
+        if offset > p.next && !p.positioned {
+            // The consumer starts where the group last committed; the table may be behind it
+            // (or the records may be gone, by retention).
+            let (low, _) = self
+                .consumer
+                .fetch_watermarks(topic, partition, Duration::from_secs(10))
+                .map_err(|source| Error::Consumer {
+                    context: format!("reading the offsets of {topic}/{partition}"),
+                    source,
+                })?;
+            if low > p.next {
+                tracing::warn!(%topic, partition, from = p.next, to = low, "records between the table's offset and the log start were deleted by retention before ingest took them");
+                p.positioned = true;
+            } else {
+                tracing::info!(%topic, partition, at = offset, to = p.next, "seeking back to the table's offset");
+                self.consumer
+                    .seek(topic, partition, Offset::Offset(p.next), Duration::from_secs(10))
+                    .map_err(|source| Error::Consumer {
+                        context: format!("seeking {topic}/{partition} to {}", p.next),
+                        source,
+                    })?;
+                return Ok(());
+            }
+        }
+        p.positioned = true;
+
+        let value = message.payload().unwrap_or_default();
+        let kafka_timestamp = message.timestamp().to_millis();
+        state.metrics.consumed.fetch_add(1, Ordering::Relaxed);
+        state.metrics.bytes.fetch_add(value.len() as u64, Ordering::Relaxed);
+        state.bytes += value.len() as u64;
+        state.records += 1;
+        p.records += 1;
+        p.next = offset + 1;
+        match state.sink.append(value, kafka_timestamp, Source { partition, offset }) {
+            Ok(rows) => {
+                state.metrics.rows.fetch_add(rows as u64, Ordering::Relaxed);
+            }
+            Err(reject) => {
+                state.metrics.dead_letters.fetch_add(1, Ordering::Relaxed);
+                self.metrics.rejected(topic, reject.kind, &reject.to_string());
+                if !p.dead_lettered.contains(&offset) {
+                    self.dead_letters
+                        .send(
+                            &state.dlq_topic,
+                            topic,
+                            partition,
+                            offset,
+                            message.key(),
+                            value,
+                            &reject,
+                        )
+                        .await?;
+                }
+            }
+        }
+        state.sink.write_full().await
+    }
+
+    /// First record of a partition in this batch: where does the table stand, and which dead
+    /// letters exist already?
+    async fn open_partition(&mut self, topic: &str, partition: i32) -> Result<()> {
+        let Some(state) = self.topics.get_mut(topic) else { return Ok(()) };
+        let table = self.lake.load_table(state.sink.table().name()).await?;
+        let progress = Progress::read(&table, topic);
+        state.sink.set_table(table);
+        let started = progress.offsets.get(&partition).copied();
+        let dlq_mark = progress.dlq.get(&partition).copied();
+        let kafka = self.kafka.clone();
+        let (dlq_topic, dlq_partitions, source_topic) =
+            (state.dlq_topic.clone(), state.dlq_partitions, topic.to_owned());
+        let scan = tokio::task::spawn_blocking(move || {
+            dlq::scan(&kafka, &dlq_topic, dlq_partitions, &source_topic, partition, dlq_mark)
+        })
+        .await
+        .map_err(|e| Error::Task(e.to_string()))??;
+        let next = match started {
+            Some(offset) => offset,
+            None => self
+                .consumer
+                .fetch_watermarks(topic, partition, Duration::from_secs(10))
+                .map(|(low, _)| low)
+                .map_err(|source| Error::Consumer {
+                    context: format!("reading the offsets of {topic}/{partition}"),
+                    source,
+                })?,
+        };
+        if !scan.offsets.is_empty() {
+            tracing::info!(%topic, partition, dead_letters = scan.offsets.len(), "dead letters of an uncommitted run found; they will not be written again");
+        }
+        let scanned_max = scan.offsets.iter().copied().max();
+        state.partitions.insert(
+            partition,
+            PartitionState {
+                started,
+                next,
+                positioned: false,
+                dead_lettered: scan.offsets,
+                dlq_mark,
+                scanned_end: scan.end,
+                scanned_max,
+                records: 0,
+            },
+        );
+        Ok(())
+    }
+
+    /// Drops the batch in flight and starts again from the tables (after a rebalance or when
+    /// fenced). Nothing is lost: the records are read again from Kafka.
+    async fn restart_batch(&mut self, why: &str) -> Result<()> {
+        let held: u64 = self.topics.values().map(|t| t.records).sum();
+        if held > 0 {
+            tracing::info!(
+                records = held,
+                "{why}: dropping the uncommitted batch; its records will be read again"
+            );
+        }
+        // Letters already sent stay valid: the next owner finds them by scanning.
+        self.dead_letters.flush().await?;
+        for state in self.topics.values_mut() {
+            state.sink.abort();
+            state.partitions.clear();
+            state.bytes = 0;
+            state.records = 0;
+        }
+        // Re-position every assigned partition at the table's offsets.
+        let assignment = self.consumer.assignment().map_err(|source| Error::Consumer {
+            context: "reading the assignment".into(),
+            source,
+        })?;
+        for element in assignment.elements() {
+            let (topic, partition) = (element.topic().to_owned(), element.partition());
+            let Some(state) = self.topics.get(&topic) else { continue };
+            let table = self.lake.load_table(state.sink.table().name()).await?;
+            if let Some(offset) = Progress::read(&table, &topic).offsets.get(&partition) {
+                self.offsets
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .insert((topic.clone(), partition), *offset);
+                if let Err(err) = self.consumer.seek(
+                    &topic,
+                    partition,
+                    Offset::Offset(*offset),
+                    Duration::from_secs(10),
+                ) {
+                    tracing::debug!(%topic, partition, error = %err, "seek after restart failed; the offset check will catch up");
+                }
+            }
+        }
+        self.batch_started = Instant::now();
+        Ok(())
+    }
+
+    /// Commits every table that holds records.
+    async fn commit_all(&mut self) -> Result<()> {
+        // Dead letters first: once offsets are committed, their records are never read again.
+        let marks = self.dead_letters.flush().await?;
+        let topics: Vec<String> =
+            self.topics.iter().filter(|(_, t)| t.records > 0).map(|(k, _)| k.clone()).collect();
+        let mut fenced = false;
+        for topic in topics {
+            if !self.commit_topic(&topic, &marks).await? {
+                fenced = true;
+            }
+        }
+        if fenced {
+            self.restart_batch("fenced").await?;
+        }
+        self.batch_started = Instant::now();
+        Ok(())
+    }
+
+    /// Returns false when fenced (another writer moved a partition of this batch).
+    async fn commit_topic(
+        &mut self,
+        topic: &str,
+        marks: &BTreeMap<(String, i32), i64>,
+    ) -> Result<bool> {
+        let Some(state) = self.topics.get_mut(topic) else { return Ok(true) };
+        let files: Vec<DataFile> = state.sink.close().await?;
+        let rows: u64 = files.iter().map(|f| f.record_count()).sum();
+        let bytes: u64 = files.iter().map(|f| f.file_size_in_bytes()).sum();
+        let name = state.sink.table().name();
+        let mut backoff = Duration::from_millis(50);
+        loop {
+            let table = self.lake.load_table(name).await?;
+            let mut progress = Progress::read(&table, topic);
+            let moved: Vec<i32> = state
+                .partitions
+                .iter()
+                .filter(|(p, s)| s.records > 0 && progress.offsets.get(p).copied() != s.started)
+                .map(|(p, _)| *p)
+                .collect();
+            if !moved.is_empty() {
+                self.metrics.fenced.fetch_add(1, Ordering::Relaxed);
+                tracing::warn!(table = name, %topic, partitions = ?moved, "fenced: another writer committed these partitions; dropping this batch");
+                return Ok(false);
+            }
+            for (p, s) in &state.partitions {
+                if s.records == 0 {
+                    continue;
+                }
+                progress.offsets.insert(*p, s.next);
+                let mark = match marks.get(&(topic.to_owned(), *p)) {
+                    Some(delivered) => Some(*delivered),
+                    None if s.scanned_max.is_none_or(|m| s.next > m) => Some(s.scanned_end),
+                    None => s.dlq_mark,
+                };
+                if let Some(mark) = mark {
+                    progress.dlq.insert(*p, mark);
+                }
+            }
+            let mut properties = progress.properties(topic);
+            properties.insert("bidlake.writer".into(), self.options.file_prefix.clone());
+            let tx = Transaction::new(&table);
+            let tx = tx
+                .fast_append()
+                .add_data_files(files.clone())
+                .set_snapshot_properties(properties)
+                .apply(tx)
+                .map_err(|source| Error::Iceberg {
+                    context: format!("planning the commit to {name}"),
+                    source,
+                })?;
+            match commit_pinned(&self.lake.catalog, &table, tx).await {
+                Ok(Attempt::Committed(table)) => {
+                    let snapshot_id = table.metadata().current_snapshot_id().unwrap_or_default();
+                    {
+                        let mut cache = self.offsets.lock().unwrap_or_else(|e| e.into_inner());
+                        for (p, o) in &progress.offsets {
+                            cache.insert((topic.to_owned(), *p), *o);
+                        }
+                    }
+                    // Advisory: lets lag tools see where the group stands.
+                    let mut tpl = TopicPartitionList::new();
+                    for (p, s) in &state.partitions {
+                        if s.records > 0 {
+                            let _ = tpl.add_partition_offset(topic, *p, Offset::Offset(s.next));
+                        }
+                    }
+                    if let Err(err) = self.consumer.commit(&tpl, CommitMode::Async) {
+                        tracing::debug!(error = %err, "advisory offset commit failed");
+                    }
+                    state.metrics.committed_rows.fetch_add(rows, Ordering::Relaxed);
+                    self.metrics.committed(CommitRecord {
+                        at: SystemTime::now(),
+                        table: name.to_owned(),
+                        snapshot_id,
+                        files: files.len(),
+                        rows,
+                        bytes,
+                        records: state.records,
+                    });
+                    tracing::info!(
+                        table = name,
+                        snapshot_id,
+                        files = files.len(),
+                        rows,
+                        bytes,
+                        records = state.records,
+                        "committed"
+                    );
+                    state.sink.set_table(table);
+                    for s in state.partitions.values_mut() {
+                        if s.records > 0 {
+                            s.started = Some(s.next);
+                            s.records = 0;
+                            s.dlq_mark = progress.dlq.get(&(s.next as i32)).copied().or(s.dlq_mark);
+                        }
+                    }
+                    for (p, s) in state.partitions.iter_mut() {
+                        s.dlq_mark = progress.dlq.get(p).copied();
+                    }
+                    state.bytes = 0;
+                    state.records = 0;
+                    return Ok(true);
+                }
+                Ok(Attempt::Conflict) => {
+                    tracing::debug!(table = name, "commit conflict; re-checking and retrying");
+                    tokio::time::sleep(backoff).await;
+                    backoff = (backoff * 2).min(Duration::from_secs(2));
+                }
+                Err(source) => {
+                    return Err(Error::Iceberg {
+                        context: format!("committing to {name}"),
+                        source,
+                    });
+                }
+            }
+        }
+    }
+
+    fn log_progress(&self, elapsed: Duration, last_consumed: u64) -> u64 {
+        let consumed: u64 =
+            self.topics.values().map(|t| t.metrics.consumed.load(Ordering::Relaxed)).sum();
+        let rows: u64 = self.topics.values().map(|t| t.metrics.rows.load(Ordering::Relaxed)).sum();
+        let dead: u64 =
+            self.topics.values().map(|t| t.metrics.dead_letters.load(Ordering::Relaxed)).sum();
+        let rate = (consumed - last_consumed) as f64 / elapsed.as_secs_f64().max(0.001);
+        tracing::info!(
+            consumed,
+            rows,
+            dead_letters = dead,
+            commits = self.metrics.commits.load(Ordering::Relaxed),
+            lag = self.metrics.total_lag(),
+            per_second = rate as u64,
+            "ingest progress"
+        );
+        consumed
+    }
+}

@@ -1,0 +1,333 @@
+//! Write: a table's partition builders become Arrow batches that stream into one Parquet data
+//! file writer per table partition; `close` hands back the data files to commit.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use arrow_array::{ArrayRef, RecordBatch, new_null_array};
+use arrow_schema::{DataType, FieldRef, SchemaRef};
+use bidlake_lake::tables::EventTable;
+use iceberg::arrow::schema_to_arrow_schema;
+use iceberg::spec::{DataFile, DataFileFormat, Literal, PartitionKey, Struct};
+use iceberg::table::Table;
+use iceberg::writer::base_writer::data_file_writer::{DataFileWriter, DataFileWriterBuilder};
+use iceberg::writer::file_writer::ParquetWriterBuilder;
+use iceberg::writer::file_writer::location_generator::{
+    DefaultFileNameGenerator, DefaultLocationGenerator,
+};
+use iceberg::writer::file_writer::rolling_writer::RollingFileWriterBuilder;
+use iceberg::writer::{IcebergWriter, IcebergWriterBuilder};
+use parquet::basic::{Compression, ZstdLevel};
+use parquet::file::properties::WriterProperties;
+
+use crate::columns::{
+    BidRequestColumns, BidResponseColumns, ClickColumns, Columns, ImpressionColumns, Partitioned,
+    Source,
+};
+use crate::decode::{self, Reject};
+use crate::{Error, Result};
+
+type FileWriter =
+    DataFileWriter<ParquetWriterBuilder, DefaultLocationGenerator, DefaultFileNameGenerator>;
+type FileWriterBuilder =
+    DataFileWriterBuilder<ParquetWriterBuilder, DefaultLocationGenerator, DefaultFileNameGenerator>;
+
+/// How a sink writes files.
+#[derive(Debug, Clone)]
+pub struct WriteOptions {
+    /// Rows a partition collects before they go to its file writer as one batch.
+    pub batch_rows: usize,
+    /// A file rolls over to a new one beyond this size.
+    pub target_file_size: usize,
+    pub zstd_level: i32,
+    /// Unique per process and start, so concurrent writers never pick the same file name.
+    pub file_prefix: String,
+}
+
+/// One table's in-flight data: builders per partition and a file writer per partition.
+pub struct Sink<C> {
+    pub table: EventTable,
+    iceberg: Table,
+    writer_builder: FileWriterBuilder,
+    arrow_schema: SchemaRef,
+    /// For each column of the table's current schema: which of our columns fills it (by field
+    /// id), or none (a column a user added; written as nulls).
+    projection: Vec<Option<usize>>,
+    buffers: Partitioned<C>,
+    writers: HashMap<usize, FileWriter>,
+    batch_rows: usize,
+    /// Rows written into file writers since the last commit.
+    written_rows: usize,
+}
+
+impl<C: Columns> Sink<C> {
+    pub fn new(table: EventTable, iceberg: Table, options: &WriteOptions) -> Result<Self> {
+        let metadata = iceberg.metadata();
+        let schema = metadata.current_schema().clone();
+        let arrow_schema = Arc::new(schema_to_arrow_schema(&schema).map_err(|source| {
+            Error::Iceberg { context: format!("converting the schema of {}", table.name()), source }
+        })?);
+        let ours = table.schema().map_err(Error::Lake)?;
+        let projection = schema
+            .as_struct()
+            .fields()
+            .iter()
+            .map(|f| ours.as_struct().fields().iter().position(|o| o.id == f.id))
+            .collect();
+        let element = site_cat_element(&arrow_schema);
+
+        let props = WriterProperties::builder()
+            .set_compression(Compression::ZSTD(
+                ZstdLevel::try_new(options.zstd_level).unwrap_or_default(),
+            ))
+            .set_max_row_group_row_count(Some(1 << 20))
+            .set_created_by(concat!("bidlake ", env!("CARGO_PKG_VERSION")).to_owned())
+            .build();
+        let location = DefaultLocationGenerator::new(metadata).map_err(|source| {
+            Error::Iceberg { context: format!("the data location of {}", table.name()), source }
+        })?;
+        let names = DefaultFileNameGenerator::new(
+            options.file_prefix.clone(),
+            None,
+            DataFileFormat::Parquet,
+        );
+        let rolling = RollingFileWriterBuilder::new(
+            ParquetWriterBuilder::new(props, schema),
+            options.target_file_size,
+            iceberg.file_io().clone(),
+            location,
+            names,
+        );
+        Ok(Self {
+            table,
+            iceberg,
+            writer_builder: DataFileWriterBuilder::new(rolling),
+            arrow_schema,
+            projection,
+            buffers: Partitioned::new(element),
+            writers: HashMap::new(),
+            batch_rows: options.batch_rows,
+            written_rows: 0,
+        })
+    }
+
+    /// Rows taken since the last commit (buffered or written).
+    pub fn rows(&self) -> usize {
+        self.written_rows + self.buffers.rows()
+    }
+
+    pub fn partitions(&self) -> usize {
+        self.buffers.partitions()
+    }
+
+    /// Hands every partition with at least `min_rows` buffered rows to its file writer.
+    pub async fn write_buffered(&mut self, min_rows: usize) -> Result<()> {
+        let min_rows = min_rows.max(1);
+        let full: Vec<usize> = self
+            .buffers
+            .slots_mut()
+            .filter(|(_, _, c)| c.len() >= min_rows)
+            .map(|(i, _, _)| i)
+            .collect();
+        for index in full {
+            self.write_slot(index).await?;
+        }
+        Ok(())
+    }
+
+    /// Writes full partitions only (called after each record).
+    pub async fn write_full(&mut self) -> Result<()> {
+        self.write_buffered(self.batch_rows).await
+    }
+
+    async fn write_slot(&mut self, index: usize) -> Result<()> {
+        let Some((value, columns)) = self.buffers.get_mut(index) else { return Ok(()) };
+        let rows = columns.len();
+        let ours = columns.finish();
+        let partition = partition_struct(value);
+        let batch = self.batch(ours, rows)?;
+        let writer = match self.writers.entry(index) {
+            std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
+            std::collections::hash_map::Entry::Vacant(e) => {
+                let metadata = self.iceberg.metadata();
+                let key = PartitionKey::new(
+                    metadata.default_partition_spec().as_ref().clone(),
+                    metadata.current_schema().clone(),
+                    partition,
+                );
+                let writer = self.writer_builder.build(Some(key)).await.map_err(|source| {
+                    Error::Iceberg {
+                        context: format!("opening a data file of {}", self.table.name()),
+                        source,
+                    }
+                })?;
+                e.insert(writer)
+            }
+        };
+        writer.write(batch).await.map_err(|source| Error::Iceberg {
+            context: format!("writing a data file of {}", self.table.name()),
+            source,
+        })?;
+        self.written_rows += rows;
+        Ok(())
+    }
+
+    fn batch(&self, ours: Vec<ArrayRef>, rows: usize) -> Result<RecordBatch> {
+        let columns = self
+            .projection
+            .iter()
+            .zip(self.arrow_schema.fields())
+            .map(|(ours_index, field)| match ours_index {
+                Some(i) => ours[*i].clone(),
+                None => new_null_array(field.data_type(), rows),
+            })
+            .collect();
+        RecordBatch::try_new(self.arrow_schema.clone(), columns).map_err(|source| Error::Arrow {
+            context: format!("building a batch of {}", self.table.name()),
+            source,
+        })
+    }
+
+    /// Writes what is buffered, closes every file and returns them for the commit.
+    pub async fn close(&mut self) -> Result<Vec<DataFile>> {
+        self.write_buffered(1).await?;
+        let mut files = Vec::new();
+        for (_, mut writer) in self.writers.drain() {
+            files.extend(writer.close().await.map_err(|source| Error::Iceberg {
+                context: format!("closing a data file of {}", self.table.name()),
+                source,
+            })?);
+        }
+        self.buffers.clear();
+        self.written_rows = 0;
+        Ok(files)
+    }
+
+    /// Drops everything in flight (a fencing or a rebalance); files already written stay
+    /// unreferenced, for orphan-file removal.
+    pub fn abort(&mut self) {
+        self.writers.clear();
+        self.buffers.clear();
+        self.written_rows = 0;
+    }
+
+    /// Continues with a newer version of the table (after a commit).
+    pub fn set_table(&mut self, table: Table) {
+        self.iceberg = table;
+    }
+
+    pub fn iceberg(&self) -> &Table {
+        &self.iceberg
+    }
+}
+
+fn site_cat_element(schema: &SchemaRef) -> Option<FieldRef> {
+    let field = schema.field_with_name("site_cat").ok()?;
+    match field.data_type() {
+        DataType::List(element) => Some(element.clone()),
+        _ => None,
+    }
+}
+
+fn partition_struct(value: &crate::columns::PartitionValue) -> Struct {
+    let day = Some(Literal::date(value.day));
+    match &value.country {
+        Some(country) => Struct::from_iter([day, Some(Literal::string(country.as_ref()))]),
+        None if value.is_bid_request => Struct::from_iter([day, None]),
+        None => Struct::from_iter([day]),
+    }
+}
+
+/// Appends records of one topic to its table's sink.
+pub enum TableSink {
+    BidRequests(Sink<BidRequestColumns>),
+    BidResponses(Sink<BidResponseColumns>),
+    Impressions(Sink<ImpressionColumns>),
+    Clicks(Sink<ClickColumns>),
+}
+
+macro_rules! each_sink {
+    ($self:expr, $sink:ident => $body:expr) => {
+        match $self {
+            TableSink::BidRequests($sink) => $body,
+            TableSink::BidResponses($sink) => $body,
+            TableSink::Impressions($sink) => $body,
+            TableSink::Clicks($sink) => $body,
+        }
+    };
+}
+
+impl TableSink {
+    pub fn new(table: EventTable, iceberg: Table, options: &WriteOptions) -> Result<Self> {
+        Ok(match table {
+            EventTable::BidRequests => TableSink::BidRequests(Sink::new(table, iceberg, options)?),
+            EventTable::BidResponses => {
+                TableSink::BidResponses(Sink::new(table, iceberg, options)?)
+            }
+            EventTable::Impressions => TableSink::Impressions(Sink::new(table, iceberg, options)?),
+            EventTable::Clicks => TableSink::Clicks(Sink::new(table, iceberg, options)?),
+        })
+    }
+
+    /// Decodes a record and buffers its row(s); returns how many rows it gave.
+    pub fn append(
+        &mut self,
+        value: &[u8],
+        kafka_timestamp: Option<i64>,
+        source: Source,
+    ) -> Result<usize, Reject> {
+        match self {
+            TableSink::BidRequests(sink) => {
+                let row = decode::bid_request(value, kafka_timestamp)?;
+                let (day, country) = BidRequestColumns::partition_of(&row);
+                sink.buffers.slot_for(day, country, true).1.push(&row, source);
+                Ok(1)
+            }
+            TableSink::BidResponses(sink) => {
+                let rows = decode::bid_responses(value, kafka_timestamp)?;
+                for row in &rows {
+                    let day = crate::timestamp::day_of(row.event_timestamp);
+                    sink.buffers.slot_for(day, None, false).1.push(row, source);
+                }
+                Ok(rows.len())
+            }
+            TableSink::Impressions(sink) => {
+                let row = decode::impression(value, kafka_timestamp)?;
+                let day = crate::timestamp::day_of(row.event_timestamp);
+                sink.buffers.slot_for(day, None, false).1.push(&row, source);
+                Ok(1)
+            }
+            TableSink::Clicks(sink) => {
+                let row = decode::click(value, kafka_timestamp)?;
+                let day = crate::timestamp::day_of(row.event_timestamp);
+                sink.buffers.slot_for(day, None, false).1.push(&row, source);
+                Ok(1)
+            }
+        }
+    }
+
+    pub fn table(&self) -> EventTable {
+        each_sink!(self, s => s.table)
+    }
+    pub fn rows(&self) -> usize {
+        each_sink!(self, s => s.rows())
+    }
+    pub fn partitions(&self) -> usize {
+        each_sink!(self, s => s.partitions())
+    }
+    pub async fn write_full(&mut self) -> Result<()> {
+        each_sink!(self, s => s.write_full().await)
+    }
+    pub async fn close(&mut self) -> Result<Vec<DataFile>> {
+        each_sink!(self, s => s.close().await)
+    }
+    pub fn abort(&mut self) {
+        each_sink!(self, s => s.abort())
+    }
+    pub fn set_table(&mut self, table: Table) {
+        each_sink!(self, s => s.set_table(table))
+    }
+    pub fn iceberg(&self) -> &Table {
+        each_sink!(self, s => s.iceberg())
+    }
+}
