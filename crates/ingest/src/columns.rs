@@ -34,6 +34,9 @@ pub struct PartitionValue {
 pub trait Columns: Send + 'static {
     fn new(element: &Option<FieldRef>) -> Self;
     fn len(&self) -> usize;
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
     /// The finished arrays in the table's column order; the builders start empty again.
     fn finish(&mut self) -> Vec<ArrayRef>;
 }
@@ -53,6 +56,7 @@ macro_rules! finish {
     };
 }
 
+#[derive(Debug)]
 pub struct BidRequestColumns {
     request_id: StringBuilder,
     imp_id: StringBuilder,
@@ -177,6 +181,7 @@ impl BidRequestColumns {
     }
 }
 
+#[derive(Debug)]
 pub struct BidResponseColumns {
     response_id: StringBuilder,
     request_id: StringBuilder,
@@ -244,6 +249,7 @@ impl BidResponseColumns {
     }
 }
 
+#[derive(Debug)]
 pub struct ImpressionColumns {
     impression_id: StringBuilder,
     request_id: StringBuilder,
@@ -308,6 +314,7 @@ impl ImpressionColumns {
     }
 }
 
+#[derive(Debug)]
 pub struct ClickColumns {
     click_id: StringBuilder,
     request_id: StringBuilder,
@@ -366,13 +373,14 @@ impl ClickColumns {
 }
 
 /// Column builders per table partition, found without allocating on the hot path.
+#[derive(Debug)]
 pub struct Partitioned<C> {
     element: Option<FieldRef>,
     slots: Vec<(PartitionValue, C)>,
     by_day: HashMap<i32, DaySlots>,
 }
 
-#[derive(Default)]
+#[derive(Debug, Default)]
 struct DaySlots {
     no_country: Option<usize>,
     by_country: HashMap<Box<str>, usize>,

@@ -28,6 +28,7 @@ struct Pending {
     delivery: DeliveryFuture,
 }
 
+#[allow(missing_debug_implementations)] // the producer has no Debug
 pub struct DeadLetters {
     producer: FutureProducer,
     /// Partition count of each DLQ topic.
@@ -226,10 +227,11 @@ pub fn scan(
                 _ => {}
             }
         }
-        if topic == Some(source_topic) && part == Some(source_partition) {
-            if let Some(offset) = offset {
-                result.offsets.insert(offset);
-            }
+        if topic == Some(source_topic)
+            && part == Some(source_partition)
+            && let Some(offset) = offset
+        {
+            result.offsets.insert(offset);
         }
     }
     Ok(result)

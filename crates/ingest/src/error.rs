@@ -13,7 +13,7 @@ pub enum Error {
     Iceberg {
         context: String,
         #[source]
-        source: iceberg::Error,
+        source: Box<iceberg::Error>,
     },
 
     #[error("{context}: {source}")]
@@ -40,6 +40,12 @@ pub enum Error {
 
     #[error("a background task failed: {0}")]
     Task(String),
+}
+
+impl Error {
+    pub fn iceberg(context: impl Into<String>, source: iceberg::Error) -> Self {
+        Error::Iceberg { context: context.into(), source: Box::new(source) }
+    }
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;

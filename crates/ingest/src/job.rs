@@ -132,7 +132,6 @@ struct PartitionState {
 }
 
 struct TopicState {
-    topic: String,
     dlq_topic: String,
     dlq_partitions: i32,
     sink: TableSink,
@@ -143,6 +142,7 @@ struct TopicState {
     records: u64,
 }
 
+#[allow(missing_debug_implementations)] // the consumer has no Debug
 pub struct Job {
     args: IngestArgs,
     kafka: KafkaArgs,
@@ -236,7 +236,6 @@ impl Job {
             topics.insert(
                 topic.clone(),
                 TopicState {
-                    topic: topic.clone(),
                     dlq_topic,
                     dlq_partitions: n,
                     sink: TableSink::new(table, iceberg, &options)?,
@@ -299,6 +298,7 @@ impl Job {
         let mut last_log = Instant::now();
         let mut last_consumed = 0u64;
         let mut idle_since: Option<Instant> = None;
+        let mut last_check = Instant::now();
         self.batch_started = Instant::now();
         loop {
             if stop.load(Ordering::SeqCst)
@@ -334,10 +334,13 @@ impl Job {
                 last_log = Instant::now();
             }
             if self.args.until_caught_up
-                && idle_since.is_some_and(|t| t.elapsed() >= Duration::from_secs(2))
-                && self.caught_up()
+                && idle_since.is_some_and(|t| t.elapsed() >= Duration::from_secs(1))
+                && last_check.elapsed() >= Duration::from_secs(1)
             {
-                break;
+                last_check = Instant::now();
+                if self.caught_up().await? {
+                    break;
+                }
             }
         }
         tracing::info!("stopping: committing what is held");
@@ -347,39 +350,49 @@ impl Job {
         Ok(())
     }
 
-    fn caught_up(&self) -> bool {
-        let assignment = match self.consumer.assignment() {
-            Ok(a) => a,
-            Err(_) => return false,
-        };
-        if assignment.count() == 0 {
-            return false;
+    /// Every partition of every topic (not only this process's share) is in its table, and
+    /// nothing is held uncommitted.
+    async fn caught_up(&self) -> Result<bool> {
+        if self.topics.values().any(|t| t.records > 0) {
+            return Ok(false);
         }
-        assignment.elements().iter().all(|e| {
-            let Some(state) =
-                self.topics.get(e.topic()).and_then(|t| t.partitions.get(&e.partition()))
-            else {
-                // Never received a record: caught up only if the partition is empty from where
-                // the table stands.
-                return self
-                    .consumer
-                    .fetch_watermarks(e.topic(), e.partition(), Duration::from_secs(5))
-                    .map(|(low, high)| {
-                        let cached = self
-                            .offsets
-                            .lock()
-                            .unwrap_or_else(|e| e.into_inner())
-                            .get(&(e.topic().to_owned(), e.partition()))
-                            .copied();
-                        high <= cached.unwrap_or(low)
-                    })
-                    .unwrap_or(false);
-            };
-            self.consumer
-                .fetch_watermarks(e.topic(), e.partition(), Duration::from_secs(5))
-                .map(|(_, high)| state.next >= high)
-                .unwrap_or(false)
-        }) && self.topics.values().all(|t| t.records == 0)
+        let consumer = self.consumer.clone();
+        let names: Vec<String> = self.topics.keys().cloned().collect();
+        let ends = tokio::task::spawn_blocking(move || -> Result<Vec<(String, i32, i64, i64)>> {
+            let mut ends = Vec::new();
+            for topic in names {
+                let metadata = consumer
+                    .fetch_metadata(Some(&topic), Duration::from_secs(10))
+                    .map_err(|source| Error::Consumer {
+                        context: format!("reading the partitions of {topic}"),
+                        source,
+                    })?;
+                for t in metadata.topics() {
+                    for p in t.partitions() {
+                        let (low, high) = consumer
+                            .fetch_watermarks(&topic, p.id(), Duration::from_secs(10))
+                            .map_err(|source| Error::Consumer {
+                                context: format!("reading the offsets of {topic}/{}", p.id()),
+                                source,
+                            })?;
+                        ends.push((topic.clone(), p.id(), low, high));
+                    }
+                }
+            }
+            Ok(ends)
+        })
+        .await
+        .map_err(|e| Error::Task(e.to_string()))??;
+        let mut progress = HashMap::new();
+        for (topic, state) in &self.topics {
+            let table = self.lake.load_table(state.sink.table().name()).await?;
+            progress.insert(topic.clone(), Progress::read(&table, topic));
+        }
+        Ok(ends.iter().all(|(topic, partition, low, high)| {
+            let done =
+                progress.get(topic).and_then(|p| p.offsets.get(partition)).copied().unwrap_or(*low);
+            done >= *high
+        }))
     }
 
     fn commit_due(&self) -> bool {
@@ -624,9 +637,8 @@ impl Job {
                 .add_data_files(files.clone())
                 .set_snapshot_properties(properties)
                 .apply(tx)
-                .map_err(|source| Error::Iceberg {
-                    context: format!("planning the commit to {name}"),
-                    source,
+                .map_err(|source| {
+                    Error::iceberg(format!("planning the commit to {name}"), source)
                 })?;
             match commit_pinned(&self.lake.catalog, &table, tx).await {
                 Ok(Attempt::Committed(table)) => {
@@ -666,7 +678,7 @@ impl Job {
                         records = state.records,
                         "committed"
                     );
-                    state.sink.set_table(table);
+                    state.sink.set_table(*table);
                     for s in state.partitions.values_mut() {
                         if s.records > 0 {
                             s.started = Some(s.next);
@@ -687,10 +699,7 @@ impl Job {
                     backoff = (backoff * 2).min(Duration::from_secs(2));
                 }
                 Err(source) => {
-                    return Err(Error::Iceberg {
-                        context: format!("committing to {name}"),
-                        source,
-                    });
+                    return Err(Error::iceberg(format!("committing to {name}"), source));
                 }
             }
         }

@@ -45,6 +45,7 @@ pub struct WriteOptions {
 }
 
 /// One table's in-flight data: builders per partition and a file writer per partition.
+#[allow(missing_debug_implementations)] // the iceberg writers have no Debug
 pub struct Sink<C> {
     pub table: EventTable,
     iceberg: Table,
@@ -65,7 +66,7 @@ impl<C: Columns> Sink<C> {
         let metadata = iceberg.metadata();
         let schema = metadata.current_schema().clone();
         let arrow_schema = Arc::new(schema_to_arrow_schema(&schema).map_err(|source| {
-            Error::Iceberg { context: format!("converting the schema of {}", table.name()), source }
+            Error::iceberg(format!("converting the schema of {}", table.name()), source)
         })?);
         let ours = table.schema().map_err(Error::Lake)?;
         let projection = schema
@@ -84,7 +85,7 @@ impl<C: Columns> Sink<C> {
             .set_created_by(concat!("bidlake ", env!("CARGO_PKG_VERSION")).to_owned())
             .build();
         let location = DefaultLocationGenerator::new(metadata).map_err(|source| {
-            Error::Iceberg { context: format!("the data location of {}", table.name()), source }
+            Error::iceberg(format!("the data location of {}", table.name()), source)
         })?;
         let names = DefaultFileNameGenerator::new(
             options.file_prefix.clone(),
@@ -156,17 +157,13 @@ impl<C: Columns> Sink<C> {
                     partition,
                 );
                 let writer = self.writer_builder.build(Some(key)).await.map_err(|source| {
-                    Error::Iceberg {
-                        context: format!("opening a data file of {}", self.table.name()),
-                        source,
-                    }
+                    Error::iceberg(format!("opening a data file of {}", self.table.name()), source)
                 })?;
                 e.insert(writer)
             }
         };
-        writer.write(batch).await.map_err(|source| Error::Iceberg {
-            context: format!("writing a data file of {}", self.table.name()),
-            source,
+        writer.write(batch).await.map_err(|source| {
+            Error::iceberg(format!("writing a data file of {}", self.table.name()), source)
         })?;
         self.written_rows += rows;
         Ok(())
@@ -193,9 +190,8 @@ impl<C: Columns> Sink<C> {
         self.write_buffered(1).await?;
         let mut files = Vec::new();
         for (_, mut writer) in self.writers.drain() {
-            files.extend(writer.close().await.map_err(|source| Error::Iceberg {
-                context: format!("closing a data file of {}", self.table.name()),
-                source,
+            files.extend(writer.close().await.map_err(|source| {
+                Error::iceberg(format!("closing a data file of {}", self.table.name()), source)
             })?);
         }
         self.buffers.clear();
@@ -239,6 +235,7 @@ fn partition_struct(value: &crate::columns::PartitionValue) -> Struct {
 }
 
 /// Appends records of one topic to its table's sink.
+#[allow(missing_debug_implementations)]
 pub enum TableSink {
     BidRequests(Sink<BidRequestColumns>),
     BidResponses(Sink<BidResponseColumns>),

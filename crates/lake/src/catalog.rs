@@ -49,7 +49,7 @@ pub async fn open_lake(config: LakeConfig) -> Result<Lake> {
                 .map_err(|source| Error::OpenCatalog {
                     kind: "SQL",
                     uri: config.catalog_display(),
-                    source,
+                    source: Box::new(source),
                 })?;
             Arc::new(catalog)
         }
@@ -66,7 +66,11 @@ pub async fn open_lake(config: LakeConfig) -> Result<Lake> {
                 .with_storage_factory(storage)
                 .load(&config.catalog_name, props)
                 .await
-                .map_err(|source| Error::OpenCatalog { kind: "REST", uri: uri.clone(), source })?;
+                .map_err(|source| Error::OpenCatalog {
+                    kind: "REST",
+                    uri: uri.clone(),
+                    source: Box::new(source),
+                })?;
             Arc::new(catalog)
         }
     };

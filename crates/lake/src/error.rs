@@ -16,7 +16,7 @@ pub enum Error {
         kind: &'static str,
         uri: String,
         #[source]
-        source: iceberg::Error,
+        source: Box<iceberg::Error>,
     },
 
     #[error("table {table} is missing; run `bidlake setup` first (catalog {catalog}, CATALOG_URI)")]
@@ -34,7 +34,7 @@ pub enum Error {
     Iceberg {
         context: String,
         #[source]
-        source: iceberg::Error,
+        source: Box<iceberg::Error>,
     },
 }
 
@@ -47,6 +47,6 @@ pub trait IcebergContext<T> {
 
 impl<T> IcebergContext<T> for Result<T, iceberg::Error> {
     fn context(self, context: impl FnOnce() -> String) -> Result<T> {
-        self.map_err(|source| Error::Iceberg { context: context(), source })
+        self.map_err(|source| Error::Iceberg { context: context(), source: Box::new(source) })
     }
 }

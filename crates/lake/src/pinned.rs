@@ -18,7 +18,7 @@ use iceberg::{
 /// The result of one commit attempt.
 #[derive(Debug)]
 pub enum Attempt {
-    Committed(Table),
+    Committed(Box<Table>),
     /// The table moved on since it was loaded; reload, re-check, re-plan.
     Conflict,
 }
@@ -31,7 +31,7 @@ pub async fn commit_pinned(
 ) -> IcebergResult<Attempt> {
     let pinned = PinnedCatalog { inner: catalog.clone(), table: table.clone() };
     match tx.commit(&pinned).await {
-        Ok(table) => Ok(Attempt::Committed(table)),
+        Ok(table) => Ok(Attempt::Committed(Box::new(table))),
         Err(err) if err.kind() == ErrorKind::CatalogCommitConflicts => Ok(Attempt::Conflict),
         Err(err) => Err(err),
     }

@@ -1,5 +1,7 @@
 //! `setup` against a real SQL catalog on SQLite and a local warehouse.
 
+#![allow(clippy::unwrap_used)] // a test file: a failed unwrap is a failed test
+
 use std::collections::HashMap;
 
 use bidlake_lake::setup::{State, setup_lake};

@@ -3,6 +3,8 @@ use std::time::{Duration, Instant};
 use rdkafka::ClientConfig;
 use rdkafka::Message;
 use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::message::Headers;
+use rdkafka::producer::{BaseRecord, DefaultProducerContext, Producer, ThreadedProducer};
 
 /// A record read back from the broker.
 #[derive(Debug, Clone)]
@@ -12,6 +14,30 @@ pub struct Record {
     pub offset: i64,
     pub key: Option<Vec<u8>>,
     pub value: Vec<u8>,
+    pub headers: Vec<(String, String)>,
+}
+
+impl Record {
+    pub fn header(&self, key: &str) -> Option<&str> {
+        self.headers.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str())
+    }
+}
+
+/// Produces raw records (any bytes, no key or a key) to one partition, and waits for delivery.
+pub fn produce(bootstrap: &str, topic: &str, partition: i32, records: &[(Option<&[u8]>, &[u8])]) {
+    let producer: ThreadedProducer<DefaultProducerContext> = ClientConfig::new()
+        .set("bootstrap.servers", bootstrap)
+        .set("enable.idempotence", "true")
+        .create()
+        .expect("creating a test producer");
+    for (key, value) in records {
+        let mut record = BaseRecord::<[u8], [u8]>::to(topic).payload(*value).partition(partition);
+        if let Some(key) = key {
+            record = record.key(*key);
+        }
+        producer.send(record).map_err(|(e, _)| e).expect("queueing a test record");
+    }
+    producer.flush(Duration::from_secs(30)).expect("delivering the test records");
 }
 
 /// Reads `topics` from the beginning with a consumer group of its own until `expected` records
@@ -38,6 +64,18 @@ pub fn consume(bootstrap: &str, topics: &[&str], expected: usize, idle: Duration
                     offset: message.offset(),
                     key: message.key().map(<[u8]>::to_vec),
                     value: message.payload().unwrap_or_default().to_vec(),
+                    headers: message
+                        .headers()
+                        .map(|h| {
+                            h.iter()
+                                .map(|h| {
+                                    let v =
+                                        h.value.map(String::from_utf8_lossy).unwrap_or_default();
+                                    (h.key.to_owned(), v.into_owned())
+                                })
+                                .collect()
+                        })
+                        .unwrap_or_default(),
                 });
                 last_progress = Instant::now();
             }

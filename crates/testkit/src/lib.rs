@@ -9,4 +9,4 @@ mod broker;
 mod kafka;
 
 pub use broker::{Broker, free_port, tansu_binary};
-pub use kafka::{Record, consume};
+pub use kafka::{Record, consume, produce};

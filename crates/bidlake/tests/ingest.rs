@@ -1,0 +1,418 @@
+//! `bidlake setup` + `gen` + `ingest` from the outside: the real binary, a real broker (tansu),
+//! the SQL catalog on SQLite and a local warehouse; the table read back with the iceberg crate
+//! and the Parquet files opened directly.
+
+#![allow(clippy::unwrap_used)] // a test file: a failed unwrap is a failed test
+
+use std::collections::{HashMap, HashSet};
+use std::path::Path;
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use arrow_array::cast::AsArray;
+use arrow_array::types::{Int32Type, Int64Type, TimestampMicrosecondType};
+use arrow_array::{Array, RecordBatch};
+use bidlake_lake::{LakeArgs, open_lake};
+use bidlake_testkit::{Broker, consume, produce};
+use futures::TryStreamExt;
+use serde_json::Value;
+
+fn bidlake(broker: &Broker, data_dir: &Path) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_bidlake"));
+    for var in [
+        "CATALOG_URI",
+        "WAREHOUSE",
+        "EVENTS_PER_SECOND",
+        "GEN_COUNT",
+        "GEN_SEED",
+        "COMMIT_INTERVAL",
+    ] {
+        command.env_remove(var);
+    }
+    command.env("KAFKA_BOOTSTRAP_SERVERS", broker.bootstrap()).env("BIDLAKE_DATA_DIR", data_dir);
+    command
+}
+
+fn run_ok(command: &mut Command) -> Output {
+    let out = command.output().expect("running bidlake");
+    assert!(
+        out.status.success(),
+        "bidlake failed:\nstdout: {}\nstderr: {}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
+/// A killed consumer stays in its group until its session times out; keep that short so the
+/// next process gets the partitions soon. `--duration` keeps a stuck run from hanging the test.
+const FAST_GROUP: [&str; 6] =
+    ["-X", "session.timeout.ms=6000", "-X", "heartbeat.interval.ms=500", "--duration", "120s"];
+
+fn ingest_until_caught_up(broker: &Broker, dir: &Path) -> Output {
+    run_ok(
+        bidlake(broker, dir)
+            .args(["ingest", "--until-caught-up", "--commit-interval", "1s"])
+            .args(FAST_GROUP),
+    )
+}
+
+/// Every row of a table, in batches.
+fn scan(dir: &Path, table: &str) -> Vec<RecordBatch> {
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    runtime.block_on(async {
+        let lake = open_lake(LakeArgs::embedded().resolve(dir).unwrap()).await.unwrap();
+        let table = lake.load_table(table).await.unwrap();
+        if table.metadata().current_snapshot().is_none() {
+            return Vec::new();
+        }
+        let stream = table.scan().select_all().build().unwrap().to_arrow().await.unwrap();
+        stream.try_collect().await.unwrap()
+    })
+}
+
+fn strings(batches: &[RecordBatch], column: &str) -> Vec<Option<String>> {
+    batches
+        .iter()
+        .flat_map(|b| {
+            let a = b.column_by_name(column).unwrap().as_string::<i32>();
+            (0..a.len()).map(|i| a.is_valid(i).then(|| a.value(i).to_owned())).collect::<Vec<_>>()
+        })
+        .collect()
+}
+
+fn rows(batches: &[RecordBatch]) -> usize {
+    batches.iter().map(RecordBatch::num_rows).sum()
+}
+
+/// (partition, offset) of every row, which must all differ.
+fn sources(batches: &[RecordBatch]) -> Vec<(i32, i64)> {
+    batches
+        .iter()
+        .flat_map(|b| {
+            let p = b.column_by_name("kafka_partition").unwrap().as_primitive::<Int32Type>();
+            let o = b.column_by_name("kafka_offset").unwrap().as_primitive::<Int64Type>();
+            (0..b.num_rows()).map(|i| (p.value(i), o.value(i))).collect::<Vec<_>>()
+        })
+        .collect()
+}
+
+fn assert_each_once(batches: &[RecordBatch], expected: usize, what: &str) {
+    let sources = sources(batches);
+    let unique: HashSet<_> = sources.iter().collect();
+    assert_eq!(unique.len(), sources.len(), "{what}: a Kafka record landed twice");
+    assert_eq!(sources.len(), expected, "{what}: row count");
+}
+
+#[test]
+fn gen_setup_ingest_lands_every_event_once_with_the_source_values() {
+    let broker = Broker::start();
+    let dir = tempfile::tempdir().unwrap();
+    run_ok(bidlake(&broker, dir.path()).arg("setup"));
+    run_ok(
+        bidlake(&broker, dir.path())
+            .args(["gen", "--count", "1500", "--rate", "0", "--seed", "11"]),
+    );
+    ingest_until_caught_up(&broker, dir.path());
+
+    let topics = ["bid-requests", "bid-responses", "impressions", "clicks"];
+    let records = consume(&broker.bootstrap(), &topics, usize::MAX, Duration::from_secs(3));
+    let count = |t: &str| records.iter().filter(|r| r.topic == t).count();
+    assert_eq!(count("bid-requests"), 1500);
+
+    let requests = scan(dir.path(), "bid_requests");
+    assert_each_once(&requests, 1500, "bid_requests");
+    let ids: HashSet<_> = strings(&requests, "request_id").into_iter().collect();
+    assert_eq!(ids.len(), 1500, "every request_id once");
+    for (table, topic) in
+        [("bid_responses", "bid-responses"), ("impressions", "impressions"), ("clicks", "clicks")]
+    {
+        assert_each_once(&scan(dir.path(), table), count(topic), table);
+    }
+
+    // Column values equal the source JSON.
+    let by_id: HashMap<String, Value> = records
+        .iter()
+        .filter(|r| r.topic == "bid-requests")
+        .map(|r| {
+            let v: Value = serde_json::from_slice(&r.value).unwrap();
+            (v["id"].as_str().unwrap().to_owned(), v)
+        })
+        .collect();
+    let mut checked = 0;
+    for batch in &requests {
+        let id = batch.column_by_name("request_id").unwrap().as_string::<i32>();
+        let country = batch.column_by_name("device_geo_country").unwrap().as_string::<i32>();
+        let tmax = batch.column_by_name("tmax").unwrap().as_primitive::<Int32Type>();
+        let floor = batch
+            .column_by_name("imp_bidfloor")
+            .unwrap()
+            .as_primitive::<arrow_array::types::Float64Type>();
+        let ts = batch
+            .column_by_name("event_timestamp")
+            .unwrap()
+            .as_primitive::<TimestampMicrosecondType>();
+        let publisher = batch.column_by_name("publisher_id").unwrap().as_string::<i32>();
+        for i in 0..batch.num_rows().min(50) {
+            let source = &by_id[id.value(i)];
+            assert_eq!(
+                country.is_valid(i).then(|| country.value(i)),
+                source["device"]["geo"]["country"].as_str()
+            );
+            assert_eq!(i64::from(tmax.value(i)), source["tmax"].as_i64().unwrap());
+            assert_eq!(
+                floor.is_valid(i).then(|| floor.value(i)),
+                source["imp"][0]["bidfloor"].as_f64()
+            );
+            let publisher_json = source["site"]["publisher"]["id"]
+                .as_str()
+                .or(source["app"]["publisher"]["id"].as_str());
+            assert_eq!(publisher.is_valid(i).then(|| publisher.value(i)), publisher_json);
+            let text = source["event_timestamp"].as_str().unwrap();
+            let micros = ts.value(i);
+            let seconds = micros.div_euclid(1_000_000);
+            let expected =
+                format!("{}.{:06}+00:00", chrono_like(seconds), micros.rem_euclid(1_000_000));
+            assert_eq!(text, expected);
+            checked += 1;
+        }
+    }
+    assert!(checked >= 50);
+
+    // Each data file holds only rows of its partition (day, country).
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let tasks = runtime.block_on(async {
+        let lake = open_lake(LakeArgs::embedded().resolve(dir.path()).unwrap()).await.unwrap();
+        let table = lake.load_table("bid_requests").await.unwrap();
+        let tasks: Vec<_> =
+            table.scan().build().unwrap().plan_files().await.unwrap().try_collect().await.unwrap();
+        tasks
+    });
+    assert!(tasks.len() > 10, "bid requests spread over country partitions");
+    for task in tasks {
+        let partition = task.partition.clone().expect("a partitioned file");
+        let fields: Vec<_> = partition.iter().collect();
+        let day = match fields[0] {
+            Some(iceberg::spec::Literal::Primitive(iceberg::spec::PrimitiveLiteral::Int(d))) => *d,
+            ref other => panic!("day: {other:?}"),
+        };
+        let country = match fields[1] {
+            Some(iceberg::spec::Literal::Primitive(iceberg::spec::PrimitiveLiteral::String(c))) => {
+                c.clone()
+            }
+            ref other => panic!("country: {other:?}"),
+        };
+        let path = task.data_file_path.strip_prefix("file://").unwrap();
+        assert!(path.contains(&format!("device_geo_country={country}")), "{path}");
+        let file = std::fs::File::open(path).unwrap();
+        let reader = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(file)
+            .unwrap()
+            .build()
+            .unwrap();
+        for batch in reader {
+            let batch = batch.unwrap();
+            let c = batch.column_by_name("device_geo_country").unwrap().as_string::<i32>();
+            let ts = batch
+                .column_by_name("event_timestamp")
+                .unwrap()
+                .as_primitive::<TimestampMicrosecondType>();
+            for i in 0..batch.num_rows() {
+                assert_eq!(c.value(i), country);
+                assert_eq!(ts.value(i).div_euclid(86_400_000_000) as i32, day);
+            }
+        }
+    }
+}
+
+/// `YYYY-MM-DDTHH:MM:SS` of Unix seconds (UTC), by the civil-from-days algorithm.
+fn chrono_like(seconds: i64) -> String {
+    let days = seconds.div_euclid(86_400);
+    let secs = seconds.rem_euclid(86_400);
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let y = yoe + era * 400;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = if m <= 2 { y + 1 } else { y };
+    format!("{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}", secs / 3600, secs % 3600 / 60, secs % 60)
+}
+
+#[test]
+fn bad_records_go_to_the_dead_letter_topic_with_their_reason_once() {
+    let broker = Broker::start();
+    let dir = tempfile::tempdir().unwrap();
+    run_ok(bidlake(&broker, dir.path()).arg("setup"));
+
+    // The seed generator's own format: 2.5-style regs.ext.gdpr, +00:00 timestamps.
+    let seed_style = br#"{"id":"seed-1","imp":[{"id":"1","banner":{"w":300,"h":250},"bidfloor":0.5}],"site":{"id":"s","domain":"d.com","cat":["IAB1"],"publisher":{"id":"p"}},"device":{"devicetype":2,"os":"Android","geo":{"country":"DEU","region":"BE"}},"user":{"id":"u"},"at":1,"tmax":200,"cur":["EUR"],"regs":{"coppa":0,"ext":{"gdpr":1}},"event_timestamp":"2026-11-24T08:16:52.695802+00:00","received_at":"2026-11-24T08:16:52.700001+00:00"}"#;
+    let good2 = br#"{"id":"good-2","imp":[{"id":"1","video":{"mimes":["video/mp4"]}}],"app":{"bundle":"com.x","publisher":{"id":"ap"}},"event_timestamp":"2026-11-24T09:00:00Z"}"#;
+    let bad: Vec<(&[u8], &str)> = vec![
+        (b"\xff\xfe not utf-8", "not_utf8"),
+        (b"{not json", "not_json"),
+        (b"[1,2,3]", "not_object"),
+        (br#"{"id":"w","imp":[{"id":"1"}],"tmax":"soon","event_timestamp":"2026-11-24T08:00:00Z"}"#, "wrong_type"),
+        (br#"{"imp":[{"id":"1"}],"event_timestamp":"2026-11-24T08:00:00Z"}"#, "missing_id"),
+        (br#"{"id":"n","imp":[],"event_timestamp":"2026-11-24T08:00:00Z"}"#, "missing_imp"),
+        (br#"{"id":"t","imp":[{"id":"1"}],"event_timestamp":"last tuesday"}"#, "bad_timestamp"),
+        (br#"{"id":"o","imp":[{"id":"1","banner":{"w":99999999999}}],"event_timestamp":"2026-11-24T08:00:00Z"}"#, "out_of_range"),
+    ];
+    let mut records: Vec<(Option<&[u8]>, &[u8])> = vec![(Some(b"seed-1"), seed_style)];
+    records.extend(bad.iter().map(|(v, _)| (None, *v)));
+    records.push((Some(b"good-2"), good2));
+    produce(&broker.bootstrap(), "bid-requests", 0, &records);
+
+    ingest_until_caught_up(&broker, dir.path());
+    // A second run over the same topic changes nothing: no row and no dead letter twice.
+    ingest_until_caught_up(&broker, dir.path());
+
+    let table = scan(dir.path(), "bid_requests");
+    assert_eq!(rows(&table), 2, "the good records");
+    let ids: HashSet<_> = strings(&table, "request_id").into_iter().flatten().collect();
+    assert_eq!(ids, HashSet::from(["seed-1".to_owned(), "good-2".to_owned()]));
+    let gdpr: Vec<_> = table
+        .iter()
+        .flat_map(|b| {
+            let ids = b.column_by_name("request_id").unwrap().as_string::<i32>();
+            let g = b.column_by_name("is_gdpr").unwrap().as_boolean();
+            (0..b.num_rows())
+                .map(|i| (ids.value(i).to_owned(), g.is_valid(i).then(|| g.value(i))))
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    assert!(
+        gdpr.contains(&("seed-1".to_owned(), Some(true))),
+        "regs.ext.gdpr = 1 is GDPR: {gdpr:?}"
+    );
+
+    let dead =
+        consume(&broker.bootstrap(), &["bid-requests-dlq"], usize::MAX, Duration::from_secs(3));
+    assert_eq!(dead.len(), bad.len(), "each bad record once in the DLQ: {dead:#?}");
+    for (i, (value, kind)) in bad.iter().enumerate() {
+        let offset = (i + 1) as i64;
+        let letter = dead
+            .iter()
+            .find(|r| r.header("source.offset") == Some(&offset.to_string()))
+            .unwrap_or_else(|| panic!("no dead letter for offset {offset}"));
+        assert_eq!(letter.value, *value, "byte for byte");
+        assert_eq!(letter.header("source.topic"), Some("bid-requests"));
+        assert_eq!(letter.header("source.partition"), Some("0"));
+        let error = letter.header("error").unwrap();
+        assert!(error.starts_with(&format!("{kind}: ")), "offset {offset}: {error}");
+    }
+    // consumed = rows + dead letters
+    assert_eq!(rows(&table) + dead.len(), records.len());
+}
+
+fn spawn_ingest(broker: &Broker, dir: &Path, group: &str) -> Child {
+    bidlake(broker, dir)
+        .args(["ingest", "--commit-interval", "1s", "--batch-rows", "64", "--group-id", group])
+        .args(FAST_GROUP)
+        .stdout(Stdio::null())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .unwrap()
+}
+
+fn snapshots(dir: &Path, table: &str) -> usize {
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    runtime.block_on(async {
+        let lake = open_lake(LakeArgs::embedded().resolve(dir).unwrap()).await.unwrap();
+        lake.load_table(table).await.unwrap().metadata().snapshots().count()
+    })
+}
+
+#[test]
+fn kill_dash_nine_at_any_point_loses_and_duplicates_nothing() {
+    let broker = Broker::start();
+    let dir = tempfile::tempdir().unwrap();
+    run_ok(bidlake(&broker, dir.path()).arg("setup"));
+    let mut generator = bidlake(&broker, dir.path())
+        .args(["gen", "--count", "20000", "--rate", "600", "--seed", "5"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+
+    // Kill the ingest at several points after one of its commits landed: at once (right
+    // after a commit), mid-batch, and around the next commit (commits are 1 s apart).
+    for (round, delay_ms) in [0u64, 400, 950, 1500].into_iter().enumerate() {
+        let before = snapshots(dir.path(), "bid_requests");
+        // tansu (0.6) does not expire a killed member from its group, so each restart joins a
+        // group of its own: progress comes from the table, not from the group, either way.
+        let mut ingest = spawn_ingest(&broker, dir.path(), &format!("kill-round-{round}"));
+        let started = Instant::now();
+        while snapshots(dir.path(), "bid_requests") == before
+            && started.elapsed() < Duration::from_secs(30)
+        {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        std::thread::sleep(Duration::from_millis(delay_ms));
+        ingest.kill().unwrap();
+        ingest.wait().unwrap();
+        eprintln!(
+            "round {round}: killed {delay_ms} ms after a commit, {:?} after start",
+            started.elapsed()
+        );
+    }
+    assert!(generator.wait().unwrap().success());
+    run_ok(
+        bidlake(&broker, dir.path())
+            .args([
+                "ingest",
+                "--until-caught-up",
+                "--commit-interval",
+                "1s",
+                "--group-id",
+                "after-kills",
+            ])
+            .args(FAST_GROUP),
+    );
+
+    assert_each_once(&scan(dir.path(), "bid_requests"), 20000, "bid_requests after kills");
+    let funnel =
+        consume(&broker.bootstrap(), &["bid-responses"], usize::MAX, Duration::from_secs(3)).len();
+    assert_each_once(&scan(dir.path(), "bid_responses"), funnel, "bid_responses after kills");
+}
+
+#[test]
+fn two_ingest_processes_in_one_group_write_each_row_once() {
+    let broker = Broker::start();
+    let dir = tempfile::tempdir().unwrap();
+    run_ok(bidlake(&broker, dir.path()).arg("setup"));
+    let mut a = spawn_ingest(&broker, dir.path(), "shared");
+    let mut b = spawn_ingest(&broker, dir.path(), "shared");
+    run_ok(
+        bidlake(&broker, dir.path())
+            .args(["gen", "--count", "4000", "--rate", "2000", "--seed", "9"]),
+    );
+    std::thread::sleep(Duration::from_secs(3));
+    // One leaves mid-stream: the other takes its partitions over from the table's offsets.
+    a.kill().unwrap();
+    a.wait().unwrap();
+    run_ok(
+        bidlake(&broker, dir.path())
+            .args(["gen", "--count", "1000", "--rate", "0", "--seed", "10"]),
+    );
+    std::thread::sleep(Duration::from_secs(2));
+    b.kill().unwrap();
+    b.wait().unwrap();
+    ingest_until_caught_up(&broker, dir.path());
+    assert_each_once(&scan(dir.path(), "bid_requests"), 5000, "bid_requests with two writers");
+}
+
+#[test]
+fn ingest_without_setup_says_what_to_run() {
+    let broker = Broker::start();
+    let dir = tempfile::tempdir().unwrap();
+    let out = bidlake(&broker, dir.path()).args(["ingest", "--until-caught-up"]).output().unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("table db.bid_requests is missing; run `bidlake setup` first"),
+        "{stderr}"
+    );
+}
