@@ -87,19 +87,15 @@ impl Default for ProducerArgs {
 impl ProducerArgs {
     /// librdkafka settings of the producer; the user's `-X` properties still override them.
     pub fn client_config(&self, kafka: &KafkaArgs) -> rdkafka::ClientConfig {
-        let mut config = rdkafka::ClientConfig::new();
-        config
-            .set("bootstrap.servers", &kafka.bootstrap_servers)
-            .set("acks", &self.acks)
-            .set("compression.type", &self.compression)
-            .set("batch.size", self.batch_size.to_string())
-            .set("linger.ms", self.linger_ms.to_string())
+        let (batch_size, linger_ms) = (self.batch_size.to_string(), self.linger_ms.to_string());
+        kafka.client_config_with(&[
+            ("acks", &self.acks),
+            ("compression.type", &self.compression),
+            ("batch.size", &batch_size),
+            ("linger.ms", &linger_ms),
             // Retries never duplicate or reorder within a partition.
-            .set("enable.idempotence", "true");
-        for (key, value) in &kafka.properties {
-            config.set(key, value);
-        }
-        config
+            ("enable.idempotence", "true"),
+        ])
     }
 }
 

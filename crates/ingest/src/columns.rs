@@ -422,17 +422,8 @@ impl<C: Columns> Partitioned<C> {
         (index, &mut self.slots[index].1)
     }
 
-    pub fn slots_mut(&mut self) -> impl Iterator<Item = (usize, &PartitionValue, &mut C)> {
-        self.slots.iter_mut().enumerate().map(|(i, (v, c))| (i, &*v, c))
-    }
-
     pub fn get_mut(&mut self, index: usize) -> Option<(&PartitionValue, &mut C)> {
         self.slots.get_mut(index).map(|(v, c)| (&*v, c))
-    }
-
-    /// Rows held in builders (not yet handed to a file writer).
-    pub fn rows(&self) -> usize {
-        self.slots.iter().map(|(_, c)| c.len()).sum()
     }
 
     pub fn partitions(&self) -> usize {

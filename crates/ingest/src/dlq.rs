@@ -43,16 +43,12 @@ pub fn dlq_partition(source_partition: i32, dlq_partitions: i32) -> i32 {
 
 impl DeadLetters {
     pub fn new(kafka: &KafkaArgs, partitions: HashMap<String, i32>) -> Result<Self> {
-        let mut config = kafka.client_config();
-        config
-            .set("enable.idempotence", "true")
-            .set("acks", "all")
-            .set("compression.type", "lz4")
-            .set("linger.ms", "5");
-        // The user's -X properties win over ours, as everywhere.
-        for (key, value) in &kafka.properties {
-            config.set(key, value);
-        }
+        let config = kafka.client_config_with(&[
+            ("enable.idempotence", "true"),
+            ("acks", "all"),
+            ("compression.type", "lz4"),
+            ("linger.ms", "5"),
+        ]);
         let producer: FutureProducer = config.create().map_err(|source| Error::Consumer {
             context: format!("creating the dead-letter producer for {}", kafka.bootstrap_servers),
             source,
@@ -172,10 +168,11 @@ pub fn scan(
 ) -> Result<Scan> {
     let partition = dlq_partition(source_partition, dlq_partitions);
     let consumer: BaseConsumer = kafka
-        .client_config()
-        .set("group.id", "bidlake-dlq-scan")
-        .set("enable.auto.commit", "false")
-        .set("enable.partition.eof", "false")
+        .client_config_with(&[
+            ("group.id", "bidlake-dlq-scan"),
+            ("enable.auto.commit", "false"),
+            ("enable.partition.eof", "false"),
+        ])
         .create()
         .map_err(|source| Error::Consumer { context: "creating the DLQ scanner".into(), source })?;
     let timeout = Duration::from_secs(10);

@@ -19,9 +19,7 @@ use bidlake_lake::setup::require_compatible;
 use bidlake_lake::tables::EventTable;
 use iceberg::spec::DataFile;
 use iceberg::transaction::{ApplyTransactionAction, Transaction};
-use rdkafka::consumer::{
-    BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance, StreamConsumer,
-};
+use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext, StreamConsumer};
 use rdkafka::message::{BorrowedMessage, Message};
 use rdkafka::types::RDKafkaRespErr;
 use rdkafka::{ClientContext, Offset, Statistics, TopicPartitionList};
@@ -101,8 +99,6 @@ impl ConsumerContext for IngestContext {
             tracing::error!(error = %err, "applying a rebalance failed");
         }
     }
-
-    fn pre_rebalance(&self, _: &BaseConsumer<Self>, _: &Rebalance<'_>) {}
 }
 
 fn describe(tpl: &TopicPartitionList) -> String {
@@ -253,18 +249,15 @@ impl Job {
             rebalanced: rebalanced.clone(),
             metrics: metrics.clone(),
         };
-        let mut config = kafka.client_config();
-        config
-            .set("group.id", &args.group_id)
-            .set("enable.auto.commit", "false")
-            .set("auto.offset.reset", "earliest")
-            .set("enable.partition.eof", "false")
-            .set("statistics.interval.ms", "5000")
+        let config = kafka.client_config_with(&[
+            ("group.id", &args.group_id),
+            ("enable.auto.commit", "false"),
+            ("auto.offset.reset", "earliest"),
+            ("enable.partition.eof", "false"),
+            ("statistics.interval.ms", "5000"),
             // Bounded prefetch: back-pressure on the broker rather than memory.
-            .set("queued.max.messages.kbytes", "65536");
-        for (key, value) in &kafka.properties {
-            config.set(key, value);
-        }
+            ("queued.max.messages.kbytes", "65536"),
+        ]);
         let consumer: StreamConsumer<IngestContext> =
             config.create_with_context(context).map_err(|source| Error::Consumer {
                 context: format!("creating the consumer for {}", kafka.bootstrap_servers),
@@ -547,11 +540,15 @@ impl Job {
             context: "reading the assignment".into(),
             source,
         })?;
+        let mut progress: HashMap<String, Progress> = HashMap::new();
         for element in assignment.elements() {
             let (topic, partition) = (element.topic().to_owned(), element.partition());
             let Some(state) = self.topics.get(&topic) else { continue };
-            let table = self.lake.load_table(state.sink.table().name()).await?;
-            if let Some(offset) = Progress::read(&table, &topic).offsets.get(&partition) {
+            if !progress.contains_key(&topic) {
+                let table = self.lake.load_table(state.sink.table().name()).await?;
+                progress.insert(topic.clone(), Progress::read(&table, &topic));
+            }
+            if let Some(offset) = progress.get(&topic).and_then(|p| p.offsets.get(&partition)) {
                 self.offsets
                     .lock()
                     .unwrap_or_else(|e| e.into_inner())
@@ -679,14 +676,11 @@ impl Job {
                         "committed"
                     );
                     state.sink.set_table(*table);
-                    for s in state.partitions.values_mut() {
+                    for (p, s) in state.partitions.iter_mut() {
                         if s.records > 0 {
                             s.started = Some(s.next);
                             s.records = 0;
-                            s.dlq_mark = progress.dlq.get(&(s.next as i32)).copied().or(s.dlq_mark);
                         }
-                    }
-                    for (p, s) in state.partitions.iter_mut() {
                         s.dlq_mark = progress.dlq.get(p).copied();
                     }
                     state.bytes = 0;

@@ -57,8 +57,10 @@ pub struct Sink<C> {
     buffers: Partitioned<C>,
     writers: HashMap<usize, FileWriter>,
     batch_rows: usize,
-    /// Rows written into file writers since the last commit.
-    written_rows: usize,
+    /// Partitions whose builders reached `batch_rows`, to hand to their file writers.
+    full: Vec<usize>,
+    /// Rows taken since the last commit (buffered or written).
+    taken_rows: usize,
 }
 
 impl<C: Columns> Sink<C> {
@@ -108,37 +110,30 @@ impl<C: Columns> Sink<C> {
             buffers: Partitioned::new(element),
             writers: HashMap::new(),
             batch_rows: options.batch_rows,
-            written_rows: 0,
+            full: Vec::new(),
+            taken_rows: 0,
         })
     }
 
     /// Rows taken since the last commit (buffered or written).
     pub fn rows(&self) -> usize {
-        self.written_rows + self.buffers.rows()
+        self.taken_rows
     }
 
-    pub fn partitions(&self) -> usize {
-        self.buffers.partitions()
+    /// Books a row pushed into partition `index`, whose builders now hold `len` rows.
+    fn took(&mut self, index: usize, len: usize) {
+        self.taken_rows += 1;
+        if len == self.batch_rows {
+            self.full.push(index);
+        }
     }
 
-    /// Hands every partition with at least `min_rows` buffered rows to its file writer.
-    pub async fn write_buffered(&mut self, min_rows: usize) -> Result<()> {
-        let min_rows = min_rows.max(1);
-        let full: Vec<usize> = self
-            .buffers
-            .slots_mut()
-            .filter(|(_, _, c)| c.len() >= min_rows)
-            .map(|(i, _, _)| i)
-            .collect();
-        for index in full {
+    /// Hands the partitions that reached `batch_rows` to their file writers.
+    pub async fn write_full(&mut self) -> Result<()> {
+        for index in std::mem::take(&mut self.full) {
             self.write_slot(index).await?;
         }
         Ok(())
-    }
-
-    /// Writes full partitions only (called after each record).
-    pub async fn write_full(&mut self) -> Result<()> {
-        self.write_buffered(self.batch_rows).await
     }
 
     async fn write_slot(&mut self, index: usize) -> Result<()> {
@@ -165,7 +160,6 @@ impl<C: Columns> Sink<C> {
         writer.write(batch).await.map_err(|source| {
             Error::iceberg(format!("writing a data file of {}", self.table.name()), source)
         })?;
-        self.written_rows += rows;
         Ok(())
     }
 
@@ -187,7 +181,10 @@ impl<C: Columns> Sink<C> {
 
     /// Writes what is buffered, closes every file and returns them for the commit.
     pub async fn close(&mut self) -> Result<Vec<DataFile>> {
-        self.write_buffered(1).await?;
+        self.full.clear();
+        for index in 0..self.buffers.partitions() {
+            self.write_slot(index).await?;
+        }
         let mut files = Vec::new();
         for (_, mut writer) in self.writers.drain() {
             files.extend(writer.close().await.map_err(|source| {
@@ -195,7 +192,7 @@ impl<C: Columns> Sink<C> {
             })?);
         }
         self.buffers.clear();
-        self.written_rows = 0;
+        self.taken_rows = 0;
         Ok(files)
     }
 
@@ -204,16 +201,13 @@ impl<C: Columns> Sink<C> {
     pub fn abort(&mut self) {
         self.writers.clear();
         self.buffers.clear();
-        self.written_rows = 0;
+        self.full.clear();
+        self.taken_rows = 0;
     }
 
     /// Continues with a newer version of the table (after a commit).
     pub fn set_table(&mut self, table: Table) {
         self.iceberg = table;
-    }
-
-    pub fn iceberg(&self) -> &Table {
-        &self.iceberg
     }
 }
 
@@ -277,27 +271,39 @@ impl TableSink {
             TableSink::BidRequests(sink) => {
                 let row = decode::bid_request(value, kafka_timestamp)?;
                 let (day, country) = BidRequestColumns::partition_of(&row);
-                sink.buffers.slot_for(day, country, true).1.push(&row, source);
+                let (index, columns) = sink.buffers.slot_for(day, country, true);
+                columns.push(&row, source);
+                let len = columns.len();
+                sink.took(index, len);
                 Ok(1)
             }
             TableSink::BidResponses(sink) => {
                 let rows = decode::bid_responses(value, kafka_timestamp)?;
                 for row in &rows {
                     let day = crate::timestamp::day_of(row.event_timestamp);
-                    sink.buffers.slot_for(day, None, false).1.push(row, source);
+                    let (index, columns) = sink.buffers.slot_for(day, None, false);
+                    columns.push(row, source);
+                    let len = columns.len();
+                    sink.took(index, len);
                 }
                 Ok(rows.len())
             }
             TableSink::Impressions(sink) => {
                 let row = decode::impression(value, kafka_timestamp)?;
                 let day = crate::timestamp::day_of(row.event_timestamp);
-                sink.buffers.slot_for(day, None, false).1.push(&row, source);
+                let (index, columns) = sink.buffers.slot_for(day, None, false);
+                columns.push(&row, source);
+                let len = columns.len();
+                sink.took(index, len);
                 Ok(1)
             }
             TableSink::Clicks(sink) => {
                 let row = decode::click(value, kafka_timestamp)?;
                 let day = crate::timestamp::day_of(row.event_timestamp);
-                sink.buffers.slot_for(day, None, false).1.push(&row, source);
+                let (index, columns) = sink.buffers.slot_for(day, None, false);
+                columns.push(&row, source);
+                let len = columns.len();
+                sink.took(index, len);
                 Ok(1)
             }
         }
@@ -308,9 +314,6 @@ impl TableSink {
     }
     pub fn rows(&self) -> usize {
         each_sink!(self, s => s.rows())
-    }
-    pub fn partitions(&self) -> usize {
-        each_sink!(self, s => s.partitions())
     }
     pub async fn write_full(&mut self) -> Result<()> {
         each_sink!(self, s => s.write_full().await)
@@ -323,8 +326,5 @@ impl TableSink {
     }
     pub fn set_table(&mut self, table: Table) {
         each_sink!(self, s => s.set_table(table))
-    }
-    pub fn iceberg(&self) -> &Table {
-        each_sink!(self, s => s.iceberg())
     }
 }

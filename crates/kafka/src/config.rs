@@ -32,8 +32,17 @@ impl KafkaArgs {
     /// Settings for a client on `bootstrap_servers`; the passthrough properties are applied last,
     /// so a user can override anything bidlake sets.
     pub fn client_config(&self) -> ClientConfig {
+        self.client_config_with(&[])
+    }
+
+    /// Like `client_config`, with bidlake's own settings for one kind of client first; the
+    /// user's `-X` properties still win over them.
+    pub fn client_config_with(&self, defaults: &[(&str, &str)]) -> ClientConfig {
         let mut config = ClientConfig::new();
         config.set("bootstrap.servers", &self.bootstrap_servers);
+        for (key, value) in defaults {
+            config.set(*key, *value);
+        }
         for (key, value) in &self.properties {
             config.set(key, value);
         }

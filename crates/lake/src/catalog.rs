@@ -1,7 +1,6 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use iceberg::io::FileIO;
 use iceberg::table::Table;
 use iceberg::{Catalog, CatalogBuilder, ErrorKind, NamespaceIdent, TableIdent};
 use iceberg_catalog_rest::RestCatalogBuilder;
@@ -104,14 +103,6 @@ impl Lake {
             }
             Err(err) => Err(err).context(|| format!("loading table {ident}")),
         }
-    }
-
-    /// A FileIO on the warehouse, for reading and deleting files outside a table's own.
-    pub fn file_io(&self) -> Result<FileIO> {
-        let io = iceberg::io::FileIOBuilder::new(Arc::new(OpenDalResolvingStorageFactory::new()))
-            .with_props(self.config.file_io_props().clone())
-            .build();
-        Ok(io)
     }
 
     /// The local warehouse directory, when the warehouse is local.
