@@ -14,6 +14,8 @@ step() { printf '\n==> %s\n' "$*" >&2; }
 step "tools"
 TANSU_BIN="$(scripts/install-tansu.sh)"
 export TANSU_BIN
+BIDLAKE_PYTHON_VENV="$(scripts/install-python.sh)"
+export BIDLAKE_PYTHON_VENV
 if ! cargo nextest --version >/dev/null 2>&1; then
   cargo install cargo-nextest --locked
 fi

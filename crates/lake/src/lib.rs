@@ -2,6 +2,7 @@
 //! contract of DESIGN §1), the tables bidlake writes (data contract of DESIGN §2), and `setup`,
 //! which creates them.
 
+pub mod bucket;
 mod catalog;
 mod error;
 pub mod pinned;
@@ -11,4 +12,4 @@ pub mod tables;
 
 pub use catalog::{Lake, open_lake};
 pub use error::{Error, IcebergContext, Result};
-pub use settings::{CatalogKind, LakeArgs, LakeConfig, Storage};
+pub use settings::{CatalogKind, LakeArgs, LakeConfig, Secret, Storage};

@@ -9,6 +9,7 @@ use iceberg::table::Table;
 use iceberg::transaction::{AddColumn, ApplyTransactionAction, Transaction};
 use iceberg::{ErrorKind, TableCreation};
 
+use crate::bucket::{Bucket, BucketState};
 use crate::tables::EventTable;
 use crate::{Error, IcebergContext, Lake, Result};
 
@@ -71,6 +72,15 @@ pub async fn setup_lake(lake: &Lake, check_only: bool) -> Result<Vec<Item>> {
             State::Created
         };
         items.push(Item { what: format!("warehouse {}", dir.display()), state });
+    }
+
+    if let Some(bucket) = Bucket::of(&lake.config)? {
+        let state = match if check_only { bucket.state().await? } else { bucket.ensure().await? } {
+            BucketState::Exists => State::Exists,
+            BucketState::Missing => State::Missing,
+            BucketState::Created => State::Created,
+        };
+        items.push(Item { what: format!("bucket {}", bucket.name()), state });
     }
 
     let namespace = lake.namespace();

@@ -1,12 +1,14 @@
 //! Real components for tests. No mocks: a test that needs Kafka gets a real Kafka-protocol broker
 //! (tansu, a separate process with SQLite storage) on 127.0.0.1 and a free port, stopped when the
-//! test ends.
+//! test ends; S3 is a `moto_server`; PyIceberg and DuckDB read what we write.
 //!
 //! Helpers panic with a message naming what to fix: they only run inside tests.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod broker;
 mod kafka;
+mod python;
 
 pub use broker::{Broker, free_port, tansu_binary};
 pub use kafka::{Record, consume, produce};
+pub use python::{S3_ACCESS_KEY, S3_SECRET_KEY, S3Server, Seen, read_with_python, venv};

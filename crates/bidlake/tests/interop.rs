@@ -1,0 +1,222 @@
+//! What bidlake writes, read by others: the warehouse on S3 (a real `moto_server`), and every
+//! table read by PyIceberg and by DuckDB, which must agree with bidlake on counts and sums.
+
+#![allow(clippy::unwrap_used)] // a test file: a failed unwrap is a failed test
+
+use std::collections::HashSet;
+use std::path::Path;
+use std::process::{Command, Output};
+
+use arrow_array::cast::AsArray;
+use arrow_array::types::{Float64Type, Int32Type, Int64Type};
+use arrow_array::{Array, RecordBatch};
+use bidlake_lake::{LakeArgs, Secret, open_lake};
+use bidlake_testkit::{Broker, S3_ACCESS_KEY, S3_SECRET_KEY, S3Server, read_with_python};
+use futures::TryStreamExt;
+
+fn bidlake(broker: &Broker, data_dir: &Path, env: &[(&str, String)]) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_bidlake"));
+    for var in ["CATALOG_URI", "WAREHOUSE", "S3_ENDPOINT", "EVENTS_PER_SECOND", "COMMIT_INTERVAL"] {
+        command.env_remove(var);
+    }
+    command.env("KAFKA_BOOTSTRAP_SERVERS", broker.bootstrap()).env("BIDLAKE_DATA_DIR", data_dir);
+    command.envs(env.iter().map(|(k, v)| (k, v)));
+    command
+}
+
+fn run_ok(command: &mut Command) -> Output {
+    let out = command.output().expect("running bidlake");
+    assert!(
+        out.status.success(),
+        "bidlake failed:\nstdout: {}\nstderr: {}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
+fn stdout(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// gen → ingest (until caught up) on whatever lake `env` points at.
+fn gen_and_ingest(broker: &Broker, dir: &Path, env: &[(&str, String)], count: u32) {
+    run_ok(bidlake(broker, dir, env).args([
+        "gen",
+        "--count",
+        &count.to_string(),
+        "--rate",
+        "0",
+        "--seed",
+        "5",
+    ]));
+    run_ok(bidlake(broker, dir, env).args([
+        "ingest",
+        "--until-caught-up",
+        "--commit-interval",
+        "1s",
+        "--duration",
+        "120s",
+    ]));
+}
+
+/// Every row of a table as bidlake's own reader (the iceberg crate) sees it.
+fn scan(args: LakeArgs, dir: &Path, table: &str) -> Vec<RecordBatch> {
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    runtime.block_on(async {
+        let lake = open_lake(args.resolve(dir).unwrap()).await.unwrap();
+        let table = lake.load_table(table).await.unwrap();
+        let stream = table.scan().select_all().build().unwrap().to_arrow().await.unwrap();
+        stream.try_collect().await.unwrap()
+    })
+}
+
+/// The sum of a numeric column, as f64 (what the Python readers report).
+fn sum(batches: &[RecordBatch], column: &str) -> f64 {
+    let mut total = 0.0;
+    for batch in batches {
+        let array = batch.column_by_name(column).unwrap();
+        let valid = |i: usize| array.is_valid(i);
+        total += match array.data_type() {
+            arrow_schema::DataType::Int32 => {
+                let a = array.as_primitive::<Int32Type>();
+                (0..a.len()).filter(|&i| valid(i)).map(|i| f64::from(a.value(i))).sum::<f64>()
+            }
+            arrow_schema::DataType::Int64 => {
+                let a = array.as_primitive::<Int64Type>();
+                (0..a.len()).filter(|&i| valid(i)).map(|i| a.value(i) as f64).sum::<f64>()
+            }
+            arrow_schema::DataType::Float64 => {
+                let a = array.as_primitive::<Float64Type>();
+                (0..a.len()).filter(|&i| valid(i)).map(|i| a.value(i)).sum::<f64>()
+            }
+            other => panic!("{column} is {other}, not a number"),
+        };
+    }
+    total
+}
+
+/// PyIceberg and DuckDB see the table as bidlake does: same count, same sums.
+fn assert_readers_agree(
+    args: LakeArgs,
+    dir: &Path,
+    warehouse: &str,
+    table: &str,
+    sums: &[&str],
+    s3: Option<&S3Server>,
+) -> usize {
+    let ours = scan(args, dir, table);
+    let rows: usize = ours.iter().map(RecordBatch::num_rows).sum();
+    let seen =
+        read_with_python(&dir.join("catalog.db"), warehouse, &format!("db.{table}"), sums, s3);
+    for (reader, seen) in seen {
+        assert_eq!(seen.count, rows as u64, "{reader} counts {table} differently");
+        for (column, theirs) in &seen.sums {
+            let mine = sum(&ours, column);
+            let tolerance = 1e-9 * mine.abs().max(1.0);
+            assert!(
+                (mine - theirs).abs() <= tolerance,
+                "{reader}: sum({column}) of {table} is {theirs}, bidlake says {mine}"
+            );
+        }
+    }
+    rows
+}
+
+#[test]
+fn pyiceberg_and_duckdb_read_every_table_bidlake_writes() {
+    let broker = Broker::start();
+    let dir = tempfile::tempdir().unwrap();
+    run_ok(bidlake(&broker, dir.path(), &[]).arg("setup"));
+    gen_and_ingest(&broker, dir.path(), &[], 2000);
+
+    let warehouse = format!("file://{}", dir.path().join("warehouse").display());
+    let local = LakeArgs::embedded;
+    let requests = assert_readers_agree(
+        local(),
+        dir.path(),
+        &warehouse,
+        "bid_requests",
+        &["tmax", "imp_bidfloor", "imp_count", "kafka_offset"],
+        None,
+    );
+    assert_eq!(requests, 2000);
+    let responses = assert_readers_agree(
+        local(),
+        dir.path(),
+        &warehouse,
+        "bid_responses",
+        &["bid_price", "kafka_offset"],
+        None,
+    );
+    assert!(responses > 0, "the funnel produced no bid responses");
+    assert_readers_agree(
+        local(),
+        dir.path(),
+        &warehouse,
+        "impressions",
+        &["win_price", "kafka_offset"],
+        None,
+    );
+    assert_readers_agree(local(), dir.path(), &warehouse, "clicks", &["kafka_offset"], None);
+}
+
+#[test]
+fn on_s3_setup_creates_the_bucket_and_ingest_writes_a_table_others_read() {
+    let broker = Broker::start();
+    let s3 = S3Server::start();
+    let dir = tempfile::tempdir().unwrap();
+    let warehouse = "s3://warehouse/bidlake";
+    let env = s3.lake_env(warehouse);
+
+    // --check reports the missing bucket without creating it.
+    let check = bidlake(&broker, dir.path(), &env).args(["setup", "--check"]).output().unwrap();
+    assert!(!check.status.success(), "setup --check passed on an empty S3");
+    assert!(
+        stdout(&check).lines().any(|l| l.contains("bucket warehouse") && l.contains("missing")),
+        "{}",
+        stdout(&check)
+    );
+
+    let first = run_ok(bidlake(&broker, dir.path(), &env).arg("setup"));
+    assert!(
+        stdout(&first).lines().any(|l| l.contains("bucket warehouse") && l.ends_with("created")),
+        "{}",
+        stdout(&first)
+    );
+    let again = run_ok(bidlake(&broker, dir.path(), &env).arg("setup"));
+    assert!(
+        !stdout(&again).contains("created"),
+        "a second setup created something:\n{}",
+        stdout(&again)
+    );
+
+    gen_and_ingest(&broker, dir.path(), &env, 2000);
+    assert!(!dir.path().join("warehouse").exists(), "data went to the local disk, not S3");
+
+    let mut args = LakeArgs::embedded();
+    args.warehouse = Some(warehouse.into());
+    args.s3_endpoint = Some(s3.endpoint());
+    args.s3_path_style_access = true;
+    args.s3_access_key_id = Some(S3_ACCESS_KEY.into());
+    args.s3_secret_access_key = Some(Secret::from(S3_SECRET_KEY.to_owned()));
+    let batches = scan(args.clone(), dir.path(), "bid_requests");
+    let ids: HashSet<String> = batches
+        .iter()
+        .flat_map(|b| {
+            let a = b.column_by_name("request_id").unwrap().as_string::<i32>();
+            (0..a.len()).map(|i| a.value(i).to_owned()).collect::<Vec<_>>()
+        })
+        .collect();
+    assert_eq!(ids.len(), 2000, "every request once, on S3");
+
+    let rows = assert_readers_agree(
+        args,
+        dir.path(),
+        warehouse,
+        "bid_requests",
+        &["tmax", "imp_bidfloor", "kafka_offset"],
+        Some(&s3),
+    );
+    assert_eq!(rows, 2000);
+}
