@@ -1,7 +1,8 @@
 //! `bidlake up`: the platform on one machine with embedded defaults.
 //!
-//! Today it runs the Kafka-protocol broker (tansu, supervised) and the generator; the ingest
-//! job, the REST catalog and the dashboard join it as they are built.
+//! It runs the Kafka-protocol broker (tansu, supervised; or an external cluster), `setup`, the
+//! generator and the ingest job; the REST catalog and the dashboard join it as they are built.
+//! Stopping (Ctrl-C) stops the generator, then ingest commits what it holds, then the broker.
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -9,10 +10,14 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use bidlake_gen::GenArgs;
+use bidlake_ingest::metrics::IngestMetrics;
+use bidlake_ingest::{IngestArgs, IngestSettings, Job};
 use bidlake_kafka::KafkaArgs;
 use bidlake_kafka::embedded::EmbeddedBroker;
+use bidlake_lake::{LakeArgs, LakeConfig, open_lake};
 
 use crate::Error;
+use crate::setup::{SetupArgs, setup};
 
 #[derive(Debug, Clone, clap::Args)]
 pub struct UpArgs {
@@ -26,6 +31,12 @@ pub struct UpArgs {
 
     #[command(flatten)]
     pub gen_args: GenArgs,
+
+    #[command(flatten)]
+    pub ingest: IngestSettings,
+
+    #[command(flatten)]
+    pub lake: LakeArgs,
 }
 
 /// Restarts of the embedded broker tolerated within a minute before `up` gives up.
@@ -52,15 +63,14 @@ pub async fn up(data_dir: &Path, args: UpArgs, stop: Arc<AtomicBool>) -> Result<
         (None, Some(broker)) => broker.lock().map(|b| b.bootstrap()).unwrap_or_default(),
         (None, None) => unreachable!("either an external or an embedded broker"),
     };
-    print_banner(&data_dir, &bootstrap, broker.is_some(), &args.gen_args);
-
     let broker_failure = Arc::new(Mutex::new(None::<String>));
     let supervisor = broker
         .clone()
         .map(|broker| tokio::spawn(supervise(broker, stop.clone(), broker_failure.clone())));
 
-    let kafka = KafkaArgs::for_bootstrap(bootstrap);
-    let generated = bidlake_gen::produce(&args.gen_args, &kafka, stop.clone()).await;
+    let kafka = KafkaArgs::for_bootstrap(bootstrap.clone());
+    let result = run_platform(&data_dir, &args, &kafka, broker.is_some(), stop.clone()).await;
+
     stop.store(true, Ordering::SeqCst);
     if let Some(supervisor) = supervisor {
         let _ = supervisor.await;
@@ -77,8 +87,66 @@ pub async fn up(data_dir: &Path, args: UpArgs, stop: Arc<AtomicBool>) -> Result<
     if let Some(failure) = broker_failure.lock().ok().and_then(|f| f.clone()) {
         return Err(Error::Up(failure));
     }
-    generated?;
+    result?;
     eprintln!("bidlake stopped; data kept in {}", data_dir.display());
+    Ok(())
+}
+
+/// Setup, then the generator and the ingest job side by side until `stop` (or until the
+/// generator's --count/--duration is reached and ingest has taken everything).
+async fn run_platform(
+    data_dir: &Path,
+    args: &UpArgs,
+    kafka: &KafkaArgs,
+    embedded: bool,
+    stop: Arc<AtomicBool>,
+) -> Result<(), Error> {
+    setup(
+        data_dir,
+        SetupArgs {
+            check: false,
+            skip_topics: false,
+            topics: args.gen_args.topics.clone(),
+            kafka: kafka.clone(),
+            lake: args.lake.clone(),
+        },
+    )
+    .await?;
+    let config = args.lake.resolve(data_dir)?;
+    let lake = open_lake(config.clone()).await?;
+    let metrics = Arc::new(IngestMetrics::default());
+    let ingest_args = IngestArgs::all_tables(args.ingest.clone(), args.gen_args.topics.clone());
+    let job = Job::start(ingest_args, kafka.clone(), lake, metrics).await?;
+    print_banner(data_dir, &kafka.bootstrap_servers, embedded, &args.gen_args, &config);
+
+    // Ingest stops on its own flag, raised only after the generator has stopped, so that it
+    // commits everything the generator produced. Both run in this task: the job holds
+    // borrowed Kafka records across awaits, so it is not a `Send` future to spawn.
+    let ingest_stop = Arc::new(AtomicBool::new(false));
+    let ingest_done = AtomicBool::new(false);
+    let ingest = async {
+        let result = job.run(ingest_stop.clone()).await;
+        if result.is_err() {
+            stop.store(true, Ordering::SeqCst); // the generator too
+        }
+        ingest_done.store(true, Ordering::SeqCst);
+        result
+    };
+    let generate = async {
+        let generated = bidlake_gen::produce(&args.gen_args, kafka, stop.clone()).await;
+        // The generator may end by itself (--count, --duration): keep ingesting until stopped.
+        while generated.is_ok()
+            && !stop.load(Ordering::SeqCst)
+            && !ingest_done.load(Ordering::SeqCst)
+        {
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        ingest_stop.store(true, Ordering::SeqCst);
+        generated
+    };
+    let (generated, ingested) = tokio::join!(generate, ingest);
+    generated?;
+    ingested?;
     Ok(())
 }
 
@@ -126,7 +194,13 @@ async fn supervise(
     }
 }
 
-fn print_banner(data_dir: &Path, bootstrap: &str, embedded: bool, gen_args: &GenArgs) {
+fn print_banner(
+    data_dir: &Path,
+    bootstrap: &str,
+    embedded: bool,
+    gen_args: &GenArgs,
+    lake: &LakeConfig,
+) {
     let exe: PathBuf = std::env::current_exe().unwrap_or_else(|_| "bidlake".into());
     let exe = exe.display();
     let broker = if embedded {
@@ -143,12 +217,19 @@ fn print_banner(data_dir: &Path, bootstrap: &str, embedded: bool, gen_args: &Gen
          \n  Kafka broker   {broker}\
          \n  generator      {rate}, plus responses, impressions and clicks\
          \n  topics         {topics}\
+         \n  ingest         into {namespace}.bid_requests, bid_responses, impressions, clicks\
+         \n  catalog        {catalog} (Iceberg SQL catalog \"{catalog_name}\"; PyIceberg and DuckDB read it)\
+         \n  warehouse      {warehouse}\
          \n\nTry, in another shell:\
          \n  {exe} consume bid-requests --count 3 --bootstrap-servers {bootstrap}\
-         \n  {exe} consume impressions --keys --count 5 --bootstrap-servers {bootstrap}\
-         \n  ls -l {data}/kafka\
-         \n\nCtrl-C stops everything cleanly (events produced are flushed first).\n",
+         \n  {exe} setup --check --data-dir {data} --bootstrap-servers {bootstrap}\
+         \n  find {data}/warehouse -name '*.parquet' | head\
+         \n\nCtrl-C stops everything cleanly (ingest commits what it holds first).\n",
         data = data_dir.display(),
         topics = gen_args.topics.event_topics().join(", "),
+        namespace = lake.namespace,
+        catalog = lake.catalog_display(),
+        catalog_name = lake.catalog_name,
+        warehouse = lake.warehouse,
     );
 }

@@ -10,9 +10,10 @@ use std::process::{Command, Output};
 use arrow_array::cast::AsArray;
 use arrow_array::types::{Float64Type, Int32Type, Int64Type};
 use arrow_array::{Array, RecordBatch};
-use bidlake_lake::{LakeArgs, Secret, open_lake};
-use bidlake_testkit::{Broker, S3_ACCESS_KEY, S3_SECRET_KEY, S3Server, read_with_python};
-use futures::TryStreamExt;
+use bidlake_lake::{LakeArgs, Secret};
+use bidlake_testkit::{
+    Broker, S3_ACCESS_KEY, S3_SECRET_KEY, S3Server, read_with_python, scan_lake,
+};
 
 fn bidlake(broker: &Broker, data_dir: &Path, env: &[(&str, String)]) -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_bidlake"));
@@ -60,17 +61,6 @@ fn gen_and_ingest(broker: &Broker, dir: &Path, env: &[(&str, String)], count: u3
     ]));
 }
 
-/// Every row of a table as bidlake's own reader (the iceberg crate) sees it.
-fn scan(args: LakeArgs, dir: &Path, table: &str) -> Vec<RecordBatch> {
-    let runtime = tokio::runtime::Runtime::new().unwrap();
-    runtime.block_on(async {
-        let lake = open_lake(args.resolve(dir).unwrap()).await.unwrap();
-        let table = lake.load_table(table).await.unwrap();
-        let stream = table.scan().select_all().build().unwrap().to_arrow().await.unwrap();
-        stream.try_collect().await.unwrap()
-    })
-}
-
 /// The sum of a numeric column, as f64 (what the Python readers report).
 fn sum(batches: &[RecordBatch], column: &str) -> f64 {
     let mut total = 0.0;
@@ -105,7 +95,7 @@ fn assert_readers_agree(
     sums: &[&str],
     s3: Option<&S3Server>,
 ) -> usize {
-    let ours = scan(args, dir, table);
+    let ours = scan_lake(args, dir, table);
     let rows: usize = ours.iter().map(RecordBatch::num_rows).sum();
     let seen =
         read_with_python(&dir.join("catalog.db"), warehouse, &format!("db.{table}"), sums, s3);
@@ -200,7 +190,7 @@ fn on_s3_setup_creates_the_bucket_and_ingest_writes_a_table_others_read() {
     args.s3_path_style_access = true;
     args.s3_access_key_id = Some(S3_ACCESS_KEY.into());
     args.s3_secret_access_key = Some(Secret::from(S3_SECRET_KEY.to_owned()));
-    let batches = scan(args.clone(), dir.path(), "bid_requests");
+    let batches = scan_lake(args.clone(), dir.path(), "bid_requests");
     let ids: HashSet<String> = batches
         .iter()
         .flat_map(|b| {

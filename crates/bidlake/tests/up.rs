@@ -1,4 +1,5 @@
-//! `bidlake up` and `bidlake consume` from the outside: the real binary and the embedded broker.
+//! `bidlake up` and `bidlake consume` from the outside: the real binary, the embedded broker and
+//! the embedded lake.
 
 use std::io::{BufRead, BufReader};
 use std::net::TcpListener;
@@ -7,13 +8,19 @@ use std::sync::mpsc;
 use std::time::Duration;
 
 use bidlake_openrtb::{BidRequest, validate};
-use bidlake_testkit::free_port;
+use bidlake_testkit::{assert_each_once, free_port, scan};
 
 fn bidlake() -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_bidlake"));
-    for var in
-        ["KAFKA_BOOTSTRAP_SERVERS", "EVENTS_PER_SECOND", "BIDLAKE_DATA_DIR", "BIDLAKE_KAFKA_PORT"]
-    {
+    for var in [
+        "KAFKA_BOOTSTRAP_SERVERS",
+        "EVENTS_PER_SECOND",
+        "BIDLAKE_DATA_DIR",
+        "BIDLAKE_KAFKA_PORT",
+        "CATALOG_URI",
+        "WAREHOUSE",
+        "COMMIT_INTERVAL",
+    ] {
         command.env_remove(var);
     }
     command
@@ -22,7 +29,7 @@ fn bidlake() -> Command {
 /// Starts `up` and returns once it printed its banner.
 fn start_up(data_dir: &std::path::Path, port: u16) -> Child {
     let mut child = bidlake()
-        .args(["up", "--rate", "200", "--kafka-port", &port.to_string()])
+        .args(["up", "--rate", "200", "--commit-interval", "2s", "--kafka-port", &port.to_string()])
         .arg("--data-dir")
         .arg(data_dir)
         .stdout(Stdio::piped())
@@ -61,7 +68,7 @@ fn consume(port: u16, count: u32) -> Vec<String> {
 }
 
 #[test]
-fn up_runs_a_broker_and_the_generator_and_resumes_on_the_same_data() {
+fn up_runs_broker_generator_and_ingest_and_resumes_on_the_same_data() {
     let data = tempfile::tempdir().expect("temp dir");
     let port = free_port();
 
@@ -85,6 +92,9 @@ fn up_runs_a_broker_and_the_generator_and_resumes_on_the_same_data() {
         "the broker stopped with up and freed its port"
     );
     assert!(consume_idle(port).is_empty(), "nothing listens after up stopped");
+    // Ingest ran beside the generator, and committed what it held on Ctrl-C.
+    let first_rows = assert_each_once(&scan(data.path(), "bid_requests"), "bid_requests");
+    assert!(first_rows >= 20, "only {first_rows} bid requests reached the table");
 
     // A second `up` on the same data directory keeps what the first produced and adds to it.
     let up = start_up(data.path(), port);
@@ -96,7 +106,11 @@ fn up_runs_a_broker_and_the_generator_and_resumes_on_the_same_data() {
     for id in &first_ids {
         assert!(ids.contains(id), "request {id} of the first run was kept");
     }
+    std::thread::sleep(Duration::from_secs(2)); // ingest takes what the consumer saw
     interrupt(up);
+    // The second run resumed from the table's offsets: more rows, none twice.
+    let rows = assert_each_once(&scan(data.path(), "bid_requests"), "bid_requests");
+    assert!(rows >= 2_000 && rows > first_rows, "{rows} rows after the second run");
 }
 
 /// `consume` against a port where nothing listens fails (and so returns no records).

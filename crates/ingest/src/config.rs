@@ -5,6 +5,28 @@ use bidlake_kafka::TopicArgs;
 /// Settings of `bidlake ingest`. Flags win over environment variables.
 #[derive(Debug, Clone, clap::Args)]
 pub struct IngestArgs {
+    #[command(flatten)]
+    pub settings: IngestSettings,
+
+    /// Ingest only these tables (bid_requests, bid_responses, impressions, clicks); default all.
+    #[arg(long = "table", value_delimiter = ',')]
+    pub tables: Vec<String>,
+
+    /// Stop after this long (for benchmarks and scripts); default: run until stopped.
+    #[arg(long, value_parser = humantime::parse_duration)]
+    pub duration: Option<Duration>,
+
+    /// Stop once every partition is caught up (no lag) and everything is committed.
+    #[arg(long)]
+    pub until_caught_up: bool,
+
+    #[command(flatten)]
+    pub topics: TopicArgs,
+}
+
+/// How ingest groups, commits and writes; shared by `bidlake ingest` and `bidlake up`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct IngestSettings {
     /// Kafka consumer group; more processes in one group share the partitions.
     #[arg(long, env = "INGEST_GROUP_ID", default_value = "bidlake-ingest")]
     pub group_id: String,
@@ -32,24 +54,16 @@ pub struct IngestArgs {
     /// zstd level of the Parquet files.
     #[arg(long, env = "PARQUET_ZSTD_LEVEL", default_value_t = 3)]
     pub zstd_level: i32,
-
-    /// Ingest only these tables (bid_requests, bid_responses, impressions, clicks); default all.
-    #[arg(long = "table", value_delimiter = ',')]
-    pub tables: Vec<String>,
-
-    /// Stop after this long (for benchmarks and scripts); default: run until stopped.
-    #[arg(long, value_parser = humantime::parse_duration)]
-    pub duration: Option<Duration>,
-
-    /// Stop once every partition is caught up (no lag) and everything is committed.
-    #[arg(long)]
-    pub until_caught_up: bool,
-
-    #[command(flatten)]
-    pub topics: TopicArgs,
 }
 
 impl IngestArgs {
+    /// Every table from `topics`, until stopped (what `bidlake up` runs).
+    pub fn all_tables(settings: IngestSettings, topics: TopicArgs) -> Self {
+        Self { settings, tables: Vec::new(), duration: None, until_caught_up: false, topics }
+    }
+}
+
+impl IngestSettings {
     pub fn validate(&self) -> crate::Result<()> {
         let bad = |what: &str| Err(crate::Error::Config(what.to_owned()));
         if self.commit_interval.is_zero() {

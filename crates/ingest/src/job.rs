@@ -183,7 +183,7 @@ impl Job {
         lake: Lake,
         metrics: Arc<IngestMetrics>,
     ) -> Result<Job> {
-        args.validate()?;
+        args.settings.validate()?;
         let selected = selected(&args)?;
 
         // Tables first: an unknown table or a foreign schema is the user's to fix, before any
@@ -209,9 +209,9 @@ impl Job {
         };
 
         let options = WriteOptions {
-            batch_rows: args.batch_rows,
-            target_file_size: args.target_file_size,
-            zstd_level: args.zstd_level,
+            batch_rows: args.settings.batch_rows,
+            target_file_size: args.settings.target_file_size,
+            zstd_level: args.settings.zstd_level,
             file_prefix: format!("bidlake-{}", uuid::Uuid::new_v4()),
         };
         let offsets: OffsetCache = Arc::default();
@@ -250,7 +250,7 @@ impl Job {
             metrics: metrics.clone(),
         };
         let config = kafka.client_config_with(&[
-            ("group.id", &args.group_id),
+            ("group.id", &args.settings.group_id),
             ("enable.auto.commit", "false"),
             ("auto.offset.reset", "earliest"),
             ("enable.partition.eof", "false"),
@@ -390,9 +390,10 @@ impl Job {
 
     fn commit_due(&self) -> bool {
         let held = self.topics.values().any(|t| t.records > 0);
-        held && (self.batch_started.elapsed() >= self.args.commit_interval
-            || self.topics.values().any(|t| t.sink.rows() >= self.args.commit_rows)
-            || self.topics.values().map(|t| t.bytes).sum::<u64>() >= self.args.commit_bytes)
+        held && (self.batch_started.elapsed() >= self.args.settings.commit_interval
+            || self.topics.values().any(|t| t.sink.rows() >= self.args.settings.commit_rows)
+            || self.topics.values().map(|t| t.bytes).sum::<u64>()
+                >= self.args.settings.commit_bytes)
     }
 
     /// One record: skip it if the table has it, else make it a row or a dead letter.

@@ -11,6 +11,6 @@ pub mod progress;
 pub mod sink;
 pub mod timestamp;
 
-pub use config::IngestArgs;
+pub use config::{IngestArgs, IngestSettings};
 pub use error::{Error, Result};
 pub use job::Job;

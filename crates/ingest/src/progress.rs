@@ -4,6 +4,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 
+use iceberg::spec::Snapshot;
 use iceberg::table::Table;
 
 /// Summary key of the next offsets to consume, per partition of `topic`.
@@ -32,21 +33,25 @@ impl Progress {
     /// other writers, e.g. compaction, carry none).
     pub fn read(table: &Table, topic: &str) -> Progress {
         let metadata = table.metadata();
-        let key = offsets_key(topic);
-        let dlq_key = dlq_key(topic);
         let mut snapshot = metadata.current_snapshot();
         while let Some(s) = snapshot {
-            let props = &s.summary().additional_properties;
-            if let Some(offsets) = props.get(&key).and_then(|v| decode(v)) {
-                return Progress {
-                    offsets,
-                    dlq: props.get(&dlq_key).and_then(|v| decode(v)).unwrap_or_default(),
-                    snapshot_id: Some(s.snapshot_id()),
-                };
+            if let Some(progress) = Progress::of_snapshot(s, topic) {
+                return progress;
             }
             snapshot = s.parent_snapshot_id().and_then(|id| metadata.snapshot_by_id(id));
         }
         Progress::default()
+    }
+
+    /// The progress one snapshot records for `topic`, if it records any.
+    pub fn of_snapshot(snapshot: &Snapshot, topic: &str) -> Option<Progress> {
+        let props = &snapshot.summary().additional_properties;
+        let offsets = props.get(&offsets_key(topic)).and_then(|v| decode(v))?;
+        Some(Progress {
+            offsets,
+            dlq: props.get(&dlq_key(topic)).and_then(|v| decode(v)).unwrap_or_default(),
+            snapshot_id: Some(snapshot.snapshot_id()),
+        })
     }
 
     pub fn properties(&self, topic: &str) -> HashMap<String, String> {

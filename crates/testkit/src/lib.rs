@@ -7,8 +7,10 @@
 
 mod broker;
 mod kafka;
+mod lake;
 mod python;
 
 pub use broker::{Broker, free_port, tansu_binary};
 pub use kafka::{Record, consume, produce};
+pub use lake::{assert_each_once, scan, scan_lake, sources};
 pub use python::{S3_ACCESS_KEY, S3_SECRET_KEY, S3Server, Seen, read_with_python, venv};

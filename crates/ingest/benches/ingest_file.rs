@@ -1,0 +1,166 @@
+//! Ingest from a file source, the broker excluded: NDJSON bid requests (from `bidlake gen
+//! --stdout`) through the same decode → flatten → Parquet → `fast_append` path as `bidlake
+//! ingest`, into a local SQL-catalog lake. Reports events/s, events per CPU-second and peak RSS.
+//! Run by scripts/bench-ingest.sh; by hand:
+//!
+//!   bidlake gen --stdout --count 1000000 --seed 1 > /tmp/requests.ndjson
+//!   cargo bench -p bidlake-ingest --bench ingest_file -- /tmp/requests.ndjson [--rate 100000]
+//!
+//! `--rate N` paces the source to N events/s (for memory at a sustained rate); 0 = flat out.
+//! `--commit-interval SECS` and `--commit-rows N` as in `bidlake ingest` (defaults 10 s, 2M).
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stdout)] // a benchmark program
+
+use std::fs::File;
+use std::io::{BufRead, BufReader};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use bidlake_ingest::columns::Source;
+use bidlake_ingest::progress::Progress;
+use bidlake_ingest::sink::{TableSink, WriteOptions};
+use bidlake_lake::pinned::{Attempt, commit_pinned};
+use bidlake_lake::setup::setup_lake;
+use bidlake_lake::tables::EventTable;
+use bidlake_lake::{LakeArgs, open_lake};
+use iceberg::transaction::{ApplyTransactionAction, Transaction};
+
+struct Options {
+    path: String,
+    rate: u64,
+    commit_interval: Duration,
+    commit_rows: usize,
+}
+
+fn options() -> Options {
+    let mut args = std::env::args().skip(1).filter(|a| a != "--bench");
+    let mut options = Options {
+        path: String::new(),
+        rate: 0,
+        commit_interval: Duration::from_secs(10),
+        commit_rows: 2_000_000,
+    };
+    while let Some(arg) = args.next() {
+        let mut value = || args.next().expect("a value after the flag");
+        match arg.as_str() {
+            "--rate" => options.rate = value().parse().expect("--rate N"),
+            "--commit-interval" => {
+                options.commit_interval = Duration::from_secs_f64(value().parse().expect("secs"));
+            }
+            "--commit-rows" => options.commit_rows = value().parse().expect("--commit-rows N"),
+            path => options.path = path.to_owned(),
+        }
+    }
+    assert!(!options.path.is_empty(), "usage: ingest_file FILE.ndjson [--rate N]");
+    options
+}
+
+/// CPU seconds (user + system) of this process, and its peak RSS in MiB, from /proc (Linux).
+fn usage() -> (f64, f64) {
+    let stat = std::fs::read_to_string("/proc/self/stat").expect("/proc/self/stat");
+    // Fields after the command name, which is in parentheses and may hold spaces.
+    let fields: Vec<&str> =
+        stat.rsplit_once(')').expect("a stat line").1.split_whitespace().collect();
+    // utime and stime are fields 14 and 15 of stat(5); 2 of them precede index 0 here.
+    let ticks: f64 = fields[11].parse::<f64>().unwrap() + fields[12].parse::<f64>().unwrap();
+    const TICKS_PER_SECOND: f64 = 100.0; // USER_HZ on Linux
+    let status = std::fs::read_to_string("/proc/self/status").expect("/proc/self/status");
+    let peak_kib: f64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.split_whitespace().next())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0.0);
+    (ticks / TICKS_PER_SECOND, peak_kib / 1024.0)
+}
+
+fn main() {
+    let options = options();
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
+    runtime.block_on(run(options));
+}
+
+async fn run(options: Options) {
+    let dir = tempfile::tempdir().unwrap();
+    let lake = open_lake(LakeArgs::embedded().resolve(dir.path()).unwrap()).await.unwrap();
+    setup_lake(&lake, false).await.unwrap();
+    let table = EventTable::BidRequests;
+    let write = WriteOptions {
+        batch_rows: 8192,
+        target_file_size: 256 << 20,
+        zstd_level: 3,
+        file_prefix: "bench".into(),
+    };
+    let mut sink = TableSink::new(table, lake.load_table(table.name()).await.unwrap(), &write)
+        .expect("a sink");
+
+    let reader = BufReader::with_capacity(1 << 20, File::open(&options.path).expect("the file"));
+    let (cpu_start, _) = usage();
+    let started = Instant::now();
+    let mut batch_started = Instant::now();
+    let (mut events, mut rejected, mut commits, mut files, mut bytes) = (0u64, 0u64, 0, 0, 0u64);
+    let mut offset = 0i64;
+    for line in reader.split(b'\n') {
+        let line = line.expect("reading the file");
+        if line.is_empty() {
+            continue;
+        }
+        if options.rate > 0 && events % 1000 == 0 {
+            let due = Duration::from_secs_f64(events as f64 / options.rate as f64);
+            if let Some(wait) = due.checked_sub(started.elapsed()) {
+                tokio::time::sleep(wait).await;
+            }
+        }
+        // Stands in for the Kafka timestamp, used when a record has no event_timestamp.
+        let now = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64);
+        if sink.append(&line, Some(now), Source { partition: 0, offset }).is_err() {
+            rejected += 1;
+        }
+        offset += 1;
+        events += 1;
+        sink.write_full().await.unwrap();
+        if batch_started.elapsed() >= options.commit_interval || sink.rows() >= options.commit_rows
+        {
+            let (f, b) = commit(&lake, &mut sink, offset).await;
+            (commits, files, bytes) = (commits + 1, files + f, bytes + b);
+            batch_started = Instant::now();
+        }
+    }
+    if sink.rows() > 0 {
+        let (f, b) = commit(&lake, &mut sink, offset).await;
+        (commits, files, bytes) = (commits + 1, files + f, bytes + b);
+    }
+    let wall = started.elapsed().as_secs_f64();
+    let (cpu_end, peak_rss) = usage();
+    let cpu = cpu_end - cpu_start;
+    println!(
+        "file source: {events} events ({rejected} rejected) in {wall:.2} s wall, {cpu:.2} CPU-s: \
+         {:.0} events/s, {:.0} events per CPU-second; {commits} commits, {files} files, \
+         {:.1} MiB Parquet ({:.0} B/event); peak RSS {peak_rss:.0} MiB",
+        events as f64 / wall,
+        events as f64 / cpu,
+        bytes as f64 / (1 << 20) as f64,
+        bytes as f64 / events.max(1) as f64,
+    );
+}
+
+/// Closes the sink's files and commits them with the offsets, as the ingest job does.
+async fn commit(lake: &bidlake_lake::Lake, sink: &mut TableSink, next: i64) -> (usize, u64) {
+    let files = sink.close().await.unwrap();
+    let bytes = files.iter().map(|f| f.file_size_in_bytes()).sum();
+    let count = files.len();
+    let table = lake.load_table(sink.table().name()).await.unwrap();
+    let mut progress = Progress::read(&table, "bench");
+    progress.offsets.insert(0, next);
+    let tx = Transaction::new(&table);
+    let tx = tx
+        .fast_append()
+        .add_data_files(files)
+        .set_snapshot_properties(progress.properties("bench"))
+        .apply(tx)
+        .unwrap();
+    match commit_pinned(&lake.catalog, &table, tx).await.unwrap() {
+        Attempt::Committed(table) => sink.set_table(*table),
+        Attempt::Conflict => panic!("no other writer exists in the benchmark"),
+    }
+    (count, bytes)
+}
