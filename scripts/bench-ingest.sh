@@ -17,13 +17,16 @@ FRESH_SECS="${FRESH_SECS:-30}"
 step() { printf '\n==> %s\n' "$*" >&2; }
 
 TANSU_BIN="$(scripts/install-tansu.sh)"
-step "building (release)"
-executables="$(cargo build --release --bin bidlake --bench ingest_file --bench freshness \
-  --message-format=json-render-diagnostics | sed -n 's/.*"executable":"\([^"]*\)".*/\1/p')"
-bin() { grep "/$1" <<<"$executables" | head -1; }
-BIDLAKE="$(bin bidlake)"
-INGEST_FILE="$(bin ingest_file-)"
-FRESHNESS="$(bin freshness-)"
+# BIDLAKE, INGEST_FILE and FRESHNESS may name binaries built before; else they are built here.
+if [[ -z "${BIDLAKE:-}" || -z "${INGEST_FILE:-}" || -z "${FRESHNESS:-}" ]]; then
+  step "building (release)"
+  executables="$(cargo build --release --bin bidlake --bench ingest_file --bench freshness \
+    --message-format=json-render-diagnostics | sed -n 's/.*"executable":"\([^"]*\)".*/\1/p')"
+  bin() { grep "/$1" <<<"$executables" | head -1; }
+  BIDLAKE="$(bin bidlake)"
+  INGEST_FILE="$(bin ingest_file-)"
+  FRESHNESS="$(bin freshness-)"
+fi
 
 work="$(mktemp -d)"
 broker_pid=""
@@ -36,7 +39,7 @@ trap cleanup EXIT
 echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), $(free -g | awk '/Mem:/ {print $2}') GiB"
 
 step "file source: $N bid requests from bidlake gen --stdout"
-"$BIDLAKE" gen --stdout --count "$N" --seed 1 >"$work/requests.ndjson"
+"$BIDLAKE" gen --stdout --rate 0 --count "$N" --seed 1 >"$work/requests.ndjson"
 echo "input: $(du -m "$work/requests.ndjson" | cut -f1) MiB NDJSON"
 "$INGEST_FILE" "$work/requests.ndjson"
 

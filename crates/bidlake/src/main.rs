@@ -1,6 +1,7 @@
 //! `bidlake`: the command line of the platform.
 
 mod consume;
+mod query;
 mod setup;
 mod up;
 
@@ -50,6 +51,9 @@ enum Command {
         #[command(flatten)]
         lake: bidlake_lake::LakeArgs,
     },
+    /// Run SQL over the tables (DataFusion), e.g. `bidlake query "SELECT COUNT(*) FROM
+    /// db.bid_requests"`; without SQL, read statements from standard input.
+    Query(query::QueryArgs),
     /// Print a topic's records from the beginning, one per line (like kcat -C).
     Consume(consume::ConsumeArgs),
 }
@@ -64,6 +68,10 @@ enum Error {
     Lake(#[from] bidlake_lake::Error),
     #[error(transparent)]
     Ingest(#[from] bidlake_ingest::Error),
+    #[error(transparent)]
+    Query(#[from] bidlake_query::Error),
+    #[error("reading standard input: {0}")]
+    Stdin(#[source] std::io::Error),
     #[error("{0}")]
     Setup(String),
     #[error("starting the async runtime: {0}")]
@@ -121,6 +129,7 @@ fn run(cli: Cli) -> Result<(), Error> {
                 job.run(stop).await?;
                 Ok(())
             }
+            Command::Query(args) => query::query(&cli.data_dir, args).await,
             Command::Consume(args) => consume::consume(args, stop_on_signal()).await.map(|_| ()),
         }
     })

@@ -3,7 +3,7 @@
 //! ingest`, into a local SQL-catalog lake. Reports events/s, events per CPU-second and peak RSS.
 //! Run by scripts/bench-ingest.sh; by hand:
 //!
-//!   bidlake gen --stdout --count 1000000 --seed 1 > /tmp/requests.ndjson
+//!   bidlake gen --stdout --rate 0 --count 1000000 --seed 1 > /tmp/requests.ndjson
 //!   cargo bench -p bidlake-ingest --bench ingest_file -- /tmp/requests.ndjson [--rate 100000]
 //!
 //! `--rate N` paces the source to N events/s (for memory at a sustained rate); 0 = flat out.
@@ -88,6 +88,7 @@ async fn run(options: Options) {
         batch_rows: 8192,
         target_file_size: 256 << 20,
         zstd_level: 3,
+        row_group_bytes: 8 << 20,
         file_prefix: "bench".into(),
     };
     let mut sink = TableSink::new(table, lake.load_table(table.name()).await.unwrap(), &write)

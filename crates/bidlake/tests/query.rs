@@ -1,0 +1,183 @@
+//! `bidlake query` from the outside: SQL over tables that `gen` + `ingest` filled through a real
+//! broker, answers checked against the table read directly.
+
+#![allow(clippy::unwrap_used)] // a test file: a failed unwrap is a failed test
+
+use std::collections::HashMap;
+use std::io::Write;
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+
+use arrow_array::Array;
+use arrow_array::cast::AsArray;
+use bidlake_testkit::{Broker, scan};
+use serde_json::Value;
+
+fn bidlake(broker: &Broker, data_dir: &Path) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_bidlake"));
+    for var in ["CATALOG_URI", "WAREHOUSE", "EVENTS_PER_SECOND", "COMMIT_INTERVAL"] {
+        command.env_remove(var);
+    }
+    command.env("KAFKA_BOOTSTRAP_SERVERS", broker.bootstrap()).env("BIDLAKE_DATA_DIR", data_dir);
+    command
+}
+
+fn run_ok(command: &mut Command) -> String {
+    let out = command.output().expect("running bidlake");
+    assert!(
+        out.status.success(),
+        "bidlake failed:\nstdout: {}\nstderr: {}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+fn fails(command: &mut Command) -> String {
+    let out: Output = command.output().expect("running bidlake");
+    assert!(!out.status.success(), "expected a failure: {}", String::from_utf8_lossy(&out.stdout));
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+/// gen `count` requests, then ingest until caught up: one more batch of snapshots.
+fn load(broker: &Broker, dir: &Path, count: u32, seed: u32) {
+    run_ok(bidlake(broker, dir).args(["gen", "--rate", "0"]).args([
+        "--count",
+        &count.to_string(),
+        "--seed",
+        &seed.to_string(),
+    ]));
+    run_ok(bidlake(broker, dir).args([
+        "ingest",
+        "--until-caught-up",
+        "--table",
+        "bid_requests",
+        "--duration",
+        "120s",
+    ]));
+}
+
+fn query_csv(broker: &Broker, dir: &Path, extra: &[&str], sql: &str) -> Vec<String> {
+    let out = run_ok(bidlake(broker, dir).args(["query", "--format", "csv"]).args(extra).arg(sql));
+    out.lines().skip(1).map(str::to_owned).collect()
+}
+
+#[test]
+fn sql_over_the_lake_with_formats_pushdown_time_travel_and_clear_errors() {
+    let broker = Broker::start();
+    let dir = tempfile::tempdir().unwrap();
+    let dir = dir.path();
+    run_ok(bidlake(&broker, dir).arg("setup"));
+    load(&broker, dir, 1500, 1);
+    load(&broker, dir, 1500, 2);
+
+    // The seed's three queries, as written there.
+    let preview =
+        run_ok(bidlake(&broker, dir).args(["query", "SELECT * FROM db.bid_requests LIMIT 10"]));
+    assert!(
+        preview.contains("| request_id") && preview.trim_end().ends_with("10 rows"),
+        "{preview}"
+    );
+    let count =
+        run_ok(bidlake(&broker, dir).args(["query", "SELECT COUNT(*) FROM db.bid_requests"]));
+    assert!(count.contains("| 3000 "), "{count}");
+    let grouped = run_ok(bidlake(&broker, dir).args([
+        "query",
+        "--format",
+        "json",
+        "SELECT device_geo_country, COUNT(*) AS requests FROM db.bid_requests \
+         GROUP BY device_geo_country ORDER BY requests DESC",
+    ]));
+    let by_country: HashMap<String, i64> = grouped
+        .lines()
+        .map(|l| {
+            let row: Value = serde_json::from_str(l).unwrap();
+            (
+                row["device_geo_country"].as_str().unwrap().to_owned(),
+                row["requests"].as_i64().unwrap(),
+            )
+        })
+        .collect();
+    let mut expected: HashMap<String, i64> = HashMap::new();
+    for batch in scan(dir, "bid_requests") {
+        let countries = batch.column_by_name("device_geo_country").unwrap().as_string::<i32>();
+        for i in 0..countries.len() {
+            *expected.entry(countries.value(i).to_owned()).or_default() += 1;
+        }
+    }
+    assert_eq!(by_country, expected, "GROUP BY country differs from the table's rows");
+
+    // Catalog-qualified and unqualified names; CSV.
+    assert_eq!(
+        query_csv(&broker, dir, &[], "SELECT COUNT(*) AS n FROM bidlake.db.bid_requests"),
+        ["3000"]
+    );
+    assert_eq!(query_csv(&broker, dir, &[], "SELECT COUNT(*) AS n FROM bid_requests"), ["3000"]);
+
+    // The filter reaches the Iceberg scan (which prunes partitions and files with it).
+    let (country, n) = by_country.iter().max_by_key(|(_, n)| **n).unwrap();
+    let sql =
+        format!("SELECT COUNT(*) FROM db.bid_requests WHERE device_geo_country = '{country}'");
+    let plan = run_ok(bidlake(&broker, dir).args(["query", &format!("EXPLAIN {sql}")]));
+    assert!(
+        plan.contains("IcebergTableScan")
+            && plan.contains(&format!("predicate:[device_geo_country = \"{country}\"]")),
+        "{plan}"
+    );
+    assert_eq!(query_csv(&broker, dir, &[], &sql), [n.to_string()]);
+
+    // Time travel: the first load's snapshot holds its 1500 rows.
+    let listing = run_ok(bidlake(&broker, dir).args(["query", "--snapshots", "db.bid_requests"]));
+    let snapshots: Vec<Vec<&str>> =
+        listing.lines().skip(1).map(|l| l.split_whitespace().collect()).collect();
+    assert!(snapshots.len() >= 2, "{listing}");
+    let first_load: Vec<&Vec<&str>> =
+        snapshots.iter().filter(|s| s[4].parse::<u64>().unwrap() <= 1500).collect();
+    let last_of_first = first_load.last().unwrap();
+    assert_eq!(last_of_first[4], "1500", "{listing}");
+    assert_eq!(
+        query_csv(
+            &broker,
+            dir,
+            &["--snapshot-id", last_of_first[0]],
+            "SELECT COUNT(*) FROM db.bid_requests"
+        ),
+        ["1500"]
+    );
+    assert_eq!(
+        query_csv(
+            &broker,
+            dir,
+            &["--as-of", last_of_first[1]],
+            "SELECT COUNT(*) FROM db.bid_requests"
+        ),
+        ["1500"]
+    );
+
+    // Statements from standard input, one result each.
+    let mut child = bidlake(&broker, dir)
+        .args(["query", "--format", "csv"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"SELECT COUNT(*) AS a\n  FROM db.bid_requests;\nSELECT 2 AS b;\n")
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(String::from_utf8(out.stdout).unwrap(), "a\n3000\nb\n2\n");
+
+    // Mistakes are named, with the position when the parser has one; nothing writes.
+    let err = fails(bidlake(&broker, dir).args(["query", "SELECT COUNT(*) FROM db.bid_reqs"]));
+    assert!(err.contains("bid_reqs") && err.contains("not found"), "{err}");
+    let err = fails(bidlake(&broker, dir).args(["query", "SELECT no_such_column FROM db.clicks"]));
+    assert!(err.contains("no_such_column"), "{err}");
+    let err = fails(bidlake(&broker, dir).args(["query", "SELEC 1"]));
+    assert!(err.contains("SELEC") && err.contains("Line: 1, Column: 1"), "{err}");
+    let err = fails(bidlake(&broker, dir).args(["query", "DELETE FROM db.clicks"]));
+    assert!(err.to_lowercase().contains("not supported") || err.contains("DML"), "{err}");
+    assert_eq!(query_csv(&broker, dir, &[], "SELECT COUNT(*) FROM db.bid_requests"), ["3000"]);
+}

@@ -1,0 +1,125 @@
+//! `bidlake query`: SQL over the catalog's tables with DataFusion, read-only.
+//!
+//! Every table of every namespace is registered once per session, pinned to one snapshot (the
+//! current one, or the one of a time-travel request), so a query sees each table as of one
+//! moment however long it runs. Scans go through iceberg-datafusion, which hands the query's
+//! filters to the Iceberg scan planner: partitions and files that cannot match are skipped.
+
+mod error;
+mod output;
+
+use std::sync::Arc;
+
+use datafusion::arrow::record_batch::RecordBatch;
+use datafusion::catalog::{
+    CatalogProvider, MemoryCatalogProvider, MemorySchemaProvider, SchemaProvider,
+};
+use datafusion::prelude::{SessionConfig, SessionContext};
+use iceberg::table::Table;
+use iceberg_datafusion::IcebergStaticTableProvider;
+
+use bidlake_lake::{IcebergContext, Lake};
+
+pub use error::{Error, Result};
+pub use output::{Format, write_batches};
+
+/// Which version of the tables a session reads.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum TimeTravel {
+    #[default]
+    Current,
+    /// A snapshot id; only tables that have this snapshot can be read.
+    Snapshot(i64),
+    /// The snapshot each table had at this time (milliseconds since the epoch).
+    AsOf(i64),
+}
+
+/// A DataFusion session over the lake: tables as `namespace.table` (and
+/// `catalog.namespace.table`), the configured namespace as the default schema.
+pub async fn session(lake: &Lake, at: TimeTravel) -> Result<SessionContext> {
+    let config = &lake.config;
+    let session_config = SessionConfig::new()
+        .with_default_catalog_and_schema(&config.catalog_name, &config.namespace)
+        .with_information_schema(true);
+    let ctx = SessionContext::new_with_config(session_config);
+
+    let catalog = MemoryCatalogProvider::new();
+    let namespaces = lake
+        .catalog
+        .list_namespaces(None)
+        .await
+        .context(|| format!("listing the namespaces of {}", config.catalog_display()))?;
+    let mut matched_snapshot = false;
+    for namespace in namespaces {
+        let schema = MemorySchemaProvider::new();
+        let tables = lake
+            .catalog
+            .list_tables(&namespace)
+            .await
+            .context(|| format!("listing the tables of {}", namespace.join(".")))?;
+        for ident in tables {
+            let table = lake
+                .catalog
+                .load_table(&ident)
+                .await
+                .context(|| format!("loading table {ident}"))?;
+            let Some(provider) = provider(table, at).await? else { continue };
+            matched_snapshot = true;
+            schema
+                .register_table(ident.name().to_owned(), Arc::new(provider))
+                .map_err(|source| Error::datafusion(format!("registering {ident}"), source))?;
+        }
+        catalog
+            .register_schema(&namespace.join("."), Arc::new(schema))
+            .map_err(|source| Error::datafusion("registering a namespace".into(), source))?;
+    }
+    if let TimeTravel::Snapshot(id) = at
+        && !matched_snapshot
+    {
+        return Err(Error::NoSuchSnapshot(id));
+    }
+    ctx.register_catalog(&config.catalog_name, Arc::new(catalog));
+    Ok(ctx)
+}
+
+/// The table as `at` asks for it; `None` when it does not exist at that point (a snapshot id
+/// of another table, or a time before the table's first commit).
+async fn provider(table: Table, at: TimeTravel) -> Result<Option<IcebergStaticTableProvider>> {
+    let ident = table.identifier().clone();
+    let snapshot = match at {
+        TimeTravel::Current => None,
+        TimeTravel::Snapshot(id) => match table.metadata().snapshot_by_id(id) {
+            Some(_) => Some(id),
+            None => return Ok(None),
+        },
+        TimeTravel::AsOf(ms) => {
+            // The last snapshot committed at or before `ms`, following the main branch.
+            let mut snapshot = table.metadata().current_snapshot();
+            while let Some(s) = snapshot
+                && s.timestamp_ms() > ms
+            {
+                snapshot =
+                    s.parent_snapshot_id().and_then(|id| table.metadata().snapshot_by_id(id));
+            }
+            match snapshot {
+                Some(s) => Some(s.snapshot_id()),
+                None => return Ok(None),
+            }
+        }
+    };
+    let provider = match snapshot {
+        None => IcebergStaticTableProvider::try_new_from_table(table).await,
+        Some(id) => IcebergStaticTableProvider::try_new_from_table_snapshot(table, id).await,
+    };
+    Ok(Some(provider.context(|| format!("opening {ident} for reading"))?))
+}
+
+/// Runs one SQL statement and collects its result. Statements that would change the lake
+/// (DDL, DML) are refused: tables change only through `bidlake ingest` and `maintain`.
+pub async fn run(ctx: &SessionContext, sql: &str) -> Result<Vec<RecordBatch>> {
+    let options = datafusion::execution::context::SQLOptions::new()
+        .with_allow_ddl(false)
+        .with_allow_dml(false);
+    let frame = ctx.sql_with_options(sql, options).await.map_err(Error::from_sql)?;
+    frame.collect().await.map_err(Error::from_sql)
+}
