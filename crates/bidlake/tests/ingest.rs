@@ -13,35 +13,14 @@ use arrow_array::cast::AsArray;
 use arrow_array::types::{Int32Type, TimestampMicrosecondType};
 use arrow_array::{Array, RecordBatch};
 use bidlake_lake::{LakeArgs, open_lake};
-use bidlake_testkit::{Broker, assert_each_once as each_once, consume, produce, scan};
+use bidlake_testkit::{
+    Broker, assert_each_once as each_once, bidlake_command, consume, produce, run_ok, scan,
+};
 use futures::TryStreamExt;
 use serde_json::Value;
 
 fn bidlake(broker: &Broker, data_dir: &Path) -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_bidlake"));
-    for var in [
-        "CATALOG_URI",
-        "WAREHOUSE",
-        "EVENTS_PER_SECOND",
-        "GEN_COUNT",
-        "GEN_SEED",
-        "COMMIT_INTERVAL",
-    ] {
-        command.env_remove(var);
-    }
-    command.env("KAFKA_BOOTSTRAP_SERVERS", broker.bootstrap()).env("BIDLAKE_DATA_DIR", data_dir);
-    command
-}
-
-fn run_ok(command: &mut Command) -> Output {
-    let out = command.output().expect("running bidlake");
-    assert!(
-        out.status.success(),
-        "bidlake failed:\nstdout: {}\nstderr: {}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    out
+    bidlake_command(env!("CARGO_BIN_EXE_bidlake"), broker, data_dir)
 }
 
 /// A killed consumer stays in its group until its session times out; keep that short so the

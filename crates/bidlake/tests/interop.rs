@@ -12,28 +12,14 @@ use arrow_array::types::{Float64Type, Int32Type, Int64Type};
 use arrow_array::{Array, RecordBatch};
 use bidlake_lake::{LakeArgs, Secret};
 use bidlake_testkit::{
-    Broker, S3_ACCESS_KEY, S3_SECRET_KEY, S3Server, read_with_python, scan_lake,
+    Broker, S3_ACCESS_KEY, S3_SECRET_KEY, S3Server, bidlake_command, read_with_python, run_ok,
+    scan_lake,
 };
 
 fn bidlake(broker: &Broker, data_dir: &Path, env: &[(&str, String)]) -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_bidlake"));
-    for var in ["CATALOG_URI", "WAREHOUSE", "S3_ENDPOINT", "EVENTS_PER_SECOND", "COMMIT_INTERVAL"] {
-        command.env_remove(var);
-    }
-    command.env("KAFKA_BOOTSTRAP_SERVERS", broker.bootstrap()).env("BIDLAKE_DATA_DIR", data_dir);
+    let mut command = bidlake_command(env!("CARGO_BIN_EXE_bidlake"), broker, data_dir);
     command.envs(env.iter().map(|(k, v)| (k, v)));
     command
-}
-
-fn run_ok(command: &mut Command) -> Output {
-    let out = command.output().expect("running bidlake");
-    assert!(
-        out.status.success(),
-        "bidlake failed:\nstdout: {}\nstderr: {}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    out
 }
 
 fn stdout(out: &Output) -> String {

@@ -10,27 +10,16 @@ use std::process::{Command, Output, Stdio};
 
 use arrow_array::Array;
 use arrow_array::cast::AsArray;
-use bidlake_testkit::{Broker, scan};
+use bidlake_testkit::{Broker, bidlake_command, run_ok, scan};
 use serde_json::Value;
 
 fn bidlake(broker: &Broker, data_dir: &Path) -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_bidlake"));
-    for var in ["CATALOG_URI", "WAREHOUSE", "EVENTS_PER_SECOND", "COMMIT_INTERVAL"] {
-        command.env_remove(var);
-    }
-    command.env("KAFKA_BOOTSTRAP_SERVERS", broker.bootstrap()).env("BIDLAKE_DATA_DIR", data_dir);
-    command
+    bidlake_command(env!("CARGO_BIN_EXE_bidlake"), broker, data_dir)
 }
 
-fn run_ok(command: &mut Command) -> String {
-    let out = command.output().expect("running bidlake");
-    assert!(
-        out.status.success(),
-        "bidlake failed:\nstdout: {}\nstderr: {}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
+/// Runs the command, which must succeed, and returns its standard output.
+fn stdout_of(command: &mut Command) -> String {
+    String::from_utf8(run_ok(command).stdout).unwrap()
 }
 
 fn fails(command: &mut Command) -> String {
@@ -41,13 +30,13 @@ fn fails(command: &mut Command) -> String {
 
 /// gen `count` requests, then ingest until caught up: one more batch of snapshots.
 fn load(broker: &Broker, dir: &Path, count: u32, seed: u32) {
-    run_ok(bidlake(broker, dir).args(["gen", "--rate", "0"]).args([
+    stdout_of(bidlake(broker, dir).args(["gen", "--rate", "0"]).args([
         "--count",
         &count.to_string(),
         "--seed",
         &seed.to_string(),
     ]));
-    run_ok(bidlake(broker, dir).args([
+    stdout_of(bidlake(broker, dir).args([
         "ingest",
         "--until-caught-up",
         "--table",
@@ -58,7 +47,8 @@ fn load(broker: &Broker, dir: &Path, count: u32, seed: u32) {
 }
 
 fn query_csv(broker: &Broker, dir: &Path, extra: &[&str], sql: &str) -> Vec<String> {
-    let out = run_ok(bidlake(broker, dir).args(["query", "--format", "csv"]).args(extra).arg(sql));
+    let out =
+        stdout_of(bidlake(broker, dir).args(["query", "--format", "csv"]).args(extra).arg(sql));
     out.lines().skip(1).map(str::to_owned).collect()
 }
 
@@ -67,21 +57,21 @@ fn sql_over_the_lake_with_formats_pushdown_time_travel_and_clear_errors() {
     let broker = Broker::start();
     let dir = tempfile::tempdir().unwrap();
     let dir = dir.path();
-    run_ok(bidlake(&broker, dir).arg("setup"));
+    stdout_of(bidlake(&broker, dir).arg("setup"));
     load(&broker, dir, 1500, 1);
     load(&broker, dir, 1500, 2);
 
     // The seed's three queries, as written there.
     let preview =
-        run_ok(bidlake(&broker, dir).args(["query", "SELECT * FROM db.bid_requests LIMIT 10"]));
+        stdout_of(bidlake(&broker, dir).args(["query", "SELECT * FROM db.bid_requests LIMIT 10"]));
     assert!(
         preview.contains("| request_id") && preview.trim_end().ends_with("10 rows"),
         "{preview}"
     );
     let count =
-        run_ok(bidlake(&broker, dir).args(["query", "SELECT COUNT(*) FROM db.bid_requests"]));
+        stdout_of(bidlake(&broker, dir).args(["query", "SELECT COUNT(*) FROM db.bid_requests"]));
     assert!(count.contains("| 3000 "), "{count}");
-    let grouped = run_ok(bidlake(&broker, dir).args([
+    let grouped = stdout_of(bidlake(&broker, dir).args([
         "query",
         "--format",
         "json",
@@ -118,7 +108,7 @@ fn sql_over_the_lake_with_formats_pushdown_time_travel_and_clear_errors() {
     let (country, n) = by_country.iter().max_by_key(|(_, n)| **n).unwrap();
     let sql =
         format!("SELECT COUNT(*) FROM db.bid_requests WHERE device_geo_country = '{country}'");
-    let plan = run_ok(bidlake(&broker, dir).args(["query", &format!("EXPLAIN {sql}")]));
+    let plan = stdout_of(bidlake(&broker, dir).args(["query", &format!("EXPLAIN {sql}")]));
     assert!(
         plan.contains("IcebergTableScan")
             && plan.contains(&format!("predicate:[device_geo_country = \"{country}\"]")),
@@ -127,7 +117,8 @@ fn sql_over_the_lake_with_formats_pushdown_time_travel_and_clear_errors() {
     assert_eq!(query_csv(&broker, dir, &[], &sql), [n.to_string()]);
 
     // Time travel: the first load's snapshot holds its 1500 rows.
-    let listing = run_ok(bidlake(&broker, dir).args(["query", "--snapshots", "db.bid_requests"]));
+    let listing =
+        stdout_of(bidlake(&broker, dir).args(["query", "--snapshots", "db.bid_requests"]));
     let snapshots: Vec<Vec<&str>> =
         listing.lines().skip(1).map(|l| l.split_whitespace().collect()).collect();
     assert!(snapshots.len() >= 2, "{listing}");
