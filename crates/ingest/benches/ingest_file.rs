@@ -88,7 +88,6 @@ async fn run(options: Options) {
         batch_rows: 8192,
         target_file_size: 256 << 20,
         zstd_level: 3,
-        row_group_bytes: 8 << 20,
         file_prefix: "bench".into(),
     };
     let mut sink = TableSink::new(table, lake.load_table(table.name()).await.unwrap(), &write)

@@ -51,11 +51,6 @@ pub struct IngestSettings {
     #[arg(long, env = "TARGET_FILE_SIZE", default_value_t = 256 << 20)]
     pub target_file_size: usize,
 
-    /// A Parquet row group is written out once it holds this many bytes; each table partition
-    /// being written holds one in memory, so this bounds memory.
-    #[arg(long, env = "INGEST_ROW_GROUP_BYTES", default_value_t = 8 << 20)]
-    pub row_group_bytes: usize,
-
     /// zstd level of the Parquet files.
     #[arg(long, env = "PARQUET_ZSTD_LEVEL", default_value_t = 3)]
     pub zstd_level: i32,
@@ -74,10 +69,8 @@ impl IngestSettings {
         if self.commit_interval.is_zero() {
             return bad("COMMIT_INTERVAL (--commit-interval) must be more than 0");
         }
-        if self.commit_rows == 0 || self.batch_rows == 0 || self.row_group_bytes == 0 {
-            return bad(
-                "COMMIT_ROWS, INGEST_BATCH_ROWS and INGEST_ROW_GROUP_BYTES must be at least 1",
-            );
+        if self.commit_rows == 0 || self.batch_rows == 0 {
+            return bad("COMMIT_ROWS and INGEST_BATCH_ROWS must be at least 1");
         }
         if !(1..=22).contains(&self.zstd_level) {
             return bad("PARQUET_ZSTD_LEVEL must be between 1 and 22");

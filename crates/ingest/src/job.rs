@@ -212,7 +212,6 @@ impl Job {
             batch_rows: args.settings.batch_rows,
             target_file_size: args.settings.target_file_size,
             zstd_level: args.settings.zstd_level,
-            row_group_bytes: args.settings.row_group_bytes,
             file_prefix: format!("bidlake-{}", uuid::Uuid::new_v4()),
         };
         let offsets: OffsetCache = Arc::default();

@@ -40,8 +40,6 @@ pub struct WriteOptions {
     /// A file rolls over to a new one beyond this size.
     pub target_file_size: usize,
     pub zstd_level: i32,
-    /// A Parquet row group is written out once its data reaches this size.
-    pub row_group_bytes: usize,
     /// Unique per process and start, so concurrent writers never pick the same file name.
     pub file_prefix: String,
 }
@@ -86,9 +84,6 @@ impl<C: Columns> Sink<C> {
                 ZstdLevel::try_new(options.zstd_level).unwrap_or_default(),
             ))
             .set_max_row_group_row_count(Some(1 << 20))
-            // Row groups are held in memory until full: bound them by size, since every
-            // partition being written holds one.
-            .set_max_row_group_bytes(Some(options.row_group_bytes))
             .set_created_by(concat!("bidlake ", env!("CARGO_PKG_VERSION")).to_owned())
             .build();
         let location = DefaultLocationGenerator::new(metadata).map_err(|source| {
