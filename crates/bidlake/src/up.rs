@@ -68,7 +68,7 @@ pub async fn up(data_dir: &Path, args: UpArgs, stop: Arc<AtomicBool>) -> Result<
         .clone()
         .map(|broker| tokio::spawn(supervise(broker, stop.clone(), broker_failure.clone())));
 
-    let kafka = KafkaArgs::for_bootstrap(bootstrap.clone());
+    let kafka = KafkaArgs::for_bootstrap(bootstrap);
     let result = run_platform(&data_dir, &args, &kafka, broker.is_some(), stop.clone()).await;
 
     stop.store(true, Ordering::SeqCst);

@@ -120,8 +120,18 @@ impl<C: Columns> Sink<C> {
         self.taken_rows
     }
 
-    /// Books a row pushed into partition `index`, whose builders now hold `len` rows.
-    fn took(&mut self, index: usize, len: usize) {
+    /// Buffers one row (`push` appends it to the builders) in its partition, and queues the
+    /// partition for writing once it holds `batch_rows`.
+    fn push_row(
+        &mut self,
+        day: i32,
+        country: Option<&str>,
+        is_bid_request: bool,
+        push: impl FnOnce(&mut C),
+    ) {
+        let (index, columns) = self.buffers.slot_for(day, country, is_bid_request);
+        push(columns);
+        let len = columns.len();
         self.taken_rows += 1;
         if len == self.batch_rows {
             self.full.push(index);
@@ -267,43 +277,31 @@ impl TableSink {
         kafka_timestamp: Option<i64>,
         source: Source,
     ) -> Result<usize, Reject> {
+        use crate::timestamp::day_of;
         match self {
             TableSink::BidRequests(sink) => {
                 let row = decode::bid_request(value, kafka_timestamp)?;
                 let (day, country) = BidRequestColumns::partition_of(&row);
-                let (index, columns) = sink.buffers.slot_for(day, country, true);
-                columns.push(&row, source);
-                let len = columns.len();
-                sink.took(index, len);
+                sink.push_row(day, country, true, |c| c.push(&row, source));
                 Ok(1)
             }
             TableSink::BidResponses(sink) => {
                 let rows = decode::bid_responses(value, kafka_timestamp)?;
                 for row in &rows {
-                    let day = crate::timestamp::day_of(row.event_timestamp);
-                    let (index, columns) = sink.buffers.slot_for(day, None, false);
-                    columns.push(row, source);
-                    let len = columns.len();
-                    sink.took(index, len);
+                    sink.push_row(day_of(row.event_timestamp), None, false, |c| {
+                        c.push(row, source)
+                    });
                 }
                 Ok(rows.len())
             }
             TableSink::Impressions(sink) => {
                 let row = decode::impression(value, kafka_timestamp)?;
-                let day = crate::timestamp::day_of(row.event_timestamp);
-                let (index, columns) = sink.buffers.slot_for(day, None, false);
-                columns.push(&row, source);
-                let len = columns.len();
-                sink.took(index, len);
+                sink.push_row(day_of(row.event_timestamp), None, false, |c| c.push(&row, source));
                 Ok(1)
             }
             TableSink::Clicks(sink) => {
                 let row = decode::click(value, kafka_timestamp)?;
-                let day = crate::timestamp::day_of(row.event_timestamp);
-                let (index, columns) = sink.buffers.slot_for(day, None, false);
-                columns.push(&row, source);
-                let len = columns.len();
-                sink.took(index, len);
+                sink.push_row(day_of(row.event_timestamp), None, false, |c| c.push(&row, source));
                 Ok(1)
             }
         }

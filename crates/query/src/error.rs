@@ -23,13 +23,6 @@ pub enum Error {
     )]
     NoSuchSnapshot(i64),
 
-    #[error("{context}: {source}")]
-    Io {
-        context: String,
-        #[source]
-        source: std::io::Error,
-    },
-
     #[error("writing the result: {0}")]
     Output(String),
 }

@@ -17,7 +17,7 @@ fn repo_root() -> PathBuf {
 }
 
 /// The venv's directory: `$BIDLAKE_PYTHON_VENV`, else installed (once) by the project's script.
-pub fn venv() -> &'static Path {
+fn venv() -> &'static Path {
     static VENV: OnceLock<PathBuf> = OnceLock::new();
     VENV.get_or_init(|| {
         if let Some(dir) = std::env::var_os("BIDLAKE_PYTHON_VENV") {
