@@ -49,6 +49,22 @@ fn start_up(data_dir: &std::path::Path, port: u16) -> Child {
     child
 }
 
+/// Waits (up to a minute) until `bid_requests` holds at least `n` rows; returns how many.
+fn wait_for_rows(data_dir: &std::path::Path, n: usize) -> usize {
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let rows = scan(data_dir, "bid_requests").iter().map(|b| b.num_rows()).sum();
+        if rows >= n {
+            return rows;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "only {rows} rows in the table after a minute of up"
+        );
+        std::thread::sleep(Duration::from_millis(500));
+    }
+}
+
 fn interrupt(child: Child) {
     let status =
         Command::new("kill").args(["-INT", &child.id().to_string()]).status().expect("kill");
@@ -81,7 +97,8 @@ fn up_runs_broker_generator_and_ingest_and_resumes_on_the_same_data() {
         assert!(validate(&request).is_empty());
         first_ids.push(request.id);
     }
-    std::thread::sleep(Duration::from_secs(1));
+    // While up runs, its ingest commits (every 2 s here): the table grows.
+    let committed = wait_for_rows(data.path(), 20);
     interrupt(up);
     assert!(
         data.path().join("kafka/tansu.db").exists(),
@@ -92,9 +109,9 @@ fn up_runs_broker_generator_and_ingest_and_resumes_on_the_same_data() {
         "the broker stopped with up and freed its port"
     );
     assert!(consume_idle(port).is_empty(), "nothing listens after up stopped");
-    // Ingest ran beside the generator, and committed what it held on Ctrl-C.
+    // Ctrl-C lost nothing ingest had committed, and wrote nothing twice.
     let first_rows = assert_each_once(&scan(data.path(), "bid_requests"), "bid_requests");
-    assert!(first_rows >= 20, "only {first_rows} bid requests reached the table");
+    assert!(first_rows >= committed, "{first_rows} rows after stopping, {committed} before");
 
     // A second `up` on the same data directory keeps what the first produced and adds to it.
     let up = start_up(data.path(), port);
@@ -106,11 +123,11 @@ fn up_runs_broker_generator_and_ingest_and_resumes_on_the_same_data() {
     for id in &first_ids {
         assert!(ids.contains(id), "request {id} of the first run was kept");
     }
-    std::thread::sleep(Duration::from_secs(2)); // ingest takes what the consumer saw
+    // The second run resumes from the table's offsets and catches up: more rows, none twice.
+    let committed = wait_for_rows(data.path(), 2_000);
     interrupt(up);
-    // The second run resumed from the table's offsets: more rows, none twice.
     let rows = assert_each_once(&scan(data.path(), "bid_requests"), "bid_requests");
-    assert!(rows >= 2_000 && rows > first_rows, "{rows} rows after the second run");
+    assert!(rows >= committed && rows > first_rows, "{rows} rows after the second run");
 }
 
 /// `consume` against a port where nothing listens fails (and so returns no records).
