@@ -1,5 +1,6 @@
 //! `bidlake`: the command line of the platform.
 
+mod catalog;
 mod consume;
 mod query;
 mod setup;
@@ -54,6 +55,11 @@ enum Command {
     /// Run SQL over the tables (DataFusion), e.g. `bidlake query "SELECT COUNT(*) FROM
     /// db.bid_requests"`; without SQL, read statements from standard input.
     Query(query::QueryArgs),
+    /// The Iceberg REST catalog server: `bidlake catalog serve --port 8181`.
+    Catalog {
+        #[command(subcommand)]
+        command: catalog::CatalogCommand,
+    },
     /// Print a topic's records from the beginning, one per line (like kcat -C).
     Consume(consume::ConsumeArgs),
 }
@@ -70,6 +76,8 @@ enum Error {
     Ingest(#[from] bidlake_ingest::Error),
     #[error(transparent)]
     Query(#[from] bidlake_query::Error),
+    #[error(transparent)]
+    Catalog(#[from] bidlake_catalog::Error),
     #[error("reading standard input: {0}")]
     Stdin(#[source] std::io::Error),
     #[error("{0}")]
@@ -130,6 +138,9 @@ fn run(cli: Cli) -> Result<(), Error> {
                 Ok(())
             }
             Command::Query(args) => query::query(&cli.data_dir, args).await,
+            Command::Catalog { command } => {
+                catalog::catalog(&cli.data_dir, command, stop_on_signal()).await
+            }
             Command::Consume(args) => consume::consume(args, stop_on_signal()).await.map(|_| ()),
         }
     })

@@ -91,6 +91,21 @@ impl Drop for S3Server {
     }
 }
 
+/// Runs `crates/testkit/python/<script>` with the venv's Python and returns the JSON it prints.
+pub fn run_python(script: &str, args: &[&str], env: &[(&str, &str)]) -> Value {
+    let path = repo_root().join("crates/testkit/python").join(script);
+    let out = Command::new(venv().join("bin/python"))
+        .arg(&path)
+        .args(args)
+        .envs(env.iter().copied())
+        .output()
+        .unwrap_or_else(|err| panic!("running {script}: {err}"));
+    assert!(out.status.success(), "{script} failed:\n{}", String::from_utf8_lossy(&out.stderr));
+    serde_json::from_slice(&out.stdout).unwrap_or_else(|err| {
+        panic!("{script} printed no JSON ({err}): {}", String::from_utf8_lossy(&out.stdout))
+    })
+}
+
 /// What one reader saw of a table.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Seen {
