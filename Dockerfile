@@ -3,10 +3,10 @@
 #   docker build -t bidlake .            # or: docker compose build
 #   docker run --rm bidlake --help
 # The binary is built by scripts/build.sh, the same script (same apt packages, same lockfile)
-# that scripts/test.sh builds the test suite with; crates/bidlake/tests/deploy.rs checks this file
-# keeps to that. A cold build compiles ~590 crates with optimisation: expect an hour or more on 2 cores (the dev
-# build alone took 36 min there) and several GB of memory;
-# pass --build-arg CARGO_BUILD_JOBS=$(nproc) on a bigger machine.
+# that scripts/test.sh builds the test suite with; crates/bidlake/tests/deploy.rs checks that this
+# file keeps to it. A cold build compiles ~590 crates with optimisation: expect an hour or more on
+# 2 cores (the dev build alone took 36 min there) and several GB of memory; on a bigger machine
+# pass --build-arg CARGO_BUILD_JOBS=$(nproc).
 
 # The workspace's rust-version (Cargo.toml); bookworm, like the runtime stage, so the binary's glibc
 # and OpenSSL match what it runs on.
