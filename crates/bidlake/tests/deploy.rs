@@ -120,7 +120,7 @@ fn env_vars_of(subcommand: &str) -> BTreeSet<String> {
     let vars: BTreeSet<String> = help
         .split("[env: ")
         .skip(1)
-        .map(|rest| rest.split('=').next().unwrap().to_owned())
+        .map(|rest| rest.chars().take_while(|c| c.is_ascii_alphanumeric() || *c == '_').collect())
         .collect();
     assert!(vars.contains("KAFKA_BOOTSTRAP_SERVERS"), "no [env: ...] in `{subcommand} --help`");
     vars
@@ -374,4 +374,20 @@ fn runtime_image_has_every_library_the_binary_links() {
             );
         }
     }
+}
+
+#[test]
+fn help_does_not_print_passthrough_properties() {
+    // They carry SASL passwords and the like, and --help prints other variables' values.
+    let out = Command::new(BIDLAKE)
+        .args(["ingest", "--help"])
+        .env_clear()
+        .env("KAFKA_PROPERTIES", "sasl.password=hunter2")
+        .env("CATALOG_PROPERTIES", "header.X-Api-Key=hunter3")
+        .env("INGEST_GROUP_ID", "visible-group")
+        .output()
+        .unwrap();
+    let help = String::from_utf8(out.stdout).unwrap();
+    assert!(help.contains("visible-group"), "{help}");
+    assert!(!help.contains("hunter2") && !help.contains("hunter3"), "{help}");
 }

@@ -61,6 +61,7 @@ pub struct LakeArgs {
     #[arg(
         long = "catalog-property",
         env = "CATALOG_PROPERTIES",
+        hide_env_values = true,
         value_name = "KEY=VALUE",
         value_delimiter = ',',
         value_parser = parse_property
