@@ -4,6 +4,7 @@ mod catalog;
 mod consume;
 mod query;
 mod setup;
+mod status;
 mod up;
 
 use std::path::PathBuf;
@@ -38,7 +39,7 @@ enum Command {
         kafka: KafkaArgs,
     },
     /// Run the platform on one machine with embedded defaults: a Kafka-protocol broker on
-    /// 127.0.0.1 and the generator (ingest, catalog and dashboard join as they are built).
+    /// 127.0.0.1, setup, the generator, ingest, the REST catalog (8181) and the dashboard (8081).
     Up(up::UpArgs),
     /// Create the topics, their dead-letter topics, the namespace and the tables (idempotent);
     /// --check reports what exists.
@@ -60,6 +61,9 @@ enum Command {
         #[command(subcommand)]
         command: catalog::CatalogCommand,
     },
+    /// What runs, lag, last commits and table sizes: from a running `bidlake up`'s dashboard, or
+    /// from the catalog when none answers.
+    Status(status::StatusArgs),
     /// Print a topic's records from the beginning, one per line (like kcat -C).
     Consume(consume::ConsumeArgs),
 }
@@ -78,6 +82,8 @@ enum Error {
     Query(#[from] bidlake_query::Error),
     #[error(transparent)]
     Catalog(#[from] bidlake_catalog::Error),
+    #[error(transparent)]
+    Dashboard(#[from] bidlake_dashboard::Error),
     #[error("reading standard input: {0}")]
     Stdin(#[source] std::io::Error),
     #[error("{0}")]
@@ -141,6 +147,7 @@ fn run(cli: Cli) -> Result<(), Error> {
             Command::Catalog { command } => {
                 catalog::catalog(&cli.data_dir, command, stop_on_signal()).await
             }
+            Command::Status(args) => status::status(&cli.data_dir, args).await,
             Command::Consume(args) => consume::consume(args, stop_on_signal()).await.map(|_| ()),
         }
     })
