@@ -177,7 +177,9 @@ async fn run_platform(
             .event_topics()
             .iter()
             .zip(bidlake_lake::tables::EventTable::ALL)
-            .map(|(topic, table)| ((*topic).to_owned(), format!("{}.{}", config.namespace, table.name())))
+            .map(|(topic, table)| {
+                ((*topic).to_owned(), format!("{}.{}", config.namespace, table.name()))
+            })
             .collect(),
         services: vec![
             service("kafka", &addresses.kafka),
@@ -193,7 +195,11 @@ async fn run_platform(
         )),
         tokio::spawn(report_failure(
             "the dashboard",
-            bidlake_dashboard::serve(dashboard.clone(), listeners.dashboard, until(servers_stop.clone())),
+            bidlake_dashboard::serve(
+                dashboard.clone(),
+                listeners.dashboard,
+                until(servers_stop.clone()),
+            ),
             stop.clone(),
         )),
         tokio::spawn(async move {

@@ -21,10 +21,10 @@ use bidlake_gen::{GenMetrics, Topic};
 use bidlake_ingest::metrics::IngestMetrics;
 use bidlake_lake::Lake;
 
-pub use status::{Service, Status, table_stats};
 use status::{
     Commit, DeadLetter, GeneratorStatus, IngestStatus, Sample, TableStatus, TopicStatus, millis,
 };
+pub use status::{Service, Status, table_stats};
 
 /// Why the dashboard could not serve.
 #[derive(Debug, thiserror::Error)]
@@ -89,11 +89,16 @@ impl Dashboard {
             .iter()
             .zip(Topic::ALL)
             .map(|((topic, _), kind)| {
-                let produced =
-                    self.sources.generator.as_ref().map_or(0, |(generator, _)| generator.produced(kind));
-                let ingested = self.sources.ingest.as_ref().map_or(0, |ingest| {
-                    ingest.topic(topic).rows.load(Ordering::Relaxed)
-                });
+                let produced = self
+                    .sources
+                    .generator
+                    .as_ref()
+                    .map_or(0, |(generator, _)| generator.produced(kind));
+                let ingested = self
+                    .sources
+                    .ingest
+                    .as_ref()
+                    .map_or(0, |ingest| ingest.topic(topic).rows.load(Ordering::Relaxed));
                 (produced, ingested)
             })
             .collect()

@@ -21,7 +21,12 @@ pub fn render(status: &Status) -> String {
     let one = |value: f64| vec![(String::new(), value)];
 
     family("bidlake_up", "gauge", "1 while the platform runs.", one(1.0));
-    family("bidlake_uptime_seconds", "gauge", "Seconds since start.", one(status.uptime_secs as f64));
+    family(
+        "bidlake_uptime_seconds",
+        "gauge",
+        "Seconds since start.",
+        one(status.uptime_secs as f64),
+    );
     family(
         "bidlake_generator_events_total",
         "counter",
@@ -73,7 +78,12 @@ pub fn render(status: &Status) -> String {
         per_topic(&|t| t.lag as f64),
     );
     if let Some(ingest) = &status.ingest {
-        family("bidlake_ingest_commits_total", "counter", "Iceberg commits.", one(ingest.commits as f64));
+        family(
+            "bidlake_ingest_commits_total",
+            "counter",
+            "Iceberg commits.",
+            one(ingest.commits as f64),
+        );
         family(
             "bidlake_ingest_fenced_total",
             "counter",
@@ -81,9 +91,29 @@ pub fn render(status: &Status) -> String {
             one(ingest.fenced as f64),
         );
     }
-    family("bidlake_table_rows", "gauge", "Rows in the table's current snapshot.", per_table(&|t| t.rows as f64));
-    family("bidlake_table_data_files", "gauge", "Data files in the current snapshot.", per_table(&|t| t.data_files as f64));
-    family("bidlake_table_bytes", "gauge", "Bytes of data files in the current snapshot.", per_table(&|t| t.bytes as f64));
-    family("bidlake_table_snapshots", "gauge", "Snapshots the table keeps.", per_table(&|t| t.snapshots as f64));
+    family(
+        "bidlake_table_rows",
+        "gauge",
+        "Rows in the table's current snapshot.",
+        per_table(&|t| t.rows as f64),
+    );
+    family(
+        "bidlake_table_data_files",
+        "gauge",
+        "Data files in the current snapshot.",
+        per_table(&|t| t.data_files as f64),
+    );
+    family(
+        "bidlake_table_bytes",
+        "gauge",
+        "Bytes of data files in the current snapshot.",
+        per_table(&|t| t.bytes as f64),
+    );
+    family(
+        "bidlake_table_snapshots",
+        "gauge",
+        "Snapshots the table keeps.",
+        per_table(&|t| t.snapshots as f64),
+    );
     out
 }
