@@ -74,22 +74,44 @@ pub async fn query(data_dir: &Path, args: QueryArgs) -> Result<(), Error> {
                 let line = line.map_err(Error::Stdin)?;
                 statement.push_str(&line);
                 statement.push('\n');
-                if !line.trim_end().ends_with(';') {
-                    prompt(!statement.trim().is_empty());
-                    continue;
+                let (complete, rest) = split_statements(&statement);
+                statement = rest;
+                for sql in complete {
+                    match run(&ctx, &sql).await {
+                        Ok(batches) => write_batches(&batches, args.format, &mut stdout.lock())?,
+                        // A mistake at the prompt is not the end of the session.
+                        Err(err) if interactive => eprintln!("error: {err}"),
+                        Err(err) => return Err(err.into()),
+                    }
                 }
-                let sql = std::mem::take(&mut statement);
-                match run(&ctx, &sql).await {
-                    Ok(batches) => write_batches(&batches, args.format, &mut stdout.lock())?,
-                    // A mistake at the prompt is not the end of the session.
-                    Err(err) if interactive => eprintln!("error: {err}"),
-                    Err(err) => return Err(err.into()),
-                }
-                prompt(false);
+                prompt(!statement.trim().is_empty());
             }
         }
     }
     Ok(())
+}
+
+/// The statements `text` completes (each ended by a `;` outside quotes), and what is left over.
+fn split_statements(text: &str) -> (Vec<String>, String) {
+    let mut complete = Vec::new();
+    let mut start = 0;
+    let mut quote: Option<char> = None;
+    for (i, c) in text.char_indices() {
+        match (quote, c) {
+            (Some(q), c) if c == q => quote = None,
+            (Some(_), _) => {}
+            (None, '\'' | '"') => quote = Some(c),
+            (None, ';') => {
+                let sql = text[start..=i].trim();
+                if sql != ";" {
+                    complete.push(sql.to_owned());
+                }
+                start = i + 1;
+            }
+            (None, _) => {}
+        }
+    }
+    (complete, text[start..].to_owned())
 }
 
 async fn list_snapshots(lake: &bidlake_lake::Lake, table: &str) -> Result<(), Error> {
@@ -119,4 +141,17 @@ async fn list_snapshots(lake: &bidlake_lake::Lake, table: &str) -> Result<(), Er
         );
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::split_statements;
+
+    #[test]
+    fn statements_end_at_semicolons_outside_quotes() {
+        let (complete, rest) =
+            split_statements("SELECT 1; SELECT ';' AS x;\nSELECT \"a;b\" FROM t;  ; SELECT 2");
+        assert_eq!(complete, ["SELECT 1;", "SELECT ';' AS x;", "SELECT \"a;b\" FROM t;"]);
+        assert_eq!(rest, " SELECT 2");
+    }
 }
