@@ -30,6 +30,13 @@ pub enum Error {
     #[error("creating bucket {bucket} at {endpoint}: {reason}")]
     Bucket { bucket: String, endpoint: String, reason: String },
 
+    #[error("{context}: {source}; check CATALOG_URI and that the catalog is reachable")]
+    Catalog {
+        context: String,
+        #[source]
+        source: sqlx::Error,
+    },
+
     #[error("{context}: {source}")]
     Iceberg {
         context: String,
