@@ -1,6 +1,7 @@
 //! `bidlake`: the command line of the platform.
 
 mod consume;
+mod maintain;
 mod query;
 mod setup;
 mod up;
@@ -56,6 +57,9 @@ enum Command {
     Query(query::QueryArgs),
     /// Print a topic's records from the beginning, one per line (like kcat -C).
     Consume(consume::ConsumeArgs),
+    /// Compact small data files, expire old snapshots and remove orphan files (all three unless
+    /// --compact, --expire-snapshots or --remove-orphans picks some); safe while ingest runs.
+    Maintain(maintain::MaintainCmd),
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -70,6 +74,8 @@ enum Error {
     Ingest(#[from] bidlake_ingest::Error),
     #[error(transparent)]
     Query(#[from] bidlake_query::Error),
+    #[error(transparent)]
+    Maintain(#[from] bidlake_maintain::Error),
     #[error("reading standard input: {0}")]
     Stdin(#[source] std::io::Error),
     #[error("{0}")]
@@ -131,6 +137,7 @@ fn run(cli: Cli) -> Result<(), Error> {
             }
             Command::Query(args) => query::query(&cli.data_dir, args).await,
             Command::Consume(args) => consume::consume(args, stop_on_signal()).await.map(|_| ()),
+            Command::Maintain(args) => maintain::maintain(&cli.data_dir, args).await,
         }
     })
 }

@@ -9,7 +9,6 @@
 //! caller, who must re-plan against the new table.
 
 use std::str::FromStr;
-use std::sync::Arc;
 use std::time::Duration;
 
 use iceberg::table::Table;
@@ -76,13 +75,9 @@ pub async fn commit_updates(
         }
         return Ok(Attempt::Conflict);
     }
-    let committed = Table::builder()
-        .file_io(current.file_io().clone())
-        .metadata_location(next_text)
-        .metadata(Arc::new(metadata))
-        .identifier(ident.clone())
-        .build()
-        .context(|| format!("the committed table {ident}"))?;
+    // Committed; the catalog hands out the table (with its runtime) as readers will see it.
+    let committed =
+        lake.catalog.load_table(&ident).await.context(|| format!("reloading {ident}"))?;
     Ok(Attempt::Committed(Box::new(committed)))
 }
 

@@ -118,8 +118,8 @@ impl Rewriter {
                     .with_data_file_format(file.file_format())
                     .with_schema(schema.clone())
                     .with_project_field_ids(field_ids.clone())
-                    .with_partition(Some(file.partition().clone()))
-                    .with_partition_spec(Some(spec.clone()))
+                    // No partition constants: the reader would hand identity columns over
+                    // run-end encoded, and the files hold the values anyway.
                     .with_case_sensitive(true)
                     .build())
             })
