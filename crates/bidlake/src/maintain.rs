@@ -26,7 +26,11 @@ pub async fn maintain(data_dir: &Path, args: MaintainCmd) -> Result<(), Error> {
     print(&mut out, &args.maintain, &reports).map_err(Error::Stdout)
 }
 
-fn print(out: &mut impl Write, args: &MaintainArgs, reports: &[TableReport]) -> std::io::Result<()> {
+fn print(
+    out: &mut impl Write,
+    args: &MaintainArgs,
+    reports: &[TableReport],
+) -> std::io::Result<()> {
     if args.dry_run {
         writeln!(out, "dry run: nothing was changed; this is what maintain would do")?;
     }

@@ -138,7 +138,9 @@ fn sum(batches: &[RecordBatch], column: &str) -> f64 {
         let array = batch.column_by_name(column).unwrap();
         for i in (0..array.len()).filter(|&i| array.is_valid(i)) {
             total += match array.data_type() {
-                arrow_schema::DataType::Int32 => f64::from(array.as_primitive::<Int32Type>().value(i)),
+                arrow_schema::DataType::Int32 => {
+                    f64::from(array.as_primitive::<Int32Type>().value(i))
+                }
                 arrow_schema::DataType::Int64 => array.as_primitive::<Int64Type>().value(i) as f64,
                 arrow_schema::DataType::Float64 => array.as_primitive::<Float64Type>().value(i),
                 other => panic!("{column} is {other}, not a number"),
@@ -245,7 +247,12 @@ fn compaction_rewrites_small_files_into_one_replace_snapshot_and_ingest_resumes(
     assert_eq!(snapshot.summary().operation, Operation::Replace);
     let summary = &snapshot.summary().additional_properties;
     let files_after = lake.data_files("bid_requests");
-    assert!(files_after.len() * 5 < files_before.len(), "{} -> {}", files_before.len(), files_after.len());
+    assert!(
+        files_after.len() * 5 < files_before.len(),
+        "{} -> {}",
+        files_before.len(),
+        files_after.len()
+    );
     assert!(files_after.is_disjoint(&files_before), "every small file was rewritten");
     let deleted: usize = summary["deleted-data-files"].parse().unwrap();
     let added: usize = summary["added-data-files"].parse().unwrap();
@@ -277,7 +284,10 @@ fn compaction_rewrites_small_files_into_one_replace_snapshot_and_ingest_resumes(
     assert_eq!(lake.current("bid_responses").summary().operation, Operation::Replace);
 
     // Ingest resumes from the offsets the replace snapshot carries: new records only.
-    run_ok(bidlake(&broker, dir.path(), &[]).args(["gen", "--count", "100", "--rate", "0", "--seed", "22"]));
+    run_ok(
+        bidlake(&broker, dir.path(), &[])
+            .args(["gen", "--count", "100", "--rate", "0", "--seed", "22"]),
+    );
     ingest(&broker, dir.path(), &[], 1_000_000);
     assert_every_request_once(&lake.scan("bid_requests"), 1600);
     let more = assert_each_once(&lake.scan("bid_responses"), "bid_responses after resuming");
@@ -327,7 +337,12 @@ fn expiry_and_orphan_removal_delete_exactly_the_unreferenced_files() {
     let warehouse = dir.path().join("warehouse");
     let warehouse_url = format!("file://{}", warehouse.display());
     // Compact first: the small files become garbage only old snapshots reference.
-    run_ok(bidlake(&broker, dir.path(), &[]).args(["maintain", "--compact", "--table", "db.bid_requests"]));
+    run_ok(bidlake(&broker, dir.path(), &[]).args([
+        "maintain",
+        "--compact",
+        "--table",
+        "db.bid_requests",
+    ]));
     let rows_before = readers_agree(&lake, &warehouse_url, None);
 
     let table_dir = warehouse.join("db/bid_requests");
@@ -386,7 +401,10 @@ fn compaction_while_ingest_commits_loses_and_duplicates_no_row() {
     let broker = Broker::start();
     let dir = tempfile::tempdir().unwrap();
     run_ok(bidlake(&broker, dir.path(), &[]).arg("setup"));
-    run_ok(bidlake(&broker, dir.path(), &[]).args(["gen", "--count", "2500", "--rate", "0", "--seed", "51"]));
+    run_ok(
+        bidlake(&broker, dir.path(), &[])
+            .args(["gen", "--count", "2500", "--rate", "0", "--seed", "51"]),
+    );
     // Many small commits over several seconds, while compactions run beside them.
     let mut ingest = bidlake(&broker, dir.path(), &[])
         .args(["ingest", "--until-caught-up", "--table", "bid_requests"])
@@ -400,7 +418,14 @@ fn compaction_while_ingest_commits_loses_and_duplicates_no_row() {
     while ingest.try_wait().unwrap().is_none() {
         assert!(started.elapsed() < Duration::from_secs(150), "ingest did not finish");
         let out = bidlake(&broker, dir.path(), &[])
-            .args(["maintain", "--compact", "--table", "bid_requests", "--target-file-size", "1MiB"])
+            .args([
+                "maintain",
+                "--compact",
+                "--table",
+                "bid_requests",
+                "--target-file-size",
+                "1MiB",
+            ])
             .output()
             .unwrap();
         let stderr = String::from_utf8_lossy(&out.stderr);

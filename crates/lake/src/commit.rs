@@ -51,7 +51,8 @@ pub async fn commit_updates(
     for update in updates {
         builder = update.apply(builder).context(|| format!("applying an update to {ident}"))?;
     }
-    let metadata = builder.build().context(|| format!("building the metadata of {ident}"))?.metadata;
+    let metadata =
+        builder.build().context(|| format!("building the metadata of {ident}"))?.metadata;
     let next = MetadataLocation::from_str(&location)
         .context(|| format!("parsing the metadata location {location}"))?
         .with_next_version()
@@ -65,7 +66,10 @@ pub async fn commit_updates(
     let swapped = swap_pointer(&url, &lake.config.catalog_name, &ident, &location, &next_text)
         .await
         .map_err(|source| Error::Catalog {
-            context: format!("updating {ident} in the SQL catalog {}", lake.config.catalog_display()),
+            context: format!(
+                "updating {ident} in the SQL catalog {}",
+                lake.config.catalog_display()
+            ),
             source,
         })?;
     if !swapped {

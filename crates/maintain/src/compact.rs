@@ -45,7 +45,11 @@ pub async fn compact(
     let small = args.small_file_threshold();
     let plan: Plan = plan(table, cache, small, args.target_file_size).await?;
     let mut report = CompactionReport {
-        bins: plan.bins.iter().map(|b| (b.partition_path.clone(), b.files.len(), b.bytes())).collect(),
+        bins: plan
+            .bins
+            .iter()
+            .map(|b| (b.partition_path.clone(), b.files.len(), b.bytes()))
+            .collect(),
         input: plan.input(),
         ..Default::default()
     };
@@ -120,7 +124,11 @@ pub async fn compact(
         properties.insert("bidlake.compaction.sort-by".to_owned(), args.sort_by.join(","));
     }
     let replacement = Replacement {
-        rewritten: plan.bins.iter().flat_map(|b| b.files.iter().map(|f| f.file_path().to_owned())).collect(),
+        rewritten: plan
+            .bins
+            .iter()
+            .flat_map(|b| b.files.iter().map(|f| f.file_path().to_owned()))
+            .collect(),
         added,
         properties,
     };

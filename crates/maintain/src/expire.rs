@@ -111,7 +111,9 @@ pub async fn expire(
             .collect()
             .await;
         for (path, result) in results {
-            result.context(|| format!("deleting {path}, which only expired snapshots of {name} referenced"))?;
+            result.context(|| {
+                format!("deleting {path}, which only expired snapshots of {name} referenced")
+            })?;
         }
         tracing::info!(table = %name, files = report.files.len(), "deleted the files of expired snapshots");
     }

@@ -67,8 +67,11 @@ pub async fn run(lake: &Lake, args: &MaintainArgs) -> Result<Vec<TableReport>> {
         let started = Instant::now();
         let mut cache = ManifestCache::default();
         let table = lake.load_table(name).await?;
-        let others: Vec<String> =
-            locations.iter().filter(|l| l.as_str() != table.metadata().location()).cloned().collect();
+        let others: Vec<String> = locations
+            .iter()
+            .filter(|l| l.as_str() != table.metadata().location())
+            .cloned()
+            .collect();
         let before = live_files(&table, &mut cache).await?;
         let mut report = TableReport {
             table: table.identifier().to_string(),
@@ -83,7 +86,8 @@ pub async fn run(lake: &Lake, args: &MaintainArgs) -> Result<Vec<TableReport>> {
         if actions.compact {
             let compaction = compact::compact(lake, &table, args, &mut cache).await?;
             if args.dry_run {
-                report.after.files = report.after.files - compaction.input.files + compaction.output.files;
+                report.after.files =
+                    report.after.files - compaction.input.files + compaction.output.files;
             }
             report.compaction = Some(compaction);
         }
@@ -138,10 +142,8 @@ async fn resolve_tables(lake: &Lake, wanted: &[String]) -> Result<Vec<String>> {
     let with_catalog = format!("{}.{prefix}", lake.config.catalog_name);
     let mut tables = Vec::new();
     for name in wanted {
-        let short = name
-            .strip_prefix(&with_catalog)
-            .or_else(|| name.strip_prefix(&prefix))
-            .unwrap_or(name);
+        let short =
+            name.strip_prefix(&with_catalog).or_else(|| name.strip_prefix(&prefix)).unwrap_or(name);
         if !available.iter().any(|t| t == short) {
             return Err(Error::UnknownTable {
                 table: name.clone(),

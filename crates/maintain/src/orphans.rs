@@ -39,7 +39,8 @@ pub async fn remove_orphans(
 ) -> Result<OrphanReport> {
     let name = table.identifier().to_string();
     // Metadata first, listing second: a file committed in between is young.
-    let mut referenced: HashSet<String> = metadata_files(table).iter().map(|p| canonical(p)).collect();
+    let mut referenced: HashSet<String> =
+        metadata_files(table).iter().map(|p| canonical(p)).collect();
     referenced.extend(Reachable::of_table(table, cache).await?.all().map(|p| canonical(p)));
     let location = table.metadata().location();
     let tree = Tree::new(&lake.config, location)?;

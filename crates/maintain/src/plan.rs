@@ -7,8 +7,8 @@ use std::collections::BTreeMap;
 use iceberg::spec::{DataContentType, DataFile, FormatVersion, ManifestContentType, Struct};
 use iceberg::table::Table;
 
-use crate::reach::{ManifestCache, manifest_list};
 use crate::Result;
+use crate::reach::{ManifestCache, manifest_list};
 
 /// Small files of one partition that become one file.
 #[derive(Debug, Clone)]
@@ -58,7 +58,12 @@ impl Plan {
 }
 
 /// Plans the compaction of `table`'s current snapshot.
-pub async fn plan(table: &Table, cache: &mut ManifestCache, small: u64, target: u64) -> Result<Plan> {
+pub async fn plan(
+    table: &Table,
+    cache: &mut ManifestCache,
+    small: u64,
+    target: u64,
+) -> Result<Plan> {
     let metadata = table.metadata();
     let mut plan = Plan {
         snapshot_id: metadata.current_snapshot_id(),
@@ -108,7 +113,11 @@ pub async fn plan(table: &Table, cache: &mut ManifestCache, small: u64, target: 
     }
     for (partition_path, (partition, files)) in small_files {
         for files in pack(files, target) {
-            plan.bins.push(Bin { partition_path: partition_path.clone(), partition: partition.clone(), files });
+            plan.bins.push(Bin {
+                partition_path: partition_path.clone(),
+                partition: partition.clone(),
+                files,
+            });
         }
     }
     Ok(plan)

@@ -88,8 +88,10 @@ impl Reachable {
         for snapshot in snapshots {
             reachable.manifest_lists.insert(snapshot.manifest_list().to_owned());
             let list = manifest_list(table, snapshot).await?;
-            let fresh: Vec<ManifestFile> =
-                list.into_iter().filter(|m| !reachable.manifests.contains(&m.manifest_path)).collect();
+            let fresh: Vec<ManifestFile> = list
+                .into_iter()
+                .filter(|m| !reachable.manifests.contains(&m.manifest_path))
+                .collect();
             for (file, manifest) in cache.load(table, &fresh).await? {
                 reachable.manifests.insert(file.manifest_path);
                 for entry in manifest.entries().iter().filter(|e| e.is_alive()) {

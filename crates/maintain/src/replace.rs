@@ -40,7 +40,10 @@ pub struct Replacement {
 /// How one commit attempt ended.
 #[derive(Debug)]
 pub enum Outcome {
-    Committed { table: Box<Table>, snapshot_id: i64 },
+    Committed {
+        table: Box<Table>,
+        snapshot_id: i64,
+    },
     /// `main` moved on; reload and try again.
     Conflict,
     /// The rewrite no longer applies (a rewritten file is gone); give it up.
@@ -91,9 +94,8 @@ pub async fn commit(
         let schema = metadata.current_schema().clone();
         let manifest_path =
             |n: usize| format!("{}/metadata/{commit_id}-m{n}.avro", metadata.location());
-        let output = |path: &str| {
-            table.file_io().new_output(path).context(|| format!("creating {path}"))
-        };
+        let output =
+            |path: &str| table.file_io().new_output(path).context(|| format!("creating {path}"));
 
         let mut new_list: Vec<ManifestFile> = Vec::with_capacity(manifests.len() + 1);
         let path = manifest_path(0);
@@ -155,13 +157,12 @@ pub async fn commit(
                 .context(|| format!("adding an entry to {path}"))?;
             }
             written.push(path.clone());
-            new_list.push(writer.write_manifest_file().await.context(|| format!("writing {path}"))?);
+            new_list
+                .push(writer.write_manifest_file().await.context(|| format!("writing {path}"))?);
         }
 
-        let list_path = format!(
-            "{}/metadata/snap-{snapshot_id}-0-{commit_id}.avro",
-            metadata.location()
-        );
+        let list_path =
+            format!("{}/metadata/snap-{snapshot_id}-0-{commit_id}.avro", metadata.location());
         written.push(list_path.clone());
         let mut list_writer = ManifestListWriter::v2(
             output(&list_path)?.writer().await.context(|| format!("creating {list_path}"))?,
@@ -290,7 +291,8 @@ pub fn progress_of(metadata: &TableMetadata, parent: &Snapshot) -> HashMap<Strin
                 }
             }
         }
-        snapshot = s.parent_snapshot_id().and_then(|id| metadata.snapshot_by_id(id)).map(|s| s.as_ref());
+        snapshot =
+            s.parent_snapshot_id().and_then(|id| metadata.snapshot_by_id(id)).map(|s| s.as_ref());
     }
     carried
 }

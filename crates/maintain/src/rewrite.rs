@@ -46,7 +46,12 @@ pub struct Rewriter {
 }
 
 impl Rewriter {
-    pub fn new(table: &Table, target_file_size: u64, zstd_level: i32, sort_by: &[String]) -> Result<Self> {
+    pub fn new(
+        table: &Table,
+        target_file_size: u64,
+        zstd_level: i32,
+        sort_by: &[String],
+    ) -> Result<Self> {
         let name = table.identifier().to_string();
         let metadata = table.metadata();
         let schema = metadata.current_schema().clone();
@@ -69,16 +74,15 @@ impl Rewriter {
             .collect::<Result<Vec<_>>>()?;
 
         let props = WriterProperties::builder()
-            .set_compression(Compression::ZSTD(
-                ZstdLevel::try_new(zstd_level).unwrap_or_default(),
-            ))
+            .set_compression(Compression::ZSTD(ZstdLevel::try_new(zstd_level).unwrap_or_default()))
             .set_max_row_group_row_count(Some(1 << 20))
             .set_created_by(concat!("bidlake maintain ", env!("CARGO_PKG_VERSION")).to_owned())
             .build();
         let location = DefaultLocationGenerator::new(metadata)
             .context(|| format!("the data location of {name}"))?;
         let file_prefix = format!("compact-{}", uuid::Uuid::new_v4());
-        let names = DefaultFileNameGenerator::new(file_prefix.clone(), None, DataFileFormat::Parquet);
+        let names =
+            DefaultFileNameGenerator::new(file_prefix.clone(), None, DataFileFormat::Parquet);
         // A bin holds at most the target's worth of input; the writer's size estimate counts the
         // open row group uncompressed, so it only rolls a file that came out far larger.
         let roll_at = usize::try_from(target_file_size.saturating_mul(2)).unwrap_or(usize::MAX);
@@ -141,7 +145,8 @@ impl Rewriter {
             .build(Some(key))
             .await
             .context(|| format!("opening a data file of {name}"))?;
-        let read_error = |source| Error::iceberg(format!("reading {} of {name}", bin.partition_path), source);
+        let read_error =
+            |source| Error::iceberg(format!("reading {} of {name}", bin.partition_path), source);
         let mut rows = 0u64;
         if self.sort_by.is_empty() {
             while let Some(batch) = batches.try_next().await.map_err(read_error)? {
@@ -154,15 +159,14 @@ impl Rewriter {
         } else {
             // Sorting needs the whole bin: at most --target-file-size of compressed input.
             let all: Vec<RecordBatch> = batches.try_collect().await.map_err(read_error)?;
-            let batch = arrow_select::concat::concat_batches(&self.arrow_schema, &all)
-                .map_err(|e| Error::arrow(format!("joining the rows of {}", bin.partition_path), e))?;
+            let batch =
+                arrow_select::concat::concat_batches(&self.arrow_schema, &all).map_err(|e| {
+                    Error::arrow(format!("joining the rows of {}", bin.partition_path), e)
+                })?;
             drop(all);
             rows = batch.num_rows() as u64;
             let sorted = self.sort(batch)?;
-            writer
-                .write(sorted)
-                .await
-                .context(|| format!("writing a data file of {name}"))?;
+            writer.write(sorted).await.context(|| format!("writing a data file of {name}"))?;
         }
         let files = writer.close().await.context(|| format!("closing a data file of {name}"))?;
         let written: u64 = files.iter().map(DataFile::record_count).sum();

@@ -83,8 +83,10 @@ impl Tree {
             .await
             .map_err(|source| Error::Storage { context: context(), source })?;
         let mut files = Vec::new();
-        while let Some(entry) =
-            lister.try_next().await.map_err(|source| Error::Storage { context: context(), source })?
+        while let Some(entry) = lister
+            .try_next()
+            .await
+            .map_err(|source| Error::Storage { context: context(), source })?
         {
             if !entry.metadata().is_file() {
                 continue;
