@@ -30,7 +30,7 @@ if [[ -f "$VENV/.complete" ]]; then
   exit 0
 fi
 
-echo "installing moto, PyIceberg and DuckDB into $VENV (a minute or two, once)" >&2
+echo "installing moto, PyIceberg, DuckDB and jsonschema into $VENV (a minute or two, once)" >&2
 # A venv hard-codes its path in its scripts, so it is built in place; `.complete` marks it whole,
 # and a half-built one (a killed install) is started over.
 rm -rf "$VENV"

@@ -23,7 +23,11 @@ fi
 step "format"
 cargo fmt --all --check
 
-step "build and test"
+step "build"
+# The same build command the Dockerfile runs (dev profile here, --release there).
+scripts/build.sh
+
+step "test"
 cargo nextest run --workspace --no-fail-fast
 
 step "lint"

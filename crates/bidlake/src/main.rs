@@ -1,5 +1,6 @@
 //! `bidlake`: the command line of the platform.
 
+mod catalog;
 mod consume;
 mod maintain;
 mod query;
@@ -55,6 +56,11 @@ enum Command {
     /// Run SQL over the tables (DataFusion), e.g. `bidlake query "SELECT COUNT(*) FROM
     /// db.bid_requests"`; without SQL, read statements from standard input.
     Query(query::QueryArgs),
+    /// The Iceberg REST catalog server: `bidlake catalog serve --port 8181`.
+    Catalog {
+        #[command(subcommand)]
+        command: catalog::CatalogCommand,
+    },
     /// Print a topic's records from the beginning, one per line (like kcat -C).
     Consume(consume::ConsumeArgs),
     /// Compact small data files, expire old snapshots and remove orphan files (all three unless
@@ -76,6 +82,7 @@ enum Error {
     Query(#[from] bidlake_query::Error),
     #[error(transparent)]
     Maintain(#[from] bidlake_maintain::Error),
+    Catalog(#[from] bidlake_catalog::Error),
     #[error("reading standard input: {0}")]
     Stdin(#[source] std::io::Error),
     #[error("{0}")]
@@ -136,6 +143,9 @@ fn run(cli: Cli) -> Result<(), Error> {
                 Ok(())
             }
             Command::Query(args) => query::query(&cli.data_dir, args).await,
+            Command::Catalog { command } => {
+                catalog::catalog(&cli.data_dir, command, stop_on_signal()).await
+            }
             Command::Consume(args) => consume::consume(args, stop_on_signal()).await.map(|_| ()),
             Command::Maintain(args) => maintain::maintain(&cli.data_dir, args).await,
         }

@@ -13,10 +13,12 @@ pub struct KafkaArgs {
 
     /// Any librdkafka property as KEY=VALUE, repeatable (e.g. security.protocol=SASL_SSL,
     /// sasl.mechanisms=SCRAM-SHA-512). The environment variable takes a comma-separated list.
+    /// Its value may hold a password, so --help does not print it.
     #[arg(
         short = 'X',
         long = "kafka-property",
         env = "KAFKA_PROPERTIES",
+        hide_env_values = true,
         value_name = "KEY=VALUE",
         value_delimiter = ',',
         value_parser = parse_property

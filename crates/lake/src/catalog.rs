@@ -61,6 +61,9 @@ pub async fn open_lake(config: LakeConfig) -> Result<Lake> {
             if let Some(credential) = credential {
                 props.insert("credential".into(), credential.expose().to_owned());
             }
+            // The user's CATALOG_PROPERTIES last, so they can override any of the above (a
+            // catalog such as Polaris names its warehouse, not an s3:// location).
+            props.extend(config.catalog_props().iter().map(|(k, v)| (k.clone(), v.clone())));
             let catalog = RestCatalogBuilder::default()
                 .with_storage_factory(storage)
                 .load(&config.catalog_name, props)

@@ -53,6 +53,20 @@ pub struct LakeArgs {
     /// OAuth2 client credential `id:secret` for a REST catalog; only from the environment.
     #[arg(skip = std::env::var("CATALOG_CREDENTIAL").ok().map(Secret::from))]
     pub catalog_credential: Option<Secret>,
+
+    /// Any Iceberg REST catalog property as KEY=VALUE, repeatable, applied after bidlake's own
+    /// (e.g. warehouse=NAME for Polaris or Lakekeeper, scope=PRINCIPAL_ROLE:ALL,
+    /// oauth2-server-uri=URL, header.NAME=VALUE). The environment variable takes a comma-separated
+    /// list. Secrets belong in CATALOG_TOKEN or CATALOG_CREDENTIAL.
+    #[arg(
+        long = "catalog-property",
+        env = "CATALOG_PROPERTIES",
+        hide_env_values = true,
+        value_name = "KEY=VALUE",
+        value_delimiter = ',',
+        value_parser = parse_property
+    )]
+    pub catalog_properties: Vec<(String, String)>,
 }
 
 impl fmt::Debug for LakeArgs {
@@ -85,6 +99,17 @@ impl From<String> for Secret {
 impl fmt::Debug for Secret {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("<redacted>")
+    }
+}
+
+fn parse_property(s: &str) -> Result<(String, String)> {
+    match s.split_once('=') {
+        Some((key, value)) if !key.trim().is_empty() => {
+            Ok((key.trim().to_owned(), value.trim().to_owned()))
+        }
+        _ => Err(Error::Config(format!(
+            "{s:?} is not KEY=VALUE (e.g. --catalog-property scope=PRINCIPAL_ROLE:ALL)"
+        ))),
     }
 }
 
@@ -123,6 +148,8 @@ pub struct LakeConfig {
     pub storage: Storage,
     /// FileIO properties (S3 endpoint, keys, ...); may hold secrets, never log them.
     file_io_props: HashMap<String, String>,
+    /// The user's REST catalog properties (CATALOG_PROPERTIES), applied last; never logged.
+    catalog_props: HashMap<String, String>,
 }
 
 impl fmt::Debug for LakeConfig {
@@ -140,6 +167,11 @@ impl fmt::Debug for LakeConfig {
 impl LakeConfig {
     pub fn file_io_props(&self) -> &HashMap<String, String> {
         &self.file_io_props
+    }
+
+    /// The user's own REST catalog properties, to apply after bidlake's.
+    pub fn catalog_props(&self) -> &HashMap<String, String> {
+        &self.catalog_props
     }
 
     /// The catalog as a user would write it (no secrets).
@@ -183,6 +215,13 @@ impl LakeArgs {
             && !c.expose().contains(':')
         {
             return Err(Error::Config("CATALOG_CREDENTIAL must be CLIENT_ID:SECRET".into()));
+        }
+        if matches!(catalog, CatalogKind::Sql { .. }) && !self.catalog_properties.is_empty() {
+            return Err(Error::Config(
+                "CATALOG_PROPERTIES (--catalog-property) applies to a REST catalog \
+                 (CATALOG_URI=http(s)://...), not to the SQL catalog"
+                    .into(),
+            ));
         }
 
         let (warehouse, storage) = match self.warehouse.as_deref().map(str::trim) {
@@ -249,6 +288,7 @@ impl LakeArgs {
             warehouse,
             storage,
             file_io_props,
+            catalog_props: self.catalog_properties.iter().cloned().collect(),
         })
     }
 
@@ -266,6 +306,7 @@ impl LakeArgs {
             s3_secret_access_key: None,
             catalog_token: None,
             catalog_credential: None,
+            catalog_properties: Vec::new(),
         }
     }
 }
@@ -332,6 +373,40 @@ mod tests {
         );
         assert_eq!(config.file_io_props()["s3.endpoint"], "http://127.0.0.1:9000");
         assert!(!format!("{config:?} {a:?}").contains("hunter2"), "secrets never print");
+    }
+
+    #[test]
+    fn catalog_properties_reach_a_rest_catalog_only() {
+        #[derive(clap::Parser)]
+        struct Cli {
+            #[command(flatten)]
+            lake: LakeArgs,
+        }
+        use clap::Parser;
+        let cli = Cli::try_parse_from([
+            "bidlake",
+            "--catalog-uri",
+            "https://polaris.example/api/catalog",
+            "--warehouse",
+            "s3://lake/bidlake",
+            "--catalog-property",
+            "warehouse=bidlake_catalog",
+            "--catalog-property",
+            "scope = PRINCIPAL_ROLE:ALL",
+        ])
+        .unwrap();
+        let config = cli.lake.resolve(Path::new("/x")).unwrap();
+        assert_eq!(config.catalog_props()["warehouse"], "bidlake_catalog");
+        assert_eq!(config.catalog_props()["scope"], "PRINCIPAL_ROLE:ALL");
+        assert_eq!(config.warehouse, "s3://lake/bidlake", "storage still follows WAREHOUSE");
+
+        assert!(Cli::try_parse_from(["bidlake", "--catalog-property", "scope"]).is_err());
+        assert_eq!(parse_property("header.X=a=b").unwrap().1, "a=b");
+
+        let mut a = args();
+        a.catalog_properties.push(("scope".into(), "x".into()));
+        let err = a.resolve(Path::new("/x")).unwrap_err().to_string();
+        assert!(err.contains("CATALOG_PROPERTIES"), "{err}");
     }
 
     #[test]

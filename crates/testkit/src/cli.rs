@@ -8,6 +8,14 @@ use crate::Broker;
 /// The `bidlake` binary at `exe` (a test's `env!("CARGO_BIN_EXE_bidlake")`) against `broker` and
 /// the embedded lake under `data_dir`, without the caller's environment steering it elsewhere.
 pub fn bidlake_command(exe: &str, broker: &Broker, data_dir: &Path) -> Command {
+    let mut command = bidlake_lake_command(exe, data_dir);
+    command.env("KAFKA_BOOTSTRAP_SERVERS", broker.bootstrap());
+    command
+}
+
+/// The `bidlake` binary at `exe` on the embedded lake under `data_dir`, for commands that need no
+/// broker (`query`, `catalog serve`, `setup --skip-topics`).
+pub fn bidlake_lake_command(exe: &str, data_dir: &Path) -> Command {
     let mut command = Command::new(exe);
     for var in [
         "CATALOG_URI",
@@ -18,10 +26,13 @@ pub fn bidlake_command(exe: &str, broker: &Broker, data_dir: &Path) -> Command {
         "GEN_SEED",
         "GEN_DURATION",
         "COMMIT_INTERVAL",
+        "CATALOG_TOKEN",
+        "CATALOG_CREDENTIAL",
+        "CATALOG_PORT",
     ] {
         command.env_remove(var);
     }
-    command.env("KAFKA_BOOTSTRAP_SERVERS", broker.bootstrap()).env("BIDLAKE_DATA_DIR", data_dir);
+    command.env("BIDLAKE_DATA_DIR", data_dir);
     command
 }
 

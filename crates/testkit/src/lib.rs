@@ -12,7 +12,9 @@ mod lake;
 mod python;
 
 pub use broker::{Broker, free_port, tansu_binary};
-pub use cli::{bidlake_command, run_ok};
+pub use cli::{bidlake_command, bidlake_lake_command, run_ok};
 pub use kafka::{Record, consume, produce};
 pub use lake::{assert_each_once, scan, scan_lake, sources};
-pub use python::{S3_ACCESS_KEY, S3_SECRET_KEY, S3Server, Seen, read_with_python};
+pub use python::{
+    S3_ACCESS_KEY, S3_SECRET_KEY, S3Server, Seen, python_venv, read_with_python, run_python,
+};

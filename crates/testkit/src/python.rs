@@ -17,7 +17,7 @@ fn repo_root() -> PathBuf {
 }
 
 /// The venv's directory: `$BIDLAKE_PYTHON_VENV`, else installed (once) by the project's script.
-fn venv() -> &'static Path {
+pub fn python_venv() -> &'static Path {
     static VENV: OnceLock<PathBuf> = OnceLock::new();
     VENV.get_or_init(|| {
         if let Some(dir) = std::env::var_os("BIDLAKE_PYTHON_VENV") {
@@ -48,7 +48,7 @@ pub const S3_SECRET_KEY: &str = "bidlake-test-secret";
 impl S3Server {
     pub fn start() -> Self {
         let port = free_port();
-        let child = Command::new(venv().join("bin/moto_server"))
+        let child = Command::new(python_venv().join("bin/moto_server"))
             .args(["-H", "127.0.0.1", "-p", &port.to_string()])
             .stdin(Stdio::null())
             .stdout(Stdio::null())
@@ -91,6 +91,21 @@ impl Drop for S3Server {
     }
 }
 
+/// Runs `crates/testkit/python/<script>` with the venv's Python and returns the JSON it prints.
+pub fn run_python(script: &str, args: &[&str], env: &[(&str, &str)]) -> Value {
+    let path = repo_root().join("crates/testkit/python").join(script);
+    let out = Command::new(venv().join("bin/python"))
+        .arg(&path)
+        .args(args)
+        .envs(env.iter().copied())
+        .output()
+        .unwrap_or_else(|err| panic!("running {script}: {err}"));
+    assert!(out.status.success(), "{script} failed:\n{}", String::from_utf8_lossy(&out.stderr));
+    serde_json::from_slice(&out.stdout).unwrap_or_else(|err| {
+        panic!("{script} printed no JSON ({err}): {}", String::from_utf8_lossy(&out.stdout))
+    })
+}
+
 /// What one reader saw of a table.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Seen {
@@ -108,7 +123,7 @@ pub fn read_with_python(
     s3: Option<&S3Server>,
 ) -> Vec<(String, Seen)> {
     let script = repo_root().join("crates/testkit/python/read_table.py");
-    let mut command = Command::new(venv().join("bin/python"));
+    let mut command = Command::new(python_venv().join("bin/python"));
     command
         .arg(&script)
         .args(["--catalog-uri", &format!("sqlite:///{}", catalog_db.display())])

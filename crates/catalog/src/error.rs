@@ -1,0 +1,29 @@
+use std::net::SocketAddr;
+
+/// Why the catalog server could not start or stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error(transparent)]
+    Lake(#[from] bidlake_lake::Error),
+    #[error(
+        "`catalog serve` serves the SQL catalog; CATALOG_URI is the REST catalog {uri}, which clients can use directly"
+    )]
+    NotSqlCatalog { uri: String },
+    #[error("opening the catalog database {url}: {source}")]
+    OpenDatabase {
+        url: String,
+        #[source]
+        source: sqlx::Error,
+    },
+    #[error("listening on {addr} ({hint}): {source}")]
+    Bind {
+        addr: SocketAddr,
+        hint: &'static str,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("serving the REST catalog: {0}")]
+    Serve(#[source] std::io::Error),
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;

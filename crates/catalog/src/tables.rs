@@ -1,0 +1,212 @@
+//! `/v1/namespaces/{ns}/tables...` and `/v1/tables/rename`: list, create, register, load,
+//! exists, drop, commit, rename.
+
+use std::str::FromStr;
+use std::sync::Arc;
+
+use axum::Json;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use iceberg::table::Table;
+use iceberg::{ErrorKind, MetadataLocation, TableCreation, TableIdent, TableRequirement};
+use iceberg_catalog_rest::{
+    CommitTableRequest, CommitTableResponse, CreateTableRequest, ListTablesResponse,
+    LoadTableResult, RegisterTableRequest, RenameTableRequest,
+};
+use serde::Deserialize;
+
+use crate::CatalogService;
+use crate::namespaces::parse_namespace;
+use crate::rest_error::RestError;
+
+/// Attempts at a commit whose requirements still hold but lost the race for the pointer swap.
+const COMMIT_ATTEMPTS: usize = 8;
+
+fn ident(namespace: &str, table: String) -> Result<TableIdent, RestError> {
+    Ok(TableIdent::new(parse_namespace(namespace)?, table))
+}
+
+/// `load_table`, with "no such table" whatever the catalog said was missing.
+async fn load_table(service: &CatalogService, ident: &TableIdent) -> Result<Table, RestError> {
+    service.catalog.load_table(ident).await.map_err(|err| match err.kind() {
+        ErrorKind::TableNotFound | ErrorKind::NamespaceNotFound => RestError::no_such_table(ident),
+        _ => err.into(),
+    })
+}
+
+fn load_result(service: &CatalogService, table: &Table) -> LoadTableResult {
+    LoadTableResult {
+        metadata_location: table.metadata_location().map(str::to_owned),
+        metadata: table.metadata().clone(),
+        config: service.storage_config.clone(),
+        storage_credentials: None,
+    }
+}
+
+pub async fn list(
+    State(service): State<Arc<CatalogService>>,
+    Path(namespace): Path<String>,
+) -> Result<Json<ListTablesResponse>, RestError> {
+    let namespace = parse_namespace(&namespace)?;
+    let identifiers = service.catalog.list_tables(&namespace).await?;
+    Ok(Json(ListTablesResponse { identifiers, next_page_token: None }))
+}
+
+pub async fn create(
+    State(service): State<Arc<CatalogService>>,
+    Path(namespace): Path<String>,
+    Json(request): Json<CreateTableRequest>,
+) -> Result<Json<LoadTableResult>, RestError> {
+    let namespace = parse_namespace(&namespace)?;
+    if request.stage_create == Some(true) {
+        return Err(RestError::new(
+            StatusCode::NOT_ACCEPTABLE,
+            "UnsupportedOperationException",
+            "staged table creation (create-table transactions) is not supported by bidlake's catalog: create the table, then commit to it",
+        ));
+    }
+    let creation = TableCreation::builder()
+        .name(request.name)
+        .location_opt(request.location)
+        .schema(request.schema)
+        .partition_spec_opt(request.partition_spec)
+        .sort_order_opt(request.write_order)
+        .properties(request.properties)
+        .build();
+    let table = service.catalog.create_table(&namespace, creation).await?;
+    Ok(Json(load_result(&service, &table)))
+}
+
+pub async fn register(
+    State(service): State<Arc<CatalogService>>,
+    Path(namespace): Path<String>,
+    Json(request): Json<RegisterTableRequest>,
+) -> Result<Json<LoadTableResult>, RestError> {
+    if request.overwrite == Some(true) {
+        return Err(RestError::bad_request("registering over an existing table is not supported"));
+    }
+    let ident = ident(&namespace, request.name)?;
+    let table = service.catalog.register_table(&ident, request.metadata_location).await?;
+    Ok(Json(load_result(&service, &table)))
+}
+
+pub async fn load(
+    State(service): State<Arc<CatalogService>>,
+    Path((namespace, table)): Path<(String, String)>,
+) -> Result<Json<LoadTableResult>, RestError> {
+    let ident = ident(&namespace, table)?;
+    let table = load_table(&service, &ident).await?;
+    Ok(Json(load_result(&service, &table)))
+}
+
+pub async fn exists(
+    State(service): State<Arc<CatalogService>>,
+    Path((namespace, table)): Path<(String, String)>,
+) -> Result<StatusCode, RestError> {
+    let ident = ident(&namespace, table)?;
+    Ok(if service.catalog.table_exists(&ident).await? {
+        StatusCode::NO_CONTENT
+    } else {
+        StatusCode::NOT_FOUND
+    })
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DropQuery {
+    /// Clients write `true` or Python's `True`.
+    purge_requested: Option<String>,
+}
+
+/// Drops the table from the catalog; with `purgeRequested=true` also deletes its files.
+pub async fn drop(
+    State(service): State<Arc<CatalogService>>,
+    Path((namespace, table)): Path<(String, String)>,
+    Query(query): Query<DropQuery>,
+) -> Result<StatusCode, RestError> {
+    let ident = ident(&namespace, table)?;
+    let table = load_table(&service, &ident).await?;
+    service.catalog.drop_table(&ident).await?;
+    if query.purge_requested.is_some_and(|value| value.eq_ignore_ascii_case("true")) {
+        let location = table.metadata().location();
+        table.file_io().delete_prefix(location).await.map_err(|err| {
+            RestError::internal(format!(
+                "{ident} was dropped, but purging {location} failed: {err}"
+            ))
+        })?;
+        tracing::info!(table = %ident, location, "dropped and purged");
+    }
+    Ok(StatusCode::NO_CONTENT)
+}
+
+pub async fn rename(
+    State(service): State<Arc<CatalogService>>,
+    Json(request): Json<RenameTableRequest>,
+) -> Result<StatusCode, RestError> {
+    service.catalog.rename_table(&request.source, &request.destination).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Scan and commit reports from clients: accepted, not kept.
+pub async fn metrics() -> StatusCode {
+    StatusCode::NO_CONTENT
+}
+
+/// `POST /v1/namespaces/{ns}/tables/{table}`: check the client's requirements against the
+/// current metadata (409 when one fails), apply its updates, write the new metadata file and
+/// swap the table's pointer. Losing the swap to a concurrent commit is not the client's
+/// conflict: re-check the requirements on the new metadata and try again.
+pub async fn commit(
+    State(service): State<Arc<CatalogService>>,
+    Path((namespace, table)): Path<(String, String)>,
+    Json(request): Json<CommitTableRequest>,
+) -> Result<Json<CommitTableResponse>, RestError> {
+    let ident = ident(&namespace, table)?;
+    if request.requirements.iter().any(|req| matches!(req, TableRequirement::NotExist)) {
+        return Err(RestError::new(
+            StatusCode::NOT_ACCEPTABLE,
+            "UnsupportedOperationException",
+            "create-table transactions (assert-create) are not supported by bidlake's catalog",
+        ));
+    }
+    for _ in 0..COMMIT_ATTEMPTS {
+        let table = load_table(&service, &ident).await?;
+        let metadata = table.metadata();
+        for requirement in &request.requirements {
+            requirement
+                .check(Some(metadata))
+                .map_err(|err| RestError::commit_failed(format!("{ident}: {}", err.message())))?;
+        }
+        let current_location = table
+            .metadata_location()
+            .ok_or_else(|| RestError::internal(format!("{ident} has no metadata location")))?;
+        let mut builder = metadata.clone().into_builder(Some(current_location.to_owned()));
+        for update in &request.updates {
+            builder = update.clone().apply(builder)?;
+        }
+        let new_metadata = builder.build()?.metadata;
+        let new_location = MetadataLocation::from_str(current_location)?
+            .with_next_version()
+            .with_new_metadata(&new_metadata);
+        new_metadata.write_to(table.file_io(), &new_location).await?;
+        let new_location = new_location.to_string();
+        let swapped = service
+            .store
+            .swap_metadata_location(&ident, current_location, &new_location)
+            .await
+            .map_err(|err| RestError::internal(format!("committing {ident}: {err}")))?;
+        if swapped {
+            return Ok(Json(CommitTableResponse {
+                metadata_location: new_location,
+                metadata: new_metadata,
+            }));
+        }
+        // The metadata file we wrote is referenced by nothing; don't leave it behind.
+        if let Err(err) = table.file_io().delete(&new_location).await {
+            tracing::warn!(table = %ident, "removing unused metadata file {new_location}: {err}");
+        }
+    }
+    Err(RestError::commit_failed(format!(
+        "{ident} changed under {COMMIT_ATTEMPTS} consecutive commit attempts; retry"
+    )))
+}
