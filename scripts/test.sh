@@ -16,6 +16,8 @@ TANSU_BIN="$(scripts/install-tansu.sh)"
 export TANSU_BIN
 BIDLAKE_PYTHON_VENV="$(scripts/install-python.sh)"
 export BIDLAKE_PYTHON_VENV
+BIDLAKE_CHROMIUM="$(scripts/install-browser.sh)"
+export BIDLAKE_CHROMIUM
 if ! cargo nextest --version >/dev/null 2>&1; then
   cargo install cargo-nextest --locked
 fi

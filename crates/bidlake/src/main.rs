@@ -5,6 +5,7 @@ mod consume;
 mod maintain;
 mod query;
 mod setup;
+mod status;
 mod up;
 
 use std::path::PathBuf;
@@ -39,7 +40,7 @@ enum Command {
         kafka: KafkaArgs,
     },
     /// Run the platform on one machine with embedded defaults: a Kafka-protocol broker on
-    /// 127.0.0.1 and the generator (ingest, catalog and dashboard join as they are built).
+    /// 127.0.0.1, setup, the generator, ingest, the REST catalog (8181) and the dashboard (8081).
     Up(up::UpArgs),
     /// Create the topics, their dead-letter topics, the namespace and the tables (idempotent);
     /// --check reports what exists.
@@ -61,6 +62,9 @@ enum Command {
         #[command(subcommand)]
         command: catalog::CatalogCommand,
     },
+    /// What runs, lag, last commits and table sizes: from a running `bidlake up`'s dashboard, or
+    /// from the catalog when none answers.
+    Status(status::StatusArgs),
     /// Print a topic's records from the beginning, one per line (like kcat -C).
     Consume(consume::ConsumeArgs),
     /// Compact small data files, expire old snapshots and remove orphan files (all three unless
@@ -83,6 +87,8 @@ enum Error {
     #[error(transparent)]
     Maintain(#[from] bidlake_maintain::Error),
     Catalog(#[from] bidlake_catalog::Error),
+    #[error(transparent)]
+    Dashboard(#[from] bidlake_dashboard::Error),
     #[error("reading standard input: {0}")]
     Stdin(#[source] std::io::Error),
     #[error("{0}")]
@@ -146,6 +152,7 @@ fn run(cli: Cli) -> Result<(), Error> {
             Command::Catalog { command } => {
                 catalog::catalog(&cli.data_dir, command, stop_on_signal()).await
             }
+            Command::Status(args) => status::status(&cli.data_dir, args).await,
             Command::Consume(args) => consume::consume(args, stop_on_signal()).await.map(|_| ()),
             Command::Maintain(args) => maintain::maintain(&cli.data_dir, args).await,
         }

@@ -1,15 +1,19 @@
 //! `bidlake up`: the platform on one machine with embedded defaults.
 //!
 //! It runs the Kafka-protocol broker (tansu, supervised; or an external cluster), `setup`, the
-//! generator and the ingest job; the REST catalog and the dashboard join it as they are built.
-//! Stopping (Ctrl-C) stops the generator, then ingest commits what it holds, then the broker.
+//! generator, the ingest job, the Iceberg REST catalog (8181) and the dashboard (8081).
+//! Stopping (Ctrl-C) stops the generator, then ingest commits what it holds, then the servers
+//! and the broker.
 
+use std::net::{Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use bidlake_gen::GenArgs;
+use bidlake_catalog::CatalogService;
+use bidlake_dashboard::{Dashboard, Service, Sources};
+use bidlake_gen::{GenArgs, GenMetrics};
 use bidlake_ingest::metrics::IngestMetrics;
 use bidlake_ingest::{IngestArgs, IngestSettings, Job};
 use bidlake_kafka::KafkaArgs;
@@ -17,6 +21,7 @@ use bidlake_kafka::embedded::EmbeddedBroker;
 use bidlake_lake::{LakeArgs, LakeConfig, open_lake};
 
 use crate::Error;
+use crate::catalog::until;
 use crate::setup::{SetupArgs, setup};
 
 #[derive(Debug, Clone, clap::Args)]
@@ -24,6 +29,14 @@ pub struct UpArgs {
     /// Port of the embedded Kafka broker on 127.0.0.1.
     #[arg(long, env = "BIDLAKE_KAFKA_PORT", default_value_t = 9092)]
     pub kafka_port: u16,
+
+    /// Port of the Iceberg REST catalog on 127.0.0.1.
+    #[arg(long, env = "CATALOG_PORT", default_value_t = 8181)]
+    pub catalog_port: u16,
+
+    /// Port of the dashboard (/, /api/status, /metrics) on 127.0.0.1.
+    #[arg(long, env = "BIDLAKE_DASHBOARD_PORT", default_value_t = 8081)]
+    pub dashboard_port: u16,
 
     /// Use this Kafka cluster instead of starting the embedded broker.
     #[arg(long = "bootstrap-servers", env = "KAFKA_BOOTSTRAP_SERVERS")]
@@ -46,6 +59,19 @@ pub async fn up(data_dir: &Path, args: UpArgs, stop: Arc<AtomicBool>) -> Result<
     std::fs::create_dir_all(data_dir)
         .map_err(|err| Error::DataDir { path: data_dir.to_owned(), source: err })?;
     let data_dir = data_dir.canonicalize().unwrap_or_else(|_| data_dir.to_owned());
+    // Ports first: a port in use stops `up` before anything starts.
+    let listeners = Listeners {
+        catalog: bidlake_catalog::bind(
+            SocketAddr::from((Ipv4Addr::LOCALHOST, args.catalog_port)),
+            "choose another with --catalog-port or CATALOG_PORT",
+        )
+        .await?,
+        dashboard: bidlake_dashboard::bind(
+            SocketAddr::from((Ipv4Addr::LOCALHOST, args.dashboard_port)),
+            "choose another with --dashboard-port or BIDLAKE_DASHBOARD_PORT",
+        )
+        .await?,
+    };
 
     let broker = match &args.bootstrap_servers {
         Some(_) => None,
@@ -69,7 +95,8 @@ pub async fn up(data_dir: &Path, args: UpArgs, stop: Arc<AtomicBool>) -> Result<
         .map(|broker| tokio::spawn(supervise(broker, stop.clone(), broker_failure.clone())));
 
     let kafka = KafkaArgs::for_bootstrap(bootstrap);
-    let result = run_platform(&data_dir, &args, &kafka, broker.is_some(), stop.clone()).await;
+    let result =
+        run_platform(&data_dir, &args, &kafka, broker.is_some(), listeners, stop.clone()).await;
 
     stop.store(true, Ordering::SeqCst);
     if let Some(supervisor) = supervisor {
@@ -92,13 +119,21 @@ pub async fn up(data_dir: &Path, args: UpArgs, stop: Arc<AtomicBool>) -> Result<
     Ok(())
 }
 
-/// Setup, then the generator and the ingest job side by side until `stop` (or until the
-/// generator's --count/--duration is reached and ingest has taken everything).
+#[derive(Debug)]
+struct Listeners {
+    catalog: tokio::net::TcpListener,
+    dashboard: tokio::net::TcpListener,
+}
+
+/// Setup, then the REST catalog and the dashboard, and the generator and the ingest job side by
+/// side until `stop` (or until the generator's --count/--duration is reached and ingest has
+/// taken everything).
 async fn run_platform(
     data_dir: &Path,
     args: &UpArgs,
     kafka: &KafkaArgs,
     embedded: bool,
+    listeners: Listeners,
     stop: Arc<AtomicBool>,
 ) -> Result<(), Error> {
     setup(
@@ -115,9 +150,64 @@ async fn run_platform(
     let config = args.lake.resolve(data_dir)?;
     let lake = open_lake(config.clone()).await?;
     let metrics = Arc::new(IngestMetrics::default());
+    let gen_metrics = Arc::new(GenMetrics::default());
     let ingest_args = IngestArgs::all_tables(args.ingest.clone(), args.gen_args.topics.clone());
-    let job = Job::start(ingest_args, kafka.clone(), lake, metrics).await?;
-    print_banner(data_dir, &kafka.bootstrap_servers, embedded, &args.gen_args, &config);
+    let job = Job::start(ingest_args, kafka.clone(), lake.clone(), metrics.clone()).await?;
+
+    let addresses = Addresses {
+        kafka: kafka.bootstrap_servers.clone(),
+        catalog: format!("http://{}", local_addr(&listeners.catalog)),
+        dashboard: format!("http://{}", local_addr(&listeners.dashboard)),
+    };
+    let servers_stop = Arc::new(AtomicBool::new(false));
+    let servers_stop_for_sampler = servers_stop.clone();
+    let catalog = CatalogService::open(
+        &lake,
+        args.lake.catalog_token.clone(),
+        args.lake.catalog_credential.clone(),
+    )
+    .await?;
+    let dashboard = Dashboard::new(Sources {
+        generator: Some((gen_metrics.clone(), args.gen_args.rate)),
+        ingest: Some(metrics),
+        lake,
+        streams: args
+            .gen_args
+            .topics
+            .event_topics()
+            .iter()
+            .zip(bidlake_lake::tables::EventTable::ALL)
+            .map(|(topic, table)| {
+                ((*topic).to_owned(), format!("{}.{}", config.namespace, table.name()))
+            })
+            .collect(),
+        services: vec![
+            service("kafka", &addresses.kafka),
+            service("catalog", &addresses.catalog),
+            service("dashboard", &addresses.dashboard),
+        ],
+    });
+    let servers = [
+        tokio::spawn(report_failure(
+            "the REST catalog",
+            bidlake_catalog::serve_on(catalog, listeners.catalog, until(servers_stop.clone())),
+            stop.clone(),
+        )),
+        tokio::spawn(report_failure(
+            "the dashboard",
+            bidlake_dashboard::serve(
+                dashboard.clone(),
+                listeners.dashboard,
+                until(servers_stop.clone()),
+            ),
+            stop.clone(),
+        )),
+        tokio::spawn(async move {
+            dashboard.run_sampler(servers_stop_for_sampler).await;
+            Ok(())
+        }),
+    ];
+    print_banner(data_dir, &addresses, embedded, &args.gen_args, &config);
 
     // Ingest stops on its own flag, raised only after the generator has stopped, so that it
     // commits everything the generator produced. Both run in this task: the job holds
@@ -133,7 +223,9 @@ async fn run_platform(
         result
     };
     let generate = async {
-        let generated = bidlake_gen::produce(&args.gen_args, kafka, stop.clone()).await;
+        let generated =
+            bidlake_gen::produce_with_metrics(&args.gen_args, kafka, stop.clone(), gen_metrics)
+                .await;
         // The generator may end by itself (--count, --duration): keep ingesting until stopped.
         while generated.is_ok()
             && !stop.load(Ordering::SeqCst)
@@ -145,9 +237,50 @@ async fn run_platform(
         generated
     };
     let (generated, ingested) = tokio::join!(generate, ingest);
+    servers_stop.store(true, Ordering::SeqCst);
+    let mut server_failure = None;
+    for server in servers {
+        match server.await {
+            Ok(Ok(())) => {}
+            Ok(Err(message)) => server_failure = Some(message),
+            Err(err) => server_failure = Some(format!("a server task failed: {err}")),
+        }
+    }
     generated?;
     ingested?;
-    Ok(())
+    match server_failure {
+        Some(message) => Err(Error::Up(message)),
+        None => Ok(()),
+    }
+}
+
+/// Runs a server to its end; if it fails, says which one and stops the platform.
+async fn report_failure<E: std::fmt::Display>(
+    name: &'static str,
+    server: impl std::future::Future<Output = Result<(), E>>,
+    stop: Arc<AtomicBool>,
+) -> Result<(), String> {
+    server.await.map_err(|err| {
+        let message = format!("{name} stopped: {err}");
+        tracing::error!("{message}; stopping");
+        stop.store(true, Ordering::SeqCst);
+        message
+    })
+}
+
+#[derive(Debug)]
+struct Addresses {
+    kafka: String,
+    catalog: String,
+    dashboard: String,
+}
+
+fn local_addr(listener: &tokio::net::TcpListener) -> String {
+    listener.local_addr().map(|addr| addr.to_string()).unwrap_or_else(|_| "?".to_owned())
+}
+
+fn service(name: &str, address: &str) -> Service {
+    Service { name: name.to_owned(), address: address.to_owned(), state: "running".to_owned() }
 }
 
 /// Watches the embedded broker; restarts it when it dies, and stops everything with the
@@ -196,11 +329,12 @@ async fn supervise(
 
 fn print_banner(
     data_dir: &Path,
-    bootstrap: &str,
+    addresses: &Addresses,
     embedded: bool,
     gen_args: &GenArgs,
     lake: &LakeConfig,
 ) {
+    let bootstrap = &addresses.kafka;
     let exe: PathBuf = std::env::current_exe().unwrap_or_else(|_| "bidlake".into());
     let exe = exe.display();
     let broker = if embedded {
@@ -219,10 +353,12 @@ fn print_banner(
          \n  topics         {topics}\
          \n  ingest         into {namespace}.bid_requests, bid_responses, impressions, clicks\
          \n  catalog        {catalog} (Iceberg SQL catalog \"{catalog_name}\"; PyIceberg and DuckDB read it)\
+         \n  REST catalog   {rest}  (Iceberg REST: Spark, Trino, PyIceberg RestCatalog)\
          \n  warehouse      {warehouse}\
+         \n  dashboard      {dashboard}  (JSON at /api/status, Prometheus at /metrics)\
          \n\nTry, in another shell:\
+         \n  {exe} query --data-dir {data} \"SELECT COUNT(*) FROM {namespace}.bid_requests\"\
          \n  {exe} consume bid-requests --count 3 --bootstrap-servers {bootstrap}\
-         \n  {exe} setup --check --data-dir {data} --bootstrap-servers {bootstrap}\
          \n  find {data}/warehouse -name '*.parquet' | head\
          \n\nCtrl-C stops everything cleanly (ingest commits what it holds first).\n",
         data = data_dir.display(),
@@ -231,5 +367,7 @@ fn print_banner(
         catalog = lake.catalog_display(),
         catalog_name = lake.catalog_name,
         warehouse = lake.warehouse,
+        rest = addresses.catalog,
+        dashboard = addresses.dashboard,
     );
 }

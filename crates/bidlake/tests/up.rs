@@ -8,7 +8,7 @@ use std::sync::mpsc;
 use std::time::Duration;
 
 use bidlake_openrtb::{BidRequest, validate};
-use bidlake_testkit::{assert_each_once, free_port, scan};
+use bidlake_testkit::{assert_each_once, free_port, http_get, render_dom, scan, screenshot};
 
 fn bidlake() -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_bidlake"));
@@ -20,16 +20,45 @@ fn bidlake() -> Command {
         "CATALOG_URI",
         "WAREHOUSE",
         "COMMIT_INTERVAL",
+        "CATALOG_PORT",
+        "BIDLAKE_DASHBOARD_PORT",
+        "BIDLAKE_DASHBOARD_URL",
     ] {
         command.env_remove(var);
     }
     command
 }
 
+/// `up`'s ports: every test takes free ones, so tests run side by side.
+#[derive(Debug, Clone, Copy)]
+struct Ports {
+    kafka: u16,
+    catalog: u16,
+    dashboard: u16,
+}
+
+impl Ports {
+    fn free() -> Self {
+        Self { kafka: free_port(), catalog: free_port(), dashboard: free_port() }
+    }
+
+    fn args(&self) -> Vec<String> {
+        [
+            ("--kafka-port", self.kafka),
+            ("--catalog-port", self.catalog),
+            ("--dashboard-port", self.dashboard),
+        ]
+        .iter()
+        .flat_map(|(flag, port)| [(*flag).to_owned(), port.to_string()])
+        .collect()
+    }
+}
+
 /// Starts `up` and returns once it printed its banner.
-fn start_up(data_dir: &std::path::Path, port: u16) -> Child {
+fn start_up(data_dir: &std::path::Path, ports: Ports) -> Child {
     let mut child = bidlake()
-        .args(["up", "--rate", "200", "--commit-interval", "2s", "--kafka-port", &port.to_string()])
+        .args(["up", "--rate", "200", "--commit-interval", "2s"])
+        .args(ports.args())
         .arg("--data-dir")
         .arg(data_dir)
         .stdout(Stdio::piped())
@@ -86,9 +115,10 @@ fn consume(port: u16, count: u32) -> Vec<String> {
 #[test]
 fn up_runs_broker_generator_and_ingest_and_resumes_on_the_same_data() {
     let data = tempfile::tempdir().expect("temp dir");
-    let port = free_port();
+    let ports = Ports::free();
+    let port = ports.kafka;
 
-    let up = start_up(data.path(), port);
+    let up = start_up(data.path(), ports);
     let lines = consume(port, 20);
     assert_eq!(lines.len(), 20);
     let mut first_ids = Vec::new();
@@ -114,7 +144,7 @@ fn up_runs_broker_generator_and_ingest_and_resumes_on_the_same_data() {
     assert!(first_rows >= committed, "{first_rows} rows after stopping, {committed} before");
 
     // A second `up` on the same data directory keeps what the first produced and adds to it.
-    let up = start_up(data.path(), port);
+    let up = start_up(data.path(), ports);
     let ids: std::collections::HashSet<String> = consume(port, 2_000)
         .iter()
         .map(|line| serde_json::from_str::<BidRequest>(line).expect("a bid request").id)
@@ -147,16 +177,109 @@ fn a_port_in_use_names_the_flag_to_change() {
     let taken = TcpListener::bind("127.0.0.1:0").expect("bind");
     let port = taken.local_addr().expect("addr").port();
     let data = tempfile::tempdir().expect("temp dir");
+    let free = Ports::free();
+    for (ports, flag) in [
+        (Ports { kafka: port, ..free }, "--kafka-port"),
+        (Ports { catalog: port, ..free }, "--catalog-port"),
+        (Ports { dashboard: port, ..free }, "--dashboard-port"),
+    ] {
+        let out = bidlake()
+            .arg("up")
+            .args(ports.args())
+            .arg("--data-dir")
+            .arg(data.path())
+            .output()
+            .expect("running up");
+        assert!(!out.status.success());
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.contains(&port.to_string()) && stderr.contains(flag), "{flag}: {stderr}");
+    }
+}
+
+/// The number a dashboard element shows (`<div ... id="ID">1,234</div>`).
+fn shown(dom: &str, id: &str) -> u64 {
+    let start = dom.find(&format!("id=\"{id}\">")).unwrap_or_else(|| panic!("no #{id} in {dom}"));
+    let text = &dom[start + id.len() + 6..];
+    let text: String =
+        text[..text.find('<').unwrap()].chars().filter(char::is_ascii_digit).collect();
+    text.parse().unwrap_or_else(|_| panic!("#{id} shows no number"))
+}
+
+fn status_json(port: u16) -> serde_json::Value {
+    let (code, body) = http_get(port, "/api/status");
+    assert_eq!(code, 200, "{body}");
+    serde_json::from_str(&body).expect("/api/status is JSON")
+}
+
+fn rows_in_tables(status: &serde_json::Value) -> u64 {
+    status["tables"].as_array().unwrap().iter().map(|t| t["rows"].as_u64().unwrap()).sum()
+}
+
+#[test]
+fn the_dashboard_shows_the_platform_live_in_a_browser() {
+    let data = tempfile::tempdir().expect("temp dir");
+    let ports = Ports::free();
+    let up = start_up(data.path(), ports);
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while rows_in_tables(&status_json(ports.dashboard)) == 0 {
+        assert!(std::time::Instant::now() < deadline, "no rows on the dashboard after a minute");
+        std::thread::sleep(Duration::from_millis(500));
+    }
+
+    // A real browser runs the page's script, which polls /api/status: the numbers move.
+    let page = format!("http://127.0.0.1:{}/", ports.dashboard);
+    let first = render_dom(&page, Duration::from_secs(2));
+    std::thread::sleep(Duration::from_secs(3));
+    let second = render_dom(&page, Duration::from_secs(2));
+    for dom in [&first, &second] {
+        assert!(dom.contains("data-polls="), "the page's script never updated it");
+        assert!(dom.contains("bid-requests → db.bid_requests"));
+        assert!(!dom.contains("points=\"\""), "the throughput chart is drawn");
+    }
+    let (before, after) = (shown(&first, "rows-total"), shown(&second, "rows-total"));
+    assert!(before > 0 && after > before, "rows shown: {before}, then {after}");
+    assert!(shown(&second, "commits") > 0);
+    let png = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("dashboard.png");
+    screenshot(&page, Duration::from_secs(2), &png);
+    let image = std::fs::read(&png).expect("the screenshot was written");
+    assert!(image.starts_with(b"\x89PNG") && image.len() > 20_000, "{} bytes", image.len());
+
+    // Prometheus: every name is bidlake_..., and the table's rows are there.
+    let (code, metrics) = http_get(ports.dashboard, "/metrics");
+    assert_eq!(code, 200);
+    let samples: Vec<&str> = metrics.lines().filter(|l| !l.starts_with('#')).collect();
+    assert!(samples.iter().all(|l| l.starts_with("bidlake_")), "{metrics}");
+    let rows: f64 = samples
+        .iter()
+        .find_map(|l| l.strip_prefix("bidlake_table_rows{table=\"db.bid_requests\"} "))
+        .expect("bidlake_table_rows of db.bid_requests")
+        .parse()
+        .unwrap();
+    assert!(rows > 0.0);
+
+    // `status` prints the same from the command line; the REST catalog serves the tables.
     let out = bidlake()
-        .args(["up", "--kafka-port", &port.to_string()])
+        .args(["status", "--dashboard-url", &format!("http://127.0.0.1:{}", ports.dashboard)])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success() && text.contains("bidlake up, running for"), "{text}");
+    assert!(text.contains("bid-requests") && text.contains("db.bid_requests"), "{text}");
+    let (code, tables) = http_get(ports.catalog, "/v1/namespaces/db/tables");
+    assert_eq!(code, 200);
+    assert!(tables.contains("\"bid_requests\""), "{tables}");
+
+    interrupt(up);
+    // Without up, `status` says so and reports the tables from the catalog.
+    let committed = scan(data.path(), "bid_requests").iter().map(|b| b.num_rows()).sum::<usize>();
+    let out = bidlake()
+        .args(["status", "--dashboard-url", &format!("http://127.0.0.1:{}", ports.dashboard)])
         .arg("--data-dir")
         .arg(data.path())
         .output()
-        .expect("running up");
-    assert!(!out.status.success());
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        stderr.contains(&format!("port {port}")) && stderr.contains("--kafka-port"),
-        "{stderr}"
-    );
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success() && text.contains("no bidlake up answers"), "{text}");
+    let line = text.lines().find(|l| l.starts_with("db.bid_requests")).expect("a table line");
+    assert_eq!(line.split_whitespace().nth(1), Some(committed.to_string().as_str()), "{text}");
 }

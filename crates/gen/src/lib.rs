@@ -22,4 +22,4 @@ pub use config::{GenArgs, ProducerArgs};
 pub use error::{Error, Result};
 pub use funnel::FunnelRates;
 pub use generator::{Event, Generator, Topic};
-pub use run::{Summary, produce, seed_or_random, write_ndjson};
+pub use run::{GenMetrics, Summary, produce, produce_with_metrics, seed_or_random, write_ndjson};

@@ -43,6 +43,23 @@ impl Summary {
     }
 }
 
+/// What a running generator has done, live: the dashboard and `status` read it.
+#[derive(Debug, Default)]
+pub struct GenMetrics {
+    /// Events handed to the producer, by `Topic as usize`.
+    pub produced: [AtomicU64; 4],
+    /// Acknowledged by the broker.
+    pub delivered: AtomicU64,
+    pub failed: AtomicU64,
+    pub last_error: Mutex<Option<String>>,
+}
+
+impl GenMetrics {
+    pub fn produced(&self, topic: Topic) -> u64 {
+        self.produced[topic as usize].load(Ordering::Relaxed)
+    }
+}
+
 /// The seed of a run: the user's, or one picked from the clock (and logged, to repeat the run).
 pub fn seed_or_random(seed: Option<u64>) -> u64 {
     seed.unwrap_or_else(|| {
@@ -83,6 +100,16 @@ pub fn write_ndjson(args: &GenArgs, stop: &AtomicBool, out: impl Write) -> Resul
 /// then produces the funnel events still pending and waits until the broker has acknowledged
 /// everything. Fails if any event was not delivered.
 pub async fn produce(args: &GenArgs, kafka: &KafkaArgs, stop: Arc<AtomicBool>) -> Result<Summary> {
+    produce_with_metrics(args, kafka, stop, Arc::default()).await
+}
+
+/// [`produce`], counting into `metrics` as it goes.
+pub async fn produce_with_metrics(
+    args: &GenArgs,
+    kafka: &KafkaArgs,
+    stop: Arc<AtomicBool>,
+    metrics: Arc<GenMetrics>,
+) -> Result<Summary> {
     let rates = args.funnel_rates()?;
     let specs: Vec<TopicSpec> = args
         .topics
@@ -97,7 +124,7 @@ pub async fn produce(args: &GenArgs, kafka: &KafkaArgs, stop: Arc<AtomicBool>) -
     let producer: ThreadedProducer<Deliveries> = args
         .producer
         .client_config(kafka)
-        .create_with_context(Deliveries::default())
+        .create_with_context(Deliveries(metrics))
         .map_err(Error::Producer)?;
     let args = args.clone();
     tokio::task::spawn_blocking(move || {
@@ -137,6 +164,7 @@ fn produce_loop(
             }
         }
         summary.count(event.topic);
+        producer.context().0.produced[event.topic as usize].fetch_add(1, Ordering::Relaxed);
         Ok(())
     };
 
@@ -159,7 +187,7 @@ fn produce_loop(
     if producer.flush(args.producer.flush_timeout).is_err() {
         return Err(Error::FlushTimeout(producer.in_flight_count().max(0) as u64));
     }
-    let deliveries = producer.context();
+    let deliveries = &producer.context().0;
     summary.delivered = deliveries.delivered.load(Ordering::Relaxed);
     summary.failed = deliveries.failed.load(Ordering::Relaxed);
     progress.log_final(&summary);
@@ -176,12 +204,8 @@ fn produce_loop(
 }
 
 /// Counts the broker's acknowledgements; librdkafka calls it from its own thread.
-#[derive(Debug, Default)]
-struct Deliveries {
-    delivered: AtomicU64,
-    failed: AtomicU64,
-    last_error: Mutex<Option<String>>,
-}
+#[derive(Debug)]
+struct Deliveries(Arc<GenMetrics>);
 
 impl ClientContext for Deliveries {}
 
@@ -189,18 +213,19 @@ impl ProducerContext for Deliveries {
     type DeliveryOpaque = ();
 
     fn delivery(&self, result: &DeliveryResult<'_>, _: ()) {
+        let metrics = &self.0;
         match result {
             Ok(_) => {
-                self.delivered.fetch_add(1, Ordering::Relaxed);
+                metrics.delivered.fetch_add(1, Ordering::Relaxed);
             }
             Err((err, message)) => {
-                let failed = self.failed.fetch_add(1, Ordering::Relaxed) + 1;
+                let failed = metrics.failed.fetch_add(1, Ordering::Relaxed) + 1;
                 let reason = format!("{err} (topic {})", message.topic());
                 // The first failure is worth a line of its own; the rest show in the progress line.
                 if failed == 1 {
                     tracing::error!(%reason, "an event was not delivered");
                 }
-                if let Ok(mut last) = self.last_error.lock() {
+                if let Ok(mut last) = metrics.last_error.lock() {
                     *last = Some(reason);
                 }
             }
@@ -275,7 +300,7 @@ impl Progress {
             return;
         }
         let rate = (summary.bid_requests - self.last_requests) as f64 / elapsed.as_secs_f64();
-        let deliveries = producer.context();
+        let deliveries = &producer.context().0;
         tracing::info!(
             requests_per_sec = rate.round() as u64,
             bid_requests = summary.bid_requests,

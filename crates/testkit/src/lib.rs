@@ -10,6 +10,7 @@ mod cli;
 mod kafka;
 mod lake;
 mod python;
+mod web;
 
 pub use broker::{Broker, free_port, tansu_binary};
 pub use cli::{bidlake_command, bidlake_lake_command, run_ok};
@@ -18,3 +19,4 @@ pub use lake::{assert_each_once, scan, scan_lake, sources};
 pub use python::{
     S3_ACCESS_KEY, S3_SECRET_KEY, S3Server, Seen, python_venv, read_with_python, run_python,
 };
+pub use web::{http_get, render_dom, screenshot};

@@ -94,7 +94,7 @@ impl Drop for S3Server {
 /// Runs `crates/testkit/python/<script>` with the venv's Python and returns the JSON it prints.
 pub fn run_python(script: &str, args: &[&str], env: &[(&str, &str)]) -> Value {
     let path = repo_root().join("crates/testkit/python").join(script);
-    let out = Command::new(venv().join("bin/python"))
+    let out = Command::new(python_venv().join("bin/python"))
         .arg(&path)
         .args(args)
         .envs(env.iter().copied())

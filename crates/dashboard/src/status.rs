@@ -1,0 +1,129 @@
+//! The platform's status as one serializable value: what `/api/status` returns, what the page
+//! and `/metrics` render and what `bidlake status` prints.
+
+use std::collections::BTreeMap;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use bidlake_lake::Lake;
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct Status {
+    pub version: String,
+    pub uptime_secs: u64,
+    /// What runs and where (broker, catalog, dashboard, generator, ingest).
+    pub services: Vec<Service>,
+    /// One row per event topic and the table it feeds.
+    pub topics: Vec<TopicStatus>,
+    pub generator: Option<GeneratorStatus>,
+    pub ingest: Option<IngestStatus>,
+    pub tables: Vec<TableStatus>,
+    /// Throughput samples, oldest first, one a second over the last minutes.
+    pub history: Vec<Sample>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct Service {
+    pub name: String,
+    pub address: String,
+    pub state: String,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct TopicStatus {
+    pub topic: String,
+    pub table: String,
+    pub produced: u64,
+    pub produced_per_sec: f64,
+    pub consumed: u64,
+    pub ingested_rows: u64,
+    pub ingested_per_sec: f64,
+    pub committed_rows: u64,
+    pub dead_letters: u64,
+    pub lag: i64,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct GeneratorStatus {
+    pub target_rate: u64,
+    pub delivered: u64,
+    pub failed: u64,
+    pub last_error: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct IngestStatus {
+    pub commits: u64,
+    pub fenced: u64,
+    pub rebalances: u64,
+    pub lag: i64,
+    pub dead_letters: u64,
+    pub dead_letters_by_kind: BTreeMap<String, u64>,
+    /// The last dead-letter reasons, newest first.
+    pub recent_dead_letters: Vec<DeadLetter>,
+    /// The last commits, newest first.
+    pub recent_commits: Vec<Commit>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct DeadLetter {
+    pub topic: String,
+    pub reason: String,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct Commit {
+    pub at_ms: u64,
+    pub table: String,
+    pub snapshot_id: i64,
+    pub files: usize,
+    pub rows: u64,
+    pub bytes: u64,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct TableStatus {
+    pub table: String,
+    pub snapshots: usize,
+    pub rows: u64,
+    pub data_files: u64,
+    pub bytes: u64,
+    pub last_commit_ms: Option<u64>,
+}
+
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize)]
+pub struct Sample {
+    pub at_ms: u64,
+    pub produced_per_sec: f64,
+    pub ingested_per_sec: f64,
+}
+
+pub(crate) fn millis(at: SystemTime) -> u64 {
+    at.duration_since(UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0)
+}
+
+/// Sizes of the lake's tables from their current snapshots' summaries (no file is read).
+pub async fn table_stats(lake: &Lake) -> Result<Vec<TableStatus>, bidlake_lake::Error> {
+    let mut stats = Vec::new();
+    for table in bidlake_lake::tables::EventTable::ALL {
+        let table = match lake.load_table(table.name()).await {
+            Ok(table) => table,
+            Err(bidlake_lake::Error::MissingTable { .. }) => continue,
+            Err(err) => return Err(err),
+        };
+        let metadata = table.metadata();
+        let summary = metadata.current_snapshot().map(|s| &s.summary().additional_properties);
+        let total = |key: &str| {
+            summary.and_then(|props| props.get(key)).and_then(|v| v.parse().ok()).unwrap_or(0)
+        };
+        stats.push(TableStatus {
+            table: table.identifier().to_string(),
+            snapshots: metadata.snapshots().count(),
+            rows: total("total-records"),
+            data_files: total("total-data-files"),
+            bytes: total("total-files-size"),
+            last_commit_ms: metadata.current_snapshot().map(|s| s.timestamp_ms().max(0) as u64),
+        });
+    }
+    Ok(stats)
+}
