@@ -86,6 +86,7 @@ enum Error {
     Query(#[from] bidlake_query::Error),
     #[error(transparent)]
     Maintain(#[from] bidlake_maintain::Error),
+    #[error(transparent)]
     Catalog(#[from] bidlake_catalog::Error),
     #[error(transparent)]
     Dashboard(#[from] bidlake_dashboard::Error),
