@@ -499,6 +499,83 @@ fn on_s3_maintain_compacts_expires_and_keeps_young_files() {
     assert_eq!(lake.table("bid_requests").metadata().snapshots().count(), 1);
 }
 
+/// `bidlake catalog serve` on a free loopback port over the lake in `dir`, stopped when dropped.
+struct RestCatalog {
+    child: std::process::Child,
+    uri: String,
+}
+
+impl RestCatalog {
+    fn start(dir: &Path, credential: &str) -> Self {
+        let port = bidlake_testkit::free_port();
+        let child = bidlake_testkit::bidlake_lake_command(env!("CARGO_BIN_EXE_bidlake"), dir)
+            .args(["catalog", "serve", "--port", &port.to_string()])
+            .env("CATALOG_CREDENTIAL", credential)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(Instant::now() < deadline, "catalog serve did not listen within 30 s");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Self { child, uri: format!("http://127.0.0.1:{port}") }
+    }
+}
+
+impl Drop for RestCatalog {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[test]
+fn through_a_rest_catalog_compaction_expiry_and_orphan_removal_work_alike() {
+    let broker = Broker::start();
+    let dir = tempfile::tempdir().unwrap();
+    small_files_lake(&broker, dir.path(), &[], 500, 71);
+    let lake = Lake::new(LakeArgs::embedded(), dir.path());
+    let warehouse = format!("file://{}", dir.path().join("warehouse").display());
+    let before = readers_agree(&lake, &warehouse, None);
+    let parent = lake.current("bid_requests");
+
+    // maintain talks to the catalog server only, with an OAuth2 client credential.
+    let credential = "maintain-client:s3cret";
+    let server = RestCatalog::start(dir.path(), credential);
+    let via_rest =
+        [("CATALOG_URI", server.uri.clone()), ("CATALOG_CREDENTIAL", credential.to_owned())];
+    let out = run_ok(bidlake(&broker, dir.path(), &via_rest).args([
+        "maintain",
+        "--retain-snapshots-older-than",
+        "0s",
+        "--orphan-older-than",
+        "1h",
+    ]));
+    let report = stdout(&out);
+    assert!(report.contains("replace snapshot"), "{report}");
+    assert!(report.contains("expired"), "{report}");
+
+    let snapshot = lake.current("bid_requests");
+    assert_eq!(snapshot.summary().operation, Operation::Replace);
+    assert_eq!(snapshot.parent_snapshot_id(), Some(parent.snapshot_id()));
+    assert_eq!(
+        snapshot.summary().additional_properties["bidlake.kafka.bid-requests.offsets"],
+        parent.summary().additional_properties["bidlake.kafka.bid-requests.offsets"]
+    );
+    assert_eq!(lake.table("bid_requests").metadata().snapshots().count(), 1);
+    assert_same(readers_agree(&lake, &warehouse, None), &before, "after maintain via REST");
+
+    // A wrong secret is refused before anything changes.
+    let refused = bidlake(&broker, dir.path(), &via_rest)
+        .args(["maintain", "--compact"])
+        .env("CATALOG_CREDENTIAL", "maintain-client:wrong")
+        .output()
+        .unwrap();
+    assert!(!refused.status.success());
+}
+
 #[test]
 fn mistakes_name_what_to_fix() {
     let dir = tempfile::tempdir().unwrap();

@@ -37,6 +37,11 @@ pub enum Error {
         source: sqlx::Error,
     },
 
+    #[error(
+        "committing {table} through the REST catalog {uri}: {reason}; check CATALOG_URI, CATALOG_TOKEN or CATALOG_CREDENTIAL"
+    )]
+    RestCommit { table: String, uri: String, reason: String },
+
     #[error("{context}: {source}")]
     Iceberg {
         context: String,

@@ -8,6 +8,7 @@ use std::collections::{HashMap, HashSet};
 use std::time::{Duration, Instant};
 
 use bidlake_lake::Lake;
+use futures::{StreamExt, TryStreamExt};
 use iceberg::spec::DataFile;
 use iceberg::table::Table;
 
@@ -15,7 +16,7 @@ use crate::plan::{FileStats, Plan, plan};
 use crate::reach::ManifestCache;
 use crate::replace::{Outcome, Replacement, commit, delete_quietly};
 use crate::rewrite::Rewriter;
-use crate::{MaintainArgs, Result};
+use crate::{Context, MaintainArgs, Result};
 
 /// Commit attempts before a compaction gives up on a table that keeps moving.
 const MAX_ATTEMPTS: u32 = 20;
@@ -137,6 +138,19 @@ pub async fn compact(
     let mut current = table.clone();
     let mut backoff = Duration::from_millis(100);
     for attempt in 1..=MAX_ATTEMPTS {
+        // A rewrite that outlasted another process's orphan retention may have lost its files;
+        // committing then would reference missing data.
+        let missing = missing_files(table, &replacement.added).await?;
+        if missing > 0 {
+            let reason = format!(
+                "{missing} of the files it wrote vanished before the commit (was orphan removal \
+                 run with a retention shorter than this compaction took?)"
+            );
+            tracing::warn!(table = %name, %reason, "compaction abandoned");
+            discard(table, &replacement.added, &rewriter.file_prefix).await;
+            report.skipped = Some(reason);
+            return Ok(report);
+        }
         match commit(lake, &current, &replacement, cache).await? {
             Outcome::Committed { snapshot_id, .. } => {
                 tracing::info!(table = %name, snapshot_id, attempt, "compaction committed");
@@ -160,6 +174,21 @@ pub async fn compact(
     discard(table, &replacement.added, &rewriter.file_prefix).await;
     report.skipped = Some(format!("the table changed on each of {MAX_ATTEMPTS} commit attempts"));
     Ok(report)
+}
+
+/// How many of `files` are not in storage.
+async fn missing_files(table: &Table, files: &[DataFile]) -> Result<usize> {
+    let io = table.file_io();
+    let found: Vec<bool> = futures::stream::iter(files)
+        .map(|file| async move {
+            io.exists(file.file_path())
+                .await
+                .context(|| format!("checking that {} exists", file.file_path()))
+        })
+        .buffer_unordered(16)
+        .try_collect()
+        .await?;
+    Ok(found.iter().filter(|exists| !**exists).count())
 }
 
 fn count_partitions(plan: &Plan) -> usize {
