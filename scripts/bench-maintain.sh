@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The compaction figures (issue 4): MB/s of input and peak RSS of `maintain --compact` over the
-# small files a short commit interval leaves, then the same with --sort-by, and snapshot expiry.
-# Release build; prints one line per figure.
+# small files a short commit interval leaves, the same with --sort-by, and snapshot expiry.
+# Release build of the benchmark program only (it generates its bid requests in-process); prints
+# one line per figure.
 #   scripts/bench-maintain.sh                    # N=1000000 bid requests, commits of 10,000 rows
 #   N=200000 COMMIT_ROWS=2000 scripts/bench-maintain.sh
 set -euo pipefail
@@ -14,27 +15,17 @@ COMMIT_ROWS="${COMMIT_ROWS:-10000}"
 
 step() { printf '\n==> %s\n' "$*" >&2; }
 
-# BIDLAKE and COMPACT may name binaries built before; else they are built here.
-if [[ -z "${BIDLAKE:-}" || -z "${COMPACT:-}" ]]; then
+# COMPACT may name a binary built before; else it is built here.
+if [[ -z "${COMPACT:-}" ]]; then
   step "building (release)"
-  executables="$(cargo build --release --bin bidlake --bench compact \
-    --message-format=json-render-diagnostics | sed -n 's/.*"executable":"\([^"]*\)".*/\1/p')"
-  bin() { grep "/$1" <<<"$executables" | head -1; }
-  BIDLAKE="$(bin bidlake)"
-  COMPACT="$(bin compact-)"
+  COMPACT="$(cargo build --release -p bidlake-maintain --bench compact \
+    --message-format=json-render-diagnostics | sed -n 's/.*"executable":"\([^"]*\)".*/\1/p' | head -1)"
 fi
-
-work="$(mktemp -d)"
-trap 'rm -rf "$work"' EXIT
 
 echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), $(free -g | awk '/Mem:/ {print $2}') GiB"
 
-step "$N bid requests from bidlake gen --stdout"
-"$BIDLAKE" gen --stdout --rate 0 --count "$N" --seed 1 >"$work/requests.ndjson"
-
-step "compaction of commits of $COMMIT_ROWS rows"
-"$COMPACT" "$work/requests.ndjson" --commit-rows "$COMMIT_ROWS"
+step "$N bid requests in commits of $COMMIT_ROWS rows, then compaction"
+"$COMPACT" --requests "$N" --commit-rows "$COMMIT_ROWS"
 
 step "the same, sorted by device_geo_country,site_domain"
-"$COMPACT" "$work/requests.ndjson" --commit-rows "$COMMIT_ROWS" \
-  --sort-by device_geo_country,site_domain
+"$COMPACT" --requests "$N" --commit-rows "$COMMIT_ROWS" --sort-by device_geo_country,site_domain

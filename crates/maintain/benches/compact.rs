@@ -5,9 +5,11 @@
 //! Reports MB/s of input, rows/s, CPU-s and peak RSS of the compaction alone (VmHWM is reset
 //! through /proc/self/clear_refs before it starts). Run by scripts/bench-maintain.sh; by hand:
 //!
-//!   bidlake gen --stdout --rate 0 --count 1000000 --seed 1 > /tmp/requests.ndjson
-//!   cargo bench -p bidlake-maintain --bench compact -- /tmp/requests.ndjson [--commit-rows N]
-//!     [--target-file-size 128MiB] [--sort-by device_geo_country,site_domain]
+//!   cargo bench -p bidlake-maintain --bench compact -- [--requests 1000000] [--commit-rows N]
+//!     [--target-file-size 128MiB] [--sort-by device_geo_country,site_domain] [FILE.ndjson]
+//!
+//! Without a file, `--requests` bid requests are generated (seed 1) as `bidlake gen --stdout`
+//! would write them.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stdout)] // a benchmark program
 
@@ -27,6 +29,7 @@ use iceberg::transaction::{ApplyTransactionAction, Transaction};
 
 struct Options {
     path: String,
+    requests: u64,
     commit_rows: usize,
     target_file_size: u64,
     sort_by: Vec<String>,
@@ -36,6 +39,7 @@ fn options() -> Options {
     let mut args = std::env::args().skip(1).filter(|a| a != "--bench");
     let mut options = Options {
         path: String::new(),
+        requests: 1_000_000,
         commit_rows: 10_000,
         target_file_size: 128 << 20,
         sort_by: Vec::new(),
@@ -44,12 +48,12 @@ fn options() -> Options {
         let mut value = || args.next().expect("a value after the flag");
         match arg.as_str() {
             "--commit-rows" => options.commit_rows = value().parse().expect("--commit-rows N"),
+            "--requests" => options.requests = value().parse().expect("--requests N"),
             "--target-file-size" => options.target_file_size = parse_size(&value()).unwrap(),
             "--sort-by" => options.sort_by = value().split(',').map(str::to_owned).collect(),
             path => options.path = path.to_owned(),
         }
     }
-    assert!(!options.path.is_empty(), "usage: compact FILE.ndjson [--commit-rows N]");
     options
 }
 
@@ -76,8 +80,24 @@ fn main() {
     runtime.block_on(run(options));
 }
 
-async fn run(options: Options) {
+async fn run(mut options: Options) {
     let dir = tempfile::tempdir().unwrap();
+    if options.path.is_empty() {
+        #[derive(clap::Parser)]
+        struct Gen {
+            #[command(flatten)]
+            args: bidlake_gen::GenArgs,
+        }
+        use clap::Parser;
+        let count = options.requests.to_string();
+        let generator =
+            Gen::parse_from(["gen", "--stdout", "--rate", "0", "--seed", "1", "--count", &count]);
+        let path = dir.path().join("requests.ndjson");
+        let file = File::create(&path).unwrap();
+        let stop = std::sync::atomic::AtomicBool::new(false);
+        bidlake_gen::write_ndjson(&generator.args, &stop, file).unwrap();
+        options.path = path.to_str().unwrap().to_owned();
+    }
     let lake = open_lake(LakeArgs::embedded().resolve(dir.path()).unwrap()).await.unwrap();
     setup_lake(&lake, false).await.unwrap();
 

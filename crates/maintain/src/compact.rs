@@ -5,6 +5,7 @@
 //! no row is ever lost or doubled.
 
 use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bidlake_lake::Lake;
@@ -16,7 +17,7 @@ use crate::plan::{FileStats, Plan, plan};
 use crate::reach::ManifestCache;
 use crate::replace::{Outcome, Replacement, commit, delete_quietly};
 use crate::rewrite::Rewriter;
-use crate::{Context, MaintainArgs, Result};
+use crate::{Context, Error, MaintainArgs, Result};
 
 /// Commit attempts before a compaction gives up on a table that keeps moving.
 const MAX_ATTEMPTS: u32 = 20;
@@ -79,32 +80,58 @@ pub async fn compact(
         return Ok(report);
     }
 
-    // Rewrite.
+    // Rewrite, a few bins at once (each bin is decoded and encoded on one core).
     let started = Instant::now();
-    let rewriter = Rewriter::new(table, args.target_file_size, args.zstd_level, &args.sort_by)?;
-    let mut added: Vec<DataFile> = Vec::new();
+    let rewriter =
+        Arc::new(Rewriter::new(table, args.target_file_size, args.zstd_level, &args.sort_by)?);
     let total = plan.bins.len();
+    let parallelism = args.rewrite_parallelism();
+    let mut rewrites = futures::stream::iter(plan.bins.iter().cloned())
+        .map(|bin| {
+            let rewriter = rewriter.clone();
+            async move {
+                let bytes = bin.bytes();
+                let partition = bin.partition_path.clone();
+                let files = tokio::spawn(async move { rewriter.rewrite(&bin).await })
+                    .await
+                    .map_err(|e| Error::Config(format!("a rewrite task failed: {e}")))
+                    .and_then(|r| r);
+                (files, bytes, partition)
+            }
+        })
+        .buffer_unordered(parallelism);
+    let mut added: Vec<DataFile> = Vec::new();
+    let mut failure = None;
+    let (mut done, mut done_bytes) = (0usize, 0u64);
     let mut last_log = Instant::now();
-    for (i, bin) in plan.bins.iter().enumerate() {
-        match rewriter.rewrite(bin).await {
+    while let Some((files, bytes, partition)) = rewrites.next().await {
+        match files {
             Ok(files) => added.extend(files),
             Err(err) => {
-                discard(table, &added, &rewriter.file_prefix).await;
-                return Err(err);
+                // Let the rewrites in flight finish, so every file written can be deleted.
+                failure.get_or_insert(err);
+                continue;
             }
         }
-        if last_log.elapsed() >= Duration::from_secs(5) || i + 1 == total {
+        done += 1;
+        done_bytes += bytes;
+        if last_log.elapsed() >= Duration::from_secs(5) || done == total {
             last_log = Instant::now();
-            let done: u64 = plan.bins[..=i].iter().map(|b| b.bytes()).sum();
+            let secs = started.elapsed().as_secs_f64().max(1e-3);
             tracing::info!(
                 table = %name,
-                bins = format!("{}/{total}", i + 1),
-                partition = %bin.partition_path,
-                input_bytes = done,
-                mb_per_s = format!("{:.1}", done as f64 / 1e6 / started.elapsed().as_secs_f64().max(1e-3)),
+                bins = format!("{done}/{total}"),
+                partition = %partition,
+                input_bytes = done_bytes,
+                mb_per_s = format!("{:.1}", done_bytes as f64 / 1e6 / secs),
                 "rewriting"
             );
         }
+    }
+    drop(rewrites);
+    if let Some(err) = failure {
+        discard(table, &added, &rewriter.file_prefix).await;
+        return Err(err);
     }
     report.rewrite_time = started.elapsed();
     report.output = FileStats {

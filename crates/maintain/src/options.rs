@@ -45,6 +45,11 @@ pub struct MaintainArgs {
     #[arg(long, env = "MAINTAIN_SORT_BY", value_delimiter = ',')]
     pub sort_by: Vec<String>,
 
+    /// Groups of small files rewritten at once (each takes a core while it runs, and with
+    /// --sort-by holds its rows in memory). Default: the number of cores.
+    #[arg(long, env = "MAINTAIN_PARALLELISM")]
+    pub parallelism: Option<usize>,
+
     /// zstd level of the rewritten Parquet files.
     #[arg(long, env = "PARQUET_ZSTD_LEVEL", default_value_t = 3)]
     pub zstd_level: i32,
@@ -88,6 +93,7 @@ impl MaintainArgs {
             target_file_size: 128 << 20,
             small_file_size: None,
             sort_by: Vec::new(),
+            parallelism: None,
             zstd_level: 3,
             retain_snapshots_older_than: Duration::from_secs(7 * 86_400),
             retain_last: 1,
@@ -111,6 +117,13 @@ impl MaintainArgs {
         self.small_file_size.unwrap_or(self.target_file_size / 4 * 3)
     }
 
+    /// How many groups are rewritten at once.
+    pub fn rewrite_parallelism(&self) -> usize {
+        self.parallelism
+            .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
+            .max(1)
+    }
+
     /// Rejects settings that cannot work or that would endanger data, naming the flag to fix.
     pub fn validate(&self) -> Result<()> {
         let actions = self.actions();
@@ -131,6 +144,9 @@ impl MaintainArgs {
                 "--target-file-size {} is below 1 KiB; use e.g. 128MiB",
                 self.target_file_size
             )));
+        }
+        if self.parallelism == Some(0) {
+            return Err(Error::Config("--parallelism must be at least 1".into()));
         }
         if !(1..=22).contains(&self.zstd_level) {
             return Err(Error::Config("PARQUET_ZSTD_LEVEL must be between 1 and 22".into()));
