@@ -2,6 +2,7 @@
 
 mod catalog;
 mod consume;
+mod maintain;
 mod query;
 mod setup;
 mod status;
@@ -66,6 +67,9 @@ enum Command {
     Status(status::StatusArgs),
     /// Print a topic's records from the beginning, one per line (like kcat -C).
     Consume(consume::ConsumeArgs),
+    /// Compact small data files, expire old snapshots and remove orphan files (all three unless
+    /// --compact, --expire-snapshots or --remove-orphans picks some); safe while ingest runs.
+    Maintain(maintain::MaintainCmd),
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -80,6 +84,8 @@ enum Error {
     Ingest(#[from] bidlake_ingest::Error),
     #[error(transparent)]
     Query(#[from] bidlake_query::Error),
+    #[error(transparent)]
+    Maintain(#[from] bidlake_maintain::Error),
     #[error(transparent)]
     Catalog(#[from] bidlake_catalog::Error),
     #[error(transparent)]
@@ -149,6 +155,7 @@ fn run(cli: Cli) -> Result<(), Error> {
             }
             Command::Status(args) => status::status(&cli.data_dir, args).await,
             Command::Consume(args) => consume::consume(args, stop_on_signal()).await.map(|_| ()),
+            Command::Maintain(args) => maintain::maintain(&cli.data_dir, args).await,
         }
     })
 }

@@ -99,7 +99,11 @@ impl Env {
             .output()
             .unwrap();
         let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
-        eprintln!("{:6.1}s  {}", started.elapsed().as_secs_f64(), code.lines().next().unwrap_or(""));
+        eprintln!(
+            "{:6.1}s  {}",
+            started.elapsed().as_secs_f64(),
+            code.lines().next().unwrap_or("")
+        );
         assert!(
             out.status.success(),
             "README command failed:\n{code}\nstdout: {stdout}\nstderr: {}",
@@ -230,10 +234,10 @@ fn the_readme_journey_works_as_written() {
     let mut ran = Vec::new();
 
     for block in &blocks {
-        if block.section.starts_with("7. Stop") {
-            if let Some(up) = platform.take() {
-                interrupt(up, "scripts/up.sh");
-            }
+        if block.section.starts_with("7. Stop")
+            && let Some(up) = platform.take()
+        {
+            interrupt(up, "scripts/up.sh");
         }
         if block.section == "Local development" && local_broker.is_none() {
             let broker = Broker::start();

@@ -1,6 +1,8 @@
 //! `bidlake up` and `bidlake consume` from the outside: the real binary, the embedded broker and
 //! the embedded lake.
 
+#![allow(clippy::unwrap_used)] // a test file: a failed unwrap is a failed test
+
 use std::io::{BufRead, BufReader};
 use std::net::TcpListener;
 use std::process::{Child, Command, Stdio};

@@ -3,8 +3,9 @@
 //! bidlake processes can attach to the embedded lake the way they attach to a production catalog.
 //!
 //! Reads and namespace/table lifecycle go through the `iceberg` SQL catalog; commits arriving as
-//! REST updates are validated against the table's current metadata, applied, written as a new
-//! metadata file and swapped in with the SQL catalog's own compare-and-set (see `store`).
+//! REST updates are checked against the table's current metadata and committed with the SQL
+//! catalog's own compare-and-set (`bidlake_lake::commit`), so they and in-process commits
+//! (`bidlake ingest`, `maintain` on the same catalog) exclude each other.
 
 mod auth;
 mod error;
@@ -34,6 +35,7 @@ use store::SqlStore;
 /// What the server needs: the open lake and who may call it.
 #[derive(Debug)]
 pub struct CatalogService {
+    lake: Lake,
     catalog: Arc<dyn Catalog>,
     store: SqlStore,
     /// Storage properties clients need to read and write the files (never secrets: clients bring
@@ -55,6 +57,7 @@ impl CatalogService {
         };
         let store = SqlStore::open(url, &lake.config.catalog_name).await?;
         Ok(Arc::new(Self {
+            lake: lake.clone(),
             catalog: lake.catalog.clone(),
             store,
             storage_config: storage_config(&lake.config.storage),

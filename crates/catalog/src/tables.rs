@@ -1,14 +1,15 @@
 //! `/v1/namespaces/{ns}/tables...` and `/v1/tables/rename`: list, create, register, load,
 //! exists, drop, commit, rename.
 
-use std::str::FromStr;
 use std::sync::Arc;
 
 use axum::Json;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
+use bidlake_lake::commit::commit_updates;
+use bidlake_lake::pinned::Attempt;
 use iceberg::table::Table;
-use iceberg::{ErrorKind, MetadataLocation, TableCreation, TableIdent, TableRequirement};
+use iceberg::{ErrorKind, TableCreation, TableIdent, TableRequirement};
 use iceberg_catalog_rest::{
     CommitTableRequest, CommitTableResponse, CreateTableRequest, ListTablesResponse,
     LoadTableResult, RegisterTableRequest, RenameTableRequest,
@@ -153,9 +154,9 @@ pub async fn metrics() -> StatusCode {
 }
 
 /// `POST /v1/namespaces/{ns}/tables/{table}`: check the client's requirements against the
-/// current metadata (409 when one fails), apply its updates, write the new metadata file and
-/// swap the table's pointer. Losing the swap to a concurrent commit is not the client's
-/// conflict: re-check the requirements on the new metadata and try again.
+/// current metadata (409 when one fails), then commit its updates with the SQL catalog's
+/// compare-and-set (`bidlake_lake::commit`). Losing that race to a concurrent commit is not the
+/// client's conflict: re-check the requirements on the new metadata and try again.
 pub async fn commit(
     State(service): State<Arc<CatalogService>>,
     Path((namespace, table)): Path<(String, String)>,
@@ -177,34 +178,32 @@ pub async fn commit(
                 .check(Some(metadata))
                 .map_err(|err| RestError::commit_failed(format!("{ident}: {}", err.message())))?;
         }
-        let current_location = table
-            .metadata_location()
-            .ok_or_else(|| RestError::internal(format!("{ident} has no metadata location")))?;
-        let mut builder = metadata.clone().into_builder(Some(current_location.to_owned()));
+        // A client's update that cannot apply is its mistake (400), not a failed commit.
+        let mut builder =
+            metadata.clone().into_builder(table.metadata_location().map(str::to_owned));
         for update in &request.updates {
             builder = update.clone().apply(builder)?;
         }
-        let new_metadata = builder.build()?.metadata;
-        let new_location = MetadataLocation::from_str(current_location)?
-            .with_next_version()
-            .with_new_metadata(&new_metadata);
-        new_metadata.write_to(table.file_io(), &new_location).await?;
-        let new_location = new_location.to_string();
-        let swapped = service
-            .store
-            .swap_metadata_location(&ident, current_location, &new_location)
-            .await
-            .map_err(|err| RestError::internal(format!("committing {ident}: {err}")))?;
-        if swapped {
+        builder.build()?;
+        let attempt = commit_updates(
+            &service.lake,
+            &table,
+            request.requirements.clone(),
+            request.updates.clone(),
+        )
+        .await
+        .map_err(|err| RestError::internal(format!("committing {ident}: {err}")))?;
+        if let Attempt::Committed(table) = attempt {
+            let metadata_location = table
+                .metadata_location()
+                .ok_or_else(|| RestError::internal(format!("{ident} has no metadata location")))?
+                .to_owned();
             return Ok(Json(CommitTableResponse {
-                metadata_location: new_location,
-                metadata: new_metadata,
+                metadata_location,
+                metadata: table.metadata().clone(),
             }));
         }
-        // The metadata file we wrote is referenced by nothing; don't leave it behind.
-        if let Err(err) = table.file_io().delete(&new_location).await {
-            tracing::warn!(table = %ident, "removing unused metadata file {new_location}: {err}");
-        }
+        // Another commit won the race: re-check the requirements on the table it left.
     }
     Err(RestError::commit_failed(format!(
         "{ident} changed under {COMMIT_ATTEMPTS} consecutive commit attempts; retry"

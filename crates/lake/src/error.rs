@@ -30,6 +30,18 @@ pub enum Error {
     #[error("creating bucket {bucket} at {endpoint}: {reason}")]
     Bucket { bucket: String, endpoint: String, reason: String },
 
+    #[error("{context}: {source}; check CATALOG_URI and that the catalog is reachable")]
+    Catalog {
+        context: String,
+        #[source]
+        source: sqlx::Error,
+    },
+
+    #[error(
+        "committing {table} through the REST catalog {uri}: {reason}; check CATALOG_URI, CATALOG_TOKEN or CATALOG_CREDENTIAL"
+    )]
+    RestCommit { table: String, uri: String, reason: String },
+
     #[error("{context}: {source}")]
     Iceberg {
         context: String,

@@ -4,6 +4,7 @@
 
 pub mod bucket;
 mod catalog;
+pub mod commit;
 mod error;
 pub mod pinned;
 mod settings;

@@ -29,7 +29,7 @@ pub async fn commit_pinned(
     table: &Table,
     tx: Transaction,
 ) -> IcebergResult<Attempt> {
-    let pinned = PinnedCatalog { inner: catalog.clone(), table: table.clone() };
+    let pinned = PinnedCatalog { inner: catalog.clone(), table: table.clone(), dry_run: false };
     match tx.commit(&pinned).await {
         Ok(table) => Ok(Attempt::Committed(Box::new(table))),
         Err(err) if err.kind() == ErrorKind::CatalogCommitConflicts => Ok(Attempt::Conflict),
@@ -37,12 +37,24 @@ pub async fn commit_pinned(
     }
 }
 
+/// The table `tx` (built on `table`) would make, without committing or writing anything: what
+/// a dry run shows.
+pub async fn preview(
+    catalog: &Arc<dyn Catalog>,
+    table: &Table,
+    tx: Transaction,
+) -> IcebergResult<Table> {
+    let pinned = PinnedCatalog { inner: catalog.clone(), table: table.clone(), dry_run: true };
+    tx.commit(&pinned).await
+}
+
 /// A catalog that answers `load_table` with one pinned version and turns commit conflicts into
-/// errors that are not retried.
+/// errors that are not retried; in a dry run, commits only compute the resulting table.
 #[derive(Debug)]
 struct PinnedCatalog {
     inner: Arc<dyn Catalog>,
     table: Table,
+    dry_run: bool,
 }
 
 #[async_trait]
@@ -113,6 +125,9 @@ impl Catalog for PinnedCatalog {
         self.inner.register_table(table, metadata_location).await
     }
     async fn update_table(&self, commit: TableCommit) -> IcebergResult<Table> {
+        if self.dry_run {
+            return commit.apply(self.table.clone());
+        }
         self.inner.update_table(commit).await.map_err(|err| {
             // Requirements that fail (another commit came first) are conflicts too.
             if matches!(

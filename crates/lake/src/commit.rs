@@ -1,0 +1,280 @@
+//! Commits of table updates that no upstream transaction action produces (compaction's `replace`
+//! snapshot). iceberg 0.10.1 keeps `TableCommit`'s builder and `TransactionAction` crate-private,
+//! so a `Catalog` cannot be handed arbitrary updates. So:
+//! - for the SQL catalog this module does what `SqlCatalog::update_table` does: check the
+//!   requirements against the table as it is now, apply the updates, write the next metadata
+//!   file and swap the table's pointer with a compare-and-set on its current metadata location
+//!   (the same row PyIceberg's SqlCatalog reads);
+//! - for a REST catalog it sends the commit request (`POST .../tables/{table}` with requirements
+//!   and updates) the way `RestCatalog::update_table` does: same config, prefix, token and
+//!   headers; the server checks the requirements and answers 409 when they fail.
+//!
+//! Like [`crate::pinned::commit_pinned`], a conflict is never retried here: it comes back to the
+//! caller, who must re-plan against the new table.
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use std::collections::HashMap;
+
+use http::StatusCode;
+use iceberg::table::Table;
+use iceberg::{MetadataLocation, TableIdent, TableRequirement, TableUpdate};
+use iceberg_catalog_rest::CommitTableRequest;
+use reqwest::Url;
+use sqlx::Connection;
+use sqlx::sqlite::{SqliteConnectOptions, SqliteConnection};
+
+use crate::pinned::Attempt;
+use crate::settings::{CatalogKind, Secret};
+use crate::{Error, IcebergContext, Lake, Result};
+
+/// Commits `updates` to `table` if every requirement still holds on the catalog's current
+/// version of it.
+pub async fn commit_updates(
+    lake: &Lake,
+    table: &Table,
+    requirements: Vec<TableRequirement>,
+    updates: Vec<TableUpdate>,
+) -> Result<Attempt> {
+    let ident = table.identifier().clone();
+    let url = match &lake.config.catalog {
+        CatalogKind::Sql { url, .. } => url.clone(),
+        CatalogKind::Rest { uri, token, credential } => {
+            let rest =
+                RestTarget { lake, uri, token: token.as_ref(), credential: credential.as_ref() };
+            return rest.commit(&ident, requirements, updates).await;
+        }
+    };
+
+    let current = lake.catalog.load_table(&ident).await.context(|| format!("reloading {ident}"))?;
+    if requirements.iter().any(|r| r.check(Some(current.metadata())).is_err()) {
+        return Ok(Attempt::Conflict);
+    }
+    let location = current
+        .metadata_location_result()
+        .context(|| format!("the metadata location of {ident}"))?
+        .to_owned();
+    let mut builder = current.metadata().clone().into_builder(Some(location.clone()));
+    for update in updates {
+        builder = update.apply(builder).context(|| format!("applying an update to {ident}"))?;
+    }
+    let metadata =
+        builder.build().context(|| format!("building the metadata of {ident}"))?.metadata;
+    let next = MetadataLocation::from_str(&location)
+        .context(|| format!("parsing the metadata location {location}"))?
+        .with_next_version()
+        .with_new_metadata(&metadata);
+    let next_text = next.to_string();
+    metadata
+        .write_to(current.file_io(), &next)
+        .await
+        .context(|| format!("writing the metadata file {next_text}"))?;
+
+    let swapped = swap_pointer(&url, &lake.config.catalog_name, &ident, &location, &next_text)
+        .await
+        .map_err(|source| Error::Catalog {
+            context: format!(
+                "updating {ident} in the SQL catalog {}",
+                lake.config.catalog_display()
+            ),
+            source,
+        })?;
+    if !swapped {
+        // Nobody references the file we wrote; don't leave it for orphan removal.
+        if let Err(err) = current.file_io().delete(&next_text).await {
+            tracing::debug!(error = %err, file = next_text, "removing an unused metadata file");
+        }
+        return Ok(Attempt::Conflict);
+    }
+    // Committed; the catalog hands out the table (with its runtime) as readers will see it.
+    let committed =
+        lake.catalog.load_table(&ident).await.context(|| format!("reloading {ident}"))?;
+    Ok(Attempt::Committed(Box::new(committed)))
+}
+
+/// Points the table's row at `next` if it still points at `current`; false when another commit
+/// came first.
+async fn swap_pointer(
+    url: &str,
+    catalog_name: &str,
+    ident: &TableIdent,
+    current: &str,
+    next: &str,
+) -> Result<bool, sqlx::Error> {
+    let options = SqliteConnectOptions::from_str(url)?.busy_timeout(Duration::from_secs(30));
+    let mut connection = SqliteConnection::connect_with(&options).await?;
+    let result = sqlx::query(
+        "UPDATE iceberg_tables
+            SET metadata_location = ?, previous_metadata_location = ?
+          WHERE catalog_name = ? AND table_namespace = ? AND table_name = ?
+            AND (iceberg_type = 'TABLE' OR iceberg_type IS NULL)
+            AND metadata_location = ?",
+    )
+    .bind(next)
+    .bind(current)
+    .bind(catalog_name)
+    .bind(ident.namespace().join("."))
+    .bind(ident.name())
+    .bind(current)
+    .execute(&mut connection)
+    .await?;
+    connection.close().await?;
+    Ok(result.rows_affected() == 1)
+}
+
+/// A REST catalog to send one commit to.
+struct RestTarget<'a> {
+    lake: &'a Lake,
+    uri: &'a str,
+    token: Option<&'a Secret>,
+    credential: Option<&'a Secret>,
+}
+
+impl RestTarget<'_> {
+    async fn commit(
+        &self,
+        ident: &TableIdent,
+        requirements: Vec<TableRequirement>,
+        updates: Vec<TableUpdate>,
+    ) -> Result<Attempt> {
+        let error = |reason: String| Error::RestCommit {
+            table: ident.to_string(),
+            uri: self.uri.to_owned(),
+            reason,
+        };
+        let http = reqwest::Client::builder()
+            .timeout(Duration::from_secs(60))
+            .build()
+            .map_err(|e| error(format!("building the HTTP client: {e}")))?;
+        // The client's properties as `open_lake` gives them to the REST client.
+        let mut props =
+            HashMap::from([("warehouse".to_owned(), self.lake.config.warehouse.clone())]);
+        props.extend(self.lake.config.catalog_props().iter().map(|(k, v)| (k.clone(), v.clone())));
+        let bearer = match (self.token, self.credential) {
+            (Some(token), _) => Some(token.expose().to_owned()),
+            (None, Some(credential)) => Some(self.fetch_token(&http, &props, credential).await?),
+            (None, None) => None,
+        };
+        let headers = |request: reqwest::RequestBuilder| {
+            let mut request = request.header("x-client-version", "0.14.1");
+            for (name, value) in
+                props.iter().filter_map(|(k, v)| k.strip_prefix("header.").map(|k| (k, v)))
+            {
+                request = request.header(name, value);
+            }
+            match &bearer {
+                Some(token) => request.bearer_auth(token),
+                None => request,
+            }
+        };
+
+        // GET /v1/config: the server's defaults and overrides (prefix, uri).
+        let mut config_url = Url::parse(&format!("{}/v1/config", self.uri))
+            .map_err(|e| error(format!("{e} in CATALOG_URI")))?;
+        config_url.query_pairs_mut().append_pair("warehouse", &props["warehouse"]);
+        let (status, body) = send(headers(http.get(config_url))).await.map_err(&error)?;
+        if status != StatusCode::OK {
+            return Err(error(format!("GET /v1/config answered {status}: {body}")));
+        }
+        let config: serde_json::Value = serde_json::from_str(&body)
+            .map_err(|e| error(format!("GET /v1/config answered no JSON ({e}): {body}")))?;
+        let setting = |key: &str| {
+            config["overrides"][key]
+                .as_str()
+                .or_else(|| props.get(key).map(String::as_str))
+                .or_else(|| config["defaults"][key].as_str())
+                .map(str::to_owned)
+        };
+        let base = setting("uri").unwrap_or_else(|| self.uri.to_owned());
+        let mut path = vec![base.trim_end_matches('/').to_owned(), "v1".to_owned()];
+        path.extend(setting("prefix").filter(|p| !p.is_empty()));
+        path.extend([
+            "namespaces".to_owned(),
+            ident.namespace().to_url_string(),
+            "tables".to_owned(),
+            ident.name().to_owned(),
+        ]);
+        let request = CommitTableRequest { identifier: Some(ident.clone()), requirements, updates };
+        let body = serde_json::to_vec(&request)
+            .map_err(|e| error(format!("encoding the commit request: {e}")))?;
+        let (status, answer) = send(
+            headers(http.post(path.join("/")))
+                .header(http::header::CONTENT_TYPE, "application/json")
+                .body(body),
+        )
+        .await
+        .map_err(&error)?;
+        match status {
+            StatusCode::OK => {
+                let committed = self
+                    .lake
+                    .catalog
+                    .load_table(ident)
+                    .await
+                    .context(|| format!("reloading {ident}"))?;
+                Ok(Attempt::Committed(Box::new(committed)))
+            }
+            StatusCode::CONFLICT => Ok(Attempt::Conflict),
+            _ => Err(error(format!("the catalog answered {status}: {answer}"))),
+        }
+    }
+
+    /// Exchanges CATALOG_CREDENTIAL for a token (OAuth2 client credentials), like the REST
+    /// client does.
+    async fn fetch_token(
+        &self,
+        http: &reqwest::Client,
+        props: &HashMap<String, String>,
+        credential: &Secret,
+    ) -> Result<String> {
+        let error = |reason: String| Error::RestCommit {
+            table: String::new(),
+            uri: self.uri.to_owned(),
+            reason: format!("getting a token for CATALOG_CREDENTIAL: {reason}"),
+        };
+        let endpoint = props
+            .get("oauth2-server-uri")
+            .cloned()
+            .unwrap_or_else(|| format!("{}/v1/oauth/tokens", self.uri));
+        let (id, secret) = match credential.expose().split_once(':') {
+            Some((id, secret)) => (Some(id), secret),
+            None => (None, credential.expose()),
+        };
+        // Url's query serializer is the form encoding; it saves a reqwest feature.
+        let mut form = Url::parse("http://form.invalid/").map_err(|e| error(e.to_string()))?;
+        {
+            let mut pairs = form.query_pairs_mut();
+            pairs.append_pair("grant_type", "client_credentials");
+            if let Some(id) = id {
+                pairs.append_pair("client_id", id);
+            }
+            pairs.append_pair("client_secret", secret);
+            pairs.append_pair("scope", props.get("scope").map_or("catalog", String::as_str));
+            for key in ["audience", "resource"] {
+                if let Some(value) = props.get(key) {
+                    pairs.append_pair(key, value);
+                }
+            }
+        }
+        let (status, body) = send(
+            http.post(&endpoint)
+                .header(http::header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+                .body(form.query().unwrap_or_default().to_owned()),
+        )
+        .await
+        .map_err(error)?;
+        let answer: serde_json::Value = serde_json::from_str(&body).unwrap_or_default();
+        match answer["access_token"].as_str() {
+            Some(token) if status == StatusCode::OK => Ok(token.to_owned()),
+            _ => Err(error(format!("{endpoint} answered {status}: {body}"))),
+        }
+    }
+}
+
+async fn send(request: reqwest::RequestBuilder) -> Result<(StatusCode, String), String> {
+    let response = request.send().await.map_err(|e| format!("cannot reach the catalog: {e}"))?;
+    let status = response.status();
+    let body = response.text().await.unwrap_or_default();
+    Ok((status, body))
+}

@@ -1,0 +1,317 @@
+//! The `replace` snapshot a compaction commits, built by hand (iceberg 0.10.1 has no rewrite
+//! action): a manifest of the new files (ADDED), each manifest that held a rewritten file written
+//! again with that file DELETED and the rest EXISTING, every other manifest carried over as is,
+//! and a manifest list over all of them. It is planned against one exact version of the table
+//! and committed only if `main` still points at that version's snapshot, so concurrent appends
+//! are never dropped: on a conflict the caller reloads the table and plans again.
+
+use std::collections::{HashMap, HashSet};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use bidlake_lake::Lake;
+use bidlake_lake::commit::commit_updates;
+use bidlake_lake::pinned::Attempt;
+use iceberg::spec::{
+    DataFile, MAIN_BRANCH, ManifestContentType, ManifestFile, ManifestListWriter,
+    ManifestWriterBuilder, Operation, Snapshot, SnapshotReference, SnapshotRetention,
+    SnapshotSummaryCollector, Summary, TableMetadata, TableProperties,
+};
+use iceberg::table::Table;
+use iceberg::{TableRequirement, TableUpdate};
+
+use crate::reach::{ManifestCache, manifest_list};
+use crate::{Context, Error, Result};
+
+/// Summary keys of ingest's progress (crates/ingest/src/progress.rs): `bidlake.kafka.<topic>.*`.
+/// Ingest resumes from the latest snapshot that records a topic's offsets, so a replace snapshot
+/// carries them forward: after expiry its parents may be gone.
+const PROGRESS_PREFIX: &str = "bidlake.kafka.";
+
+/// What a compaction commits.
+#[derive(Debug)]
+pub struct Replacement {
+    /// Paths of the data files rewritten, exactly as the manifests name them.
+    pub rewritten: HashSet<String>,
+    pub added: Vec<DataFile>,
+    /// `bidlake.compaction.*` summary entries.
+    pub properties: HashMap<String, String>,
+}
+
+/// How one commit attempt ended.
+#[derive(Debug)]
+pub enum Outcome {
+    Committed {
+        table: Box<Table>,
+        snapshot_id: i64,
+    },
+    /// `main` moved on; reload and try again.
+    Conflict,
+    /// The rewrite no longer applies (a rewritten file is gone); give it up.
+    Stale(String),
+}
+
+/// Plans the replace snapshot on `table` as loaded and commits it if the table is unchanged.
+pub async fn commit(
+    lake: &Lake,
+    table: &Table,
+    replacement: &Replacement,
+    cache: &mut ManifestCache,
+) -> Result<Outcome> {
+    let metadata = table.metadata();
+    let name = table.identifier().to_string();
+    let Some(parent) = metadata.current_snapshot() else {
+        return Ok(Outcome::Stale("the table has no snapshot any more".into()));
+    };
+    let list = manifest_list(table, parent).await?;
+    let manifests = cache.load(table, &list).await?;
+
+    // Every rewritten file must still be live, and nobody may have added deletes meanwhile.
+    let mut live = HashSet::new();
+    let mut deleted: Vec<DataFile> = Vec::new();
+    for (file, manifest) in &manifests {
+        for entry in manifest.entries().iter().filter(|e| e.is_alive()) {
+            if file.content == ManifestContentType::Deletes {
+                return Ok(Outcome::Stale("delete files were committed meanwhile".into()));
+            }
+            if replacement.rewritten.contains(entry.file_path()) && live.insert(entry.file_path()) {
+                deleted.push(entry.data_file().clone());
+            }
+        }
+    }
+    if live.len() != replacement.rewritten.len() {
+        return Ok(Outcome::Stale(format!(
+            "{} of the {} rewritten files are no longer in the table",
+            replacement.rewritten.len() - live.len(),
+            replacement.rewritten.len()
+        )));
+    }
+
+    let snapshot_id = unique_snapshot_id(metadata);
+    let sequence_number = metadata.next_sequence_number();
+    let commit_id = uuid::Uuid::new_v4();
+    let mut written = Vec::new();
+    let attempt = async {
+        let schema = metadata.current_schema().clone();
+        let manifest_path =
+            |n: usize| format!("{}/metadata/{commit_id}-m{n}.avro", metadata.location());
+        let output =
+            |path: &str| table.file_io().new_output(path).context(|| format!("creating {path}"));
+
+        let mut new_list: Vec<ManifestFile> = Vec::with_capacity(manifests.len() + 1);
+        let path = manifest_path(0);
+        let mut added = ManifestWriterBuilder::new(
+            output(&path)?,
+            Some(snapshot_id),
+            schema.clone(),
+            metadata.default_partition_spec().as_ref().clone(),
+        )
+        .build_v2_data();
+        for file in &replacement.added {
+            // A negative sequence number: inherited from the manifest list at commit.
+            added.add_file(file.clone(), -1).context(|| format!("adding a file to {path}"))?;
+        }
+        written.push(path.clone());
+        new_list.push(added.write_manifest_file().await.context(|| format!("writing {path}"))?);
+
+        for (n, (file, manifest)) in manifests.iter().enumerate() {
+            let touched = manifest
+                .entries()
+                .iter()
+                .any(|e| e.is_alive() && replacement.rewritten.contains(e.file_path()));
+            if !touched {
+                new_list.push(file.clone());
+                continue;
+            }
+            let spec = metadata.partition_spec_by_id(file.partition_spec_id).ok_or_else(|| {
+                Error::Config(format!(
+                    "{} names partition spec {} that {name} does not have",
+                    file.manifest_path, file.partition_spec_id
+                ))
+            })?;
+            let path = manifest_path(n + 1);
+            let mut writer = ManifestWriterBuilder::new(
+                output(&path)?,
+                Some(snapshot_id),
+                schema.clone(),
+                spec.as_ref().clone(),
+            )
+            .build_v2_data();
+            // Entries deleted by earlier snapshots are dropped (the spec allows it); live ones
+            // keep their sequence numbers and the snapshot that added them.
+            for entry in manifest.entries().iter().filter(|e| e.is_alive()) {
+                let sequence = entry.sequence_number().ok_or_else(|| {
+                    Error::Config(format!(
+                        "{} lists {} without a sequence number",
+                        file.manifest_path,
+                        entry.file_path()
+                    ))
+                })?;
+                let file_sequence = entry.file_sequence_number.or(Some(sequence));
+                let data = entry.data_file().clone();
+                if replacement.rewritten.contains(entry.file_path()) {
+                    writer.add_delete_file(data, sequence, file_sequence)
+                } else {
+                    let added_by = entry.snapshot_id().unwrap_or(file.added_snapshot_id);
+                    writer.add_existing_file(data, added_by, sequence, file_sequence)
+                }
+                .context(|| format!("adding an entry to {path}"))?;
+            }
+            written.push(path.clone());
+            new_list
+                .push(writer.write_manifest_file().await.context(|| format!("writing {path}"))?);
+        }
+
+        let list_path =
+            format!("{}/metadata/snap-{snapshot_id}-0-{commit_id}.avro", metadata.location());
+        written.push(list_path.clone());
+        let mut list_writer = ManifestListWriter::v2(
+            output(&list_path)?.writer().await.context(|| format!("creating {list_path}"))?,
+            snapshot_id,
+            Some(parent.snapshot_id()),
+            sequence_number,
+        );
+        list_writer
+            .add_manifests(new_list.into_iter())
+            .context(|| format!("writing {list_path}"))?;
+        list_writer.close().await.context(|| format!("writing {list_path}"))?;
+
+        let summary = summary(metadata, parent, &deleted, replacement)?;
+        let now_ms = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_millis() as i64)
+            .unwrap_or_default()
+            .max(metadata.last_updated_ms());
+        let snapshot = Snapshot::builder()
+            .with_snapshot_id(snapshot_id)
+            .with_parent_snapshot_id(Some(parent.snapshot_id()))
+            .with_sequence_number(sequence_number)
+            .with_timestamp_ms(now_ms)
+            .with_manifest_list(list_path)
+            .with_summary(summary)
+            .with_schema_id(metadata.current_schema_id())
+            .build();
+        let updates = vec![
+            TableUpdate::AddSnapshot { snapshot },
+            TableUpdate::SetSnapshotRef {
+                ref_name: MAIN_BRANCH.to_owned(),
+                reference: SnapshotReference::new(
+                    snapshot_id,
+                    SnapshotRetention::branch(None, None, None),
+                ),
+            },
+        ];
+        let requirements = vec![
+            TableRequirement::UuidMatch { uuid: metadata.uuid() },
+            TableRequirement::RefSnapshotIdMatch {
+                r#ref: MAIN_BRANCH.to_owned(),
+                snapshot_id: Some(parent.snapshot_id()),
+            },
+        ];
+        Ok::<_, Error>(commit_updates(lake, table, requirements, updates).await?)
+    }
+    .await;
+
+    match attempt {
+        Ok(Attempt::Committed(table)) => Ok(Outcome::Committed { table, snapshot_id }),
+        Ok(Attempt::Conflict) => {
+            // Nothing references this attempt's manifests.
+            delete_quietly(table, &written).await;
+            Ok(Outcome::Conflict)
+        }
+        // Unknown state: leave the files to orphan removal rather than risk a referenced one.
+        Err(err) => Err(err),
+    }
+}
+
+/// The snapshot summary: Iceberg's standard keys for the files added and deleted, totals carried
+/// from the parent, ingest's progress carried forward, and bidlake's compaction keys.
+fn summary(
+    metadata: &TableMetadata,
+    parent: &Snapshot,
+    deleted: &[DataFile],
+    replacement: &Replacement,
+) -> Result<Summary> {
+    let schema = metadata.current_schema().clone();
+    let spec = metadata.default_partition_spec().clone();
+    let mut collector = SnapshotSummaryCollector::default();
+    let limit = metadata
+        .properties()
+        .get(TableProperties::PROPERTY_WRITE_PARTITION_SUMMARY_LIMIT)
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(TableProperties::PROPERTY_WRITE_PARTITION_SUMMARY_LIMIT_DEFAULT);
+    collector.set_partition_summary_limit(limit);
+    for file in &replacement.added {
+        collector.add_file(file, schema.clone(), spec.clone());
+    }
+    for file in deleted {
+        collector.remove_file(file, schema.clone(), spec.clone());
+    }
+    let mut properties = progress_of(metadata, parent);
+    properties.extend(replacement.properties.clone());
+    properties.extend(collector.build());
+
+    let previous = &parent.summary().additional_properties;
+    for (total, added, removed) in [
+        ("total-data-files", "added-data-files", "deleted-data-files"),
+        ("total-records", "added-records", "deleted-records"),
+        ("total-files-size", "added-files-size", "removed-files-size"),
+        ("total-delete-files", "added-delete-files", "removed-delete-files"),
+        ("total-position-deletes", "added-position-deletes", "removed-position-deletes"),
+        ("total-equality-deletes", "added-equality-deletes", "removed-equality-deletes"),
+    ] {
+        // Like Iceberg: no total when the parent had none.
+        let Some(before) = previous.get(total).and_then(|v| v.parse::<u64>().ok()) else {
+            continue;
+        };
+        let get = |key: &str| properties.get(key).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
+        let after = (before + get(added)).saturating_sub(get(removed));
+        properties.insert(total.to_owned(), after.to_string());
+    }
+    Ok(Summary { operation: Operation::Replace, additional_properties: properties })
+}
+
+/// Ingest's progress as the table records it: for each topic, every `bidlake.kafka.<topic>.`
+/// entry of the newest ancestor (from `parent` back) that records the topic's offsets.
+pub fn progress_of(metadata: &TableMetadata, parent: &Snapshot) -> HashMap<String, String> {
+    let mut found = HashSet::new();
+    let mut carried = HashMap::new();
+    let mut snapshot = Some(parent);
+    while let Some(s) = snapshot {
+        let props = &s.summary().additional_properties;
+        for key in props.keys() {
+            let Some(topic) =
+                key.strip_prefix(PROGRESS_PREFIX).and_then(|k| k.strip_suffix(".offsets"))
+            else {
+                continue;
+            };
+            if found.insert(topic.to_owned()) {
+                let prefix = format!("{PROGRESS_PREFIX}{topic}.");
+                for (k, v) in props.iter().filter(|(k, _)| k.starts_with(&prefix)) {
+                    carried.insert(k.clone(), v.clone());
+                }
+            }
+        }
+        snapshot =
+            s.parent_snapshot_id().and_then(|id| metadata.snapshot_by_id(id)).map(|s| s.as_ref());
+    }
+    carried
+}
+
+fn unique_snapshot_id(metadata: &TableMetadata) -> i64 {
+    loop {
+        let (high, low) = uuid::Uuid::new_v4().as_u64_pair();
+        let id = ((high ^ low) >> 1) as i64;
+        if id != 0 && metadata.snapshot_by_id(id).is_none() {
+            return id;
+        }
+    }
+}
+
+/// Deletes files nothing references; a failure only leaves them for orphan removal.
+pub async fn delete_quietly(table: &Table, paths: &[String]) {
+    for path in paths {
+        if let Err(err) = table.file_io().delete(path).await {
+            tracing::warn!(file = %path, error = %err, "could not delete an unused file; orphan removal will");
+        }
+    }
+}

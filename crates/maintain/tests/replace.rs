@@ -1,0 +1,236 @@
+//! The replace commit against a real SQL catalog (SQLite) and a local warehouse, with appends
+//! landing between planning and committing, as ingest's do: the commit conflicts, is planned
+//! again on the new snapshot and keeps the append; a rewrite whose files are gone gives up.
+
+#![allow(clippy::unwrap_used)] // a test file: a failed unwrap is a failed test
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+
+use arrow_array::{
+    ArrayRef, Int32Array, Int64Array, RecordBatch, StringArray, TimestampMicrosecondArray,
+    new_null_array,
+};
+use arrow_schema::DataType;
+use bidlake_lake::setup::setup_lake;
+use bidlake_lake::{Lake, LakeArgs, open_lake};
+use bidlake_maintain::plan::plan;
+use bidlake_maintain::reach::ManifestCache;
+use bidlake_maintain::replace::{Outcome, Replacement, commit};
+use bidlake_maintain::rewrite::Rewriter;
+use futures::TryStreamExt;
+use iceberg::arrow::schema_to_arrow_schema;
+use iceberg::spec::{DataFileFormat, Literal, Operation, PartitionKey, Struct};
+use iceberg::table::Table;
+use iceberg::transaction::{ApplyTransactionAction, Transaction};
+use iceberg::writer::base_writer::data_file_writer::DataFileWriterBuilder;
+use iceberg::writer::file_writer::ParquetWriterBuilder;
+use iceberg::writer::file_writer::location_generator::{
+    DefaultFileNameGenerator, DefaultLocationGenerator,
+};
+use iceberg::writer::file_writer::rolling_writer::RollingFileWriterBuilder;
+use iceberg::writer::{IcebergWriter, IcebergWriterBuilder};
+use parquet::file::properties::WriterProperties;
+
+const DAY: i32 = 20_000; // 2024-10-04
+const TARGET: u64 = 1 << 20;
+
+/// Appends one data file of `rows` clicks (offsets `first..first+rows` of partition 0) to
+/// `db.clicks`, recording the next offset in the summary as ingest does.
+async fn append(lake: &Lake, first: i64, rows: i64) {
+    let table = lake.load_table("clicks").await.unwrap();
+    let metadata = table.metadata();
+    let schema = metadata.current_schema().clone();
+    let arrow = Arc::new(schema_to_arrow_schema(&schema).unwrap());
+    let micros = i64::from(DAY) * 86_400_000_000;
+    let columns: Vec<ArrayRef> = arrow
+        .fields()
+        .iter()
+        .map(|field| -> ArrayRef {
+            let offsets = first..first + rows;
+            match (field.name().as_str(), field.data_type()) {
+                ("click_id", _) => {
+                    Arc::new(StringArray::from_iter_values(offsets.map(|o| format!("click-{o}"))))
+                }
+                ("kafka_partition", _) => Arc::new(Int32Array::from(vec![0; rows as usize])),
+                ("kafka_offset", _) => Arc::new(Int64Array::from_iter_values(offsets)),
+                ("event_timestamp", DataType::Timestamp(_, tz)) => Arc::new(
+                    TimestampMicrosecondArray::from_iter_values(offsets.map(|o| micros + o))
+                        .with_timezone_opt(tz.clone()),
+                ),
+                (_, data_type) => new_null_array(data_type, rows as usize),
+            }
+        })
+        .collect();
+    let batch = RecordBatch::try_new(arrow, columns).unwrap();
+
+    let rolling = RollingFileWriterBuilder::new_with_default_file_size(
+        ParquetWriterBuilder::new(WriterProperties::builder().build(), schema.clone()),
+        table.file_io().clone(),
+        DefaultLocationGenerator::new(metadata).unwrap(),
+        DefaultFileNameGenerator::new(format!("test-{first}"), None, DataFileFormat::Parquet),
+    );
+    let key = PartitionKey::new(
+        metadata.default_partition_spec().as_ref().clone(),
+        schema,
+        Struct::from_iter([Some(Literal::date(DAY))]),
+    );
+    let mut writer = DataFileWriterBuilder::new(rolling).build(Some(key)).await.unwrap();
+    writer.write(batch).await.unwrap();
+    let files = writer.close().await.unwrap();
+
+    let tx = Transaction::new(&table);
+    let properties =
+        HashMap::from([("bidlake.kafka.clicks.offsets".to_owned(), format!("0:{}", first + rows))]);
+    let tx = tx
+        .fast_append()
+        .add_data_files(files)
+        .set_snapshot_properties(properties)
+        .apply(tx)
+        .unwrap();
+    tx.commit(lake.catalog.as_ref()).await.unwrap();
+}
+
+async fn live_files(table: &Table) -> HashSet<String> {
+    let tasks: Vec<_> = table
+        .scan()
+        .select_all()
+        .build()
+        .unwrap()
+        .plan_files()
+        .await
+        .unwrap()
+        .try_collect()
+        .await
+        .unwrap();
+    tasks.iter().map(|t| t.data_file_path().to_owned()).collect()
+}
+
+async fn offsets(table: &Table) -> Vec<i64> {
+    let batches: Vec<RecordBatch> = table
+        .scan()
+        .select_all()
+        .build()
+        .unwrap()
+        .to_arrow()
+        .await
+        .unwrap()
+        .try_collect()
+        .await
+        .unwrap();
+    let mut offsets: Vec<i64> = batches
+        .iter()
+        .flat_map(|b| {
+            let a = b
+                .column_by_name("kafka_offset")
+                .unwrap()
+                .as_any()
+                .downcast_ref::<Int64Array>()
+                .unwrap();
+            a.values().to_vec()
+        })
+        .collect();
+    offsets.sort_unstable();
+    offsets
+}
+
+#[tokio::test]
+async fn a_replace_replans_over_an_append_and_gives_up_when_its_files_are_gone() {
+    let dir = tempfile::tempdir().unwrap();
+    let lake = open_lake(LakeArgs::embedded().resolve(dir.path()).unwrap()).await.unwrap();
+    setup_lake(&lake, false).await.unwrap();
+    for i in 0..4 {
+        append(&lake, i * 10, 10).await;
+    }
+
+    // Plan and rewrite on the table as it is now.
+    let planned = lake.load_table("clicks").await.unwrap();
+    let mut cache = ManifestCache::default();
+    let compaction = plan(&planned, &mut cache, TARGET, TARGET).await.unwrap();
+    assert_eq!(compaction.bins.len(), 1);
+    assert_eq!(compaction.bins[0].files.len(), 4);
+    let rewriter = Rewriter::new(&planned, TARGET, 3, &["kafka_offset".to_owned()]).unwrap();
+    let added = rewriter.rewrite(&compaction.bins[0]).await.unwrap();
+    assert_eq!(added.iter().map(|f| f.record_count()).sum::<u64>(), 40);
+    // --sort-by kafka_offset: the new file holds the rows in offset order.
+    let path = added[0].file_path().trim_start_matches("file://");
+    let reader = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(
+        std::fs::File::open(path).unwrap(),
+    )
+    .unwrap()
+    .build()
+    .unwrap();
+    let in_file: Vec<i64> = reader
+        .flat_map(|b| {
+            let b = b.unwrap();
+            let a = b
+                .column_by_name("kafka_offset")
+                .unwrap()
+                .as_any()
+                .downcast_ref::<Int64Array>()
+                .unwrap();
+            a.values().to_vec()
+        })
+        .collect();
+    assert_eq!(in_file, (0..40).collect::<Vec<_>>());
+    let rewritten: HashSet<String> =
+        compaction.bins[0].files.iter().map(|f| f.file_path().to_owned()).collect();
+    let replacement = Replacement {
+        rewritten: rewritten.clone(),
+        added: added.clone(),
+        properties: HashMap::new(),
+    };
+
+    // Ingest commits meanwhile.
+    append(&lake, 40, 10).await;
+    let appended = lake.load_table("clicks").await.unwrap();
+    let appended_file: HashSet<String> =
+        live_files(&appended).await.difference(&rewritten).cloned().collect();
+    assert_eq!(appended_file.len(), 1);
+
+    // Planned on the old version: refused, nothing of the attempt left behind.
+    let metadata_dir = dir.path().join("warehouse/db/clicks/metadata");
+    let files_before = std::fs::read_dir(&metadata_dir).unwrap().count();
+    assert!(matches!(
+        commit(&lake, &planned, &replacement, &mut cache).await.unwrap(),
+        Outcome::Conflict
+    ));
+    assert_eq!(std::fs::read_dir(&metadata_dir).unwrap().count(), files_before);
+
+    // Planned again on the append: committed on top of it, keeping it.
+    let Outcome::Committed { snapshot_id, .. } =
+        commit(&lake, &appended, &replacement, &mut cache).await.unwrap()
+    else {
+        panic!("the re-planned replace did not commit");
+    };
+    let table = lake.load_table("clicks").await.unwrap();
+    let snapshot = table.metadata().current_snapshot().unwrap();
+    assert_eq!(snapshot.snapshot_id(), snapshot_id);
+    assert_eq!(snapshot.parent_snapshot_id(), appended.metadata().current_snapshot_id());
+    assert_eq!(snapshot.summary().operation, Operation::Replace);
+    let summary = &snapshot.summary().additional_properties;
+    assert_eq!(
+        summary["bidlake.kafka.clicks.offsets"], "0:50",
+        "the append's offsets carried forward"
+    );
+    assert_eq!(summary["deleted-data-files"], "4");
+    assert_eq!(summary["total-records"], "50");
+    let live = live_files(&table).await;
+    let expected: HashSet<String> =
+        added.iter().map(|f| f.file_path().to_owned()).chain(appended_file).collect();
+    assert_eq!(live, expected);
+    assert_eq!(offsets(&table).await, (0..50).collect::<Vec<_>>());
+
+    // The same files rewritten again (a second compaction that planned on the old version):
+    // they are gone, so it gives up instead of resurrecting or doubling rows.
+    let again = Replacement {
+        rewritten,
+        added: rewriter.rewrite(&compaction.bins[0]).await.unwrap(),
+        properties: HashMap::new(),
+    };
+    assert!(matches!(commit(&lake, &table, &again, &mut cache).await.unwrap(), Outcome::Stale(_)));
+    assert_eq!(
+        offsets(&lake.load_table("clicks").await.unwrap()).await,
+        (0..50).collect::<Vec<_>>()
+    );
+}
