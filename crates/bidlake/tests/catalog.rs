@@ -4,56 +4,17 @@
 
 #![allow(clippy::unwrap_used)] // a test file: a failed unwrap is a failed test
 
-use std::net::TcpStream;
-use std::path::Path;
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Command;
 
 use arrow_array::Array;
 use arrow_array::cast::AsArray;
 use arrow_array::types::Int32Type;
 use bidlake_testkit::{
-    Broker, bidlake_command, bidlake_lake_command, free_port, run_ok, run_python, scan,
+    Broker, CatalogServer, bidlake_command, bidlake_lake_command, run_ok, run_python, scan,
 };
 use serde_json::{Value, json};
 
 const EXE: &str = env!("CARGO_BIN_EXE_bidlake");
-
-/// `bidlake catalog serve` on a free loopback port, stopped when dropped.
-struct Server {
-    child: Child,
-    uri: String,
-}
-
-impl Server {
-    fn start(data_dir: &Path, auth: (&str, &str)) -> Self {
-        let port = free_port();
-        let child = bidlake_lake_command(EXE, data_dir)
-            .args(["catalog", "serve", "--port", &port.to_string()])
-            .env(auth.0, auth.1)
-            .stdout(Stdio::null())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .unwrap();
-        let mut server = Self { child, uri: format!("http://127.0.0.1:{port}") };
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while TcpStream::connect(("127.0.0.1", port)).is_err() {
-            if let Some(status) = server.child.try_wait().unwrap() {
-                panic!("catalog serve exited at start with {status}");
-            }
-            assert!(Instant::now() < deadline, "catalog serve did not listen within 30 s");
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        server
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 fn stdout(command: &mut Command) -> String {
     String::from_utf8(run_ok(command).stdout).unwrap()
@@ -64,7 +25,7 @@ fn pyiceberg_drives_the_rest_catalog() {
     let dir = tempfile::tempdir().unwrap();
     run_ok(bidlake_lake_command(EXE, dir.path()).args(["setup", "--skip-topics"]));
     let token = "test-token-7f3a";
-    let server = Server::start(dir.path(), ("CATALOG_TOKEN", token));
+    let server = CatalogServer::start(EXE, dir.path(), ("CATALOG_TOKEN", token));
 
     let seen =
         run_python("rest_catalog.py", &["exercise", "--uri", &server.uri, "--token", token], &[]);
@@ -133,7 +94,7 @@ fn ingest_writes_through_the_rest_catalog() {
     let broker = Broker::start();
     let dir = tempfile::tempdir().unwrap();
     let credential = "ingest-client:s3cret";
-    let server = Server::start(dir.path(), ("CATALOG_CREDENTIAL", credential));
+    let server = CatalogServer::start(EXE, dir.path(), ("CATALOG_CREDENTIAL", credential));
     let via_rest = |args: &[&str]| {
         let mut command = bidlake_command(EXE, &broker, dir.path());
         command.args(args).env("CATALOG_URI", &server.uri).env("CATALOG_CREDENTIAL", credential);

@@ -12,8 +12,8 @@ use arrow_array::types::{Float64Type, Int32Type, Int64Type};
 use arrow_array::{Array, RecordBatch};
 use bidlake_lake::{LakeArgs, Secret};
 use bidlake_testkit::{
-    Broker, S3_ACCESS_KEY, S3_SECRET_KEY, S3Server, bidlake_command, read_with_python, run_ok,
-    scan_lake,
+    Broker, S3_ACCESS_KEY, S3_SECRET_KEY, S3Server, bidlake_command, column_sum, read_with_python,
+    run_ok, scan_lake,
 };
 
 fn bidlake(broker: &Broker, data_dir: &Path, env: &[(&str, String)]) -> Command {
@@ -47,31 +47,6 @@ fn gen_and_ingest(broker: &Broker, dir: &Path, env: &[(&str, String)], count: u3
     ]));
 }
 
-/// The sum of a numeric column, as f64 (what the Python readers report).
-fn sum(batches: &[RecordBatch], column: &str) -> f64 {
-    let mut total = 0.0;
-    for batch in batches {
-        let array = batch.column_by_name(column).unwrap();
-        let valid = |i: usize| array.is_valid(i);
-        total += match array.data_type() {
-            arrow_schema::DataType::Int32 => {
-                let a = array.as_primitive::<Int32Type>();
-                (0..a.len()).filter(|&i| valid(i)).map(|i| f64::from(a.value(i))).sum::<f64>()
-            }
-            arrow_schema::DataType::Int64 => {
-                let a = array.as_primitive::<Int64Type>();
-                (0..a.len()).filter(|&i| valid(i)).map(|i| a.value(i) as f64).sum::<f64>()
-            }
-            arrow_schema::DataType::Float64 => {
-                let a = array.as_primitive::<Float64Type>();
-                (0..a.len()).filter(|&i| valid(i)).map(|i| a.value(i)).sum::<f64>()
-            }
-            other => panic!("{column} is {other}, not a number"),
-        };
-    }
-    total
-}
-
 /// PyIceberg and DuckDB see the table as bidlake does: same count, same sums.
 fn assert_readers_agree(
     args: LakeArgs,
@@ -88,7 +63,7 @@ fn assert_readers_agree(
     for (reader, seen) in seen {
         assert_eq!(seen.count, rows as u64, "{reader} counts {table} differently");
         for (column, theirs) in &seen.sums {
-            let mine = sum(&ours, column);
+            let mine = column_sum(&ours, column);
             let tolerance = 1e-9 * mine.abs().max(1.0);
             assert!(
                 (mine - theirs).abs() <= tolerance,

@@ -14,8 +14,8 @@ use arrow_array::types::{Float64Type, Int32Type, Int64Type};
 use arrow_array::{Array, RecordBatch};
 use bidlake_lake::{LakeArgs, Secret, open_lake};
 use bidlake_testkit::{
-    Broker, S3_ACCESS_KEY, S3_SECRET_KEY, S3Server, assert_each_once, bidlake_command,
-    read_with_python, run_ok, scan_lake,
+    Broker, CatalogServer, S3_ACCESS_KEY, S3_SECRET_KEY, S3Server, assert_each_once,
+    bidlake_command, column_sum, read_with_python, run_ok, scan_lake,
 };
 use futures::TryStreamExt;
 use iceberg::spec::{Operation, Snapshot};
@@ -131,32 +131,13 @@ impl Lake {
     }
 }
 
-/// The sum of a numeric column, as f64 (what the Python readers report).
-fn sum(batches: &[RecordBatch], column: &str) -> f64 {
-    let mut total = 0.0;
-    for batch in batches {
-        let array = batch.column_by_name(column).unwrap();
-        for i in (0..array.len()).filter(|&i| array.is_valid(i)) {
-            total += match array.data_type() {
-                arrow_schema::DataType::Int32 => {
-                    f64::from(array.as_primitive::<Int32Type>().value(i))
-                }
-                arrow_schema::DataType::Int64 => array.as_primitive::<Int64Type>().value(i) as f64,
-                arrow_schema::DataType::Float64 => array.as_primitive::<Float64Type>().value(i),
-                other => panic!("{column} is {other}, not a number"),
-            };
-        }
-    }
-    total
-}
-
 const SUMS: [&str; 3] = ["tmax", "imp_bidfloor", "kafka_offset"];
 
 /// Rows and sums of `bid_requests` as bidlake, PyIceberg and DuckDB see them; they must agree.
 fn readers_agree(lake: &Lake, warehouse: &str, s3: Option<&S3Server>) -> (usize, Vec<f64>) {
     let ours = lake.scan("bid_requests");
     let rows: usize = ours.iter().map(RecordBatch::num_rows).sum();
-    let sums: Vec<f64> = SUMS.iter().map(|c| sum(&ours, c)).collect();
+    let sums: Vec<f64> = SUMS.iter().map(|c| column_sum(&ours, c)).collect();
     let seen =
         read_with_python(&lake.dir.join("catalog.db"), warehouse, "db.bid_requests", &SUMS, s3);
     for (reader, seen) in seen {
@@ -499,38 +480,6 @@ fn on_s3_maintain_compacts_expires_and_keeps_young_files() {
     assert_eq!(lake.table("bid_requests").metadata().snapshots().count(), 1);
 }
 
-/// `bidlake catalog serve` on a free loopback port over the lake in `dir`, stopped when dropped.
-struct RestCatalog {
-    child: std::process::Child,
-    uri: String,
-}
-
-impl RestCatalog {
-    fn start(dir: &Path, credential: &str) -> Self {
-        let port = bidlake_testkit::free_port();
-        let child = bidlake_testkit::bidlake_lake_command(env!("CARGO_BIN_EXE_bidlake"), dir)
-            .args(["catalog", "serve", "--port", &port.to_string()])
-            .env("CATALOG_CREDENTIAL", credential)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(Instant::now() < deadline, "catalog serve did not listen within 30 s");
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        Self { child, uri: format!("http://127.0.0.1:{port}") }
-    }
-}
-
-impl Drop for RestCatalog {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 #[test]
 fn through_a_rest_catalog_compaction_expiry_and_orphan_removal_work_alike() {
     let broker = Broker::start();
@@ -543,7 +492,11 @@ fn through_a_rest_catalog_compaction_expiry_and_orphan_removal_work_alike() {
 
     // maintain talks to the catalog server only, with an OAuth2 client credential.
     let credential = "maintain-client:s3cret";
-    let server = RestCatalog::start(dir.path(), credential);
+    let server = CatalogServer::start(
+        env!("CARGO_BIN_EXE_bidlake"),
+        dir.path(),
+        ("CATALOG_CREDENTIAL", credential),
+    );
     let via_rest =
         [("CATALOG_URI", server.uri.clone()), ("CATALOG_CREDENTIAL", credential.to_owned())];
     let out = run_ok(bidlake(&broker, dir.path(), &via_rest).args([

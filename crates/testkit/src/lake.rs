@@ -48,3 +48,23 @@ pub fn assert_each_once(batches: &[RecordBatch], what: &str) -> usize {
     assert_eq!(unique.len(), sources.len(), "{what}: a Kafka record landed twice");
     sources.len()
 }
+
+/// The sum of a numeric column over `batches`, as f64 (what the Python readers report).
+pub fn column_sum(batches: &[RecordBatch], column: &str) -> f64 {
+    use arrow_array::Array;
+    use arrow_array::types::Float64Type;
+    use arrow_schema::DataType;
+    let mut total = 0.0;
+    for batch in batches {
+        let array = batch.column_by_name(column).unwrap_or_else(|| panic!("no column {column}"));
+        for i in (0..array.len()).filter(|&i| array.is_valid(i)) {
+            total += match array.data_type() {
+                DataType::Int32 => f64::from(array.as_primitive::<Int32Type>().value(i)),
+                DataType::Int64 => array.as_primitive::<Int64Type>().value(i) as f64,
+                DataType::Float64 => array.as_primitive::<Float64Type>().value(i),
+                other => panic!("{column} is {other}, not a number"),
+            };
+        }
+    }
+    total
+}

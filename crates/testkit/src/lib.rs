@@ -6,6 +6,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod broker;
+mod catalog;
 mod cli;
 mod kafka;
 mod lake;
@@ -13,9 +14,10 @@ mod python;
 mod web;
 
 pub use broker::{Broker, free_port, tansu_binary};
+pub use catalog::CatalogServer;
 pub use cli::{bidlake_command, bidlake_lake_command, run_ok};
 pub use kafka::{Record, consume, produce};
-pub use lake::{assert_each_once, scan, scan_lake, sources};
+pub use lake::{assert_each_once, column_sum, scan, scan_lake, sources};
 pub use python::{
     S3_ACCESS_KEY, S3_SECRET_KEY, S3Server, Seen, python_venv, read_with_python, run_python,
 };

@@ -12,25 +12,29 @@ use serde_json::Value;
 
 use crate::free_port;
 
-fn repo_root() -> PathBuf {
+pub(crate) fn repo_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+/// `$var` if set (scripts/test.sh sets it), else what the project's install `script` prints
+/// (it installs once, into ~/.cache/bidlake).
+pub(crate) fn installed(var: &str, script: &str) -> PathBuf {
+    if let Some(path) = std::env::var_os(var) {
+        return PathBuf::from(path);
+    }
+    let script = repo_root().join(script);
+    let out = Command::new(&script)
+        .stderr(Stdio::inherit())
+        .output()
+        .unwrap_or_else(|err| panic!("running {}: {err}", script.display()));
+    assert!(out.status.success(), "{} failed", script.display());
+    PathBuf::from(String::from_utf8(out.stdout).unwrap().trim())
 }
 
 /// The venv's directory: `$BIDLAKE_PYTHON_VENV`, else installed (once) by the project's script.
 pub fn python_venv() -> &'static Path {
     static VENV: OnceLock<PathBuf> = OnceLock::new();
-    VENV.get_or_init(|| {
-        if let Some(dir) = std::env::var_os("BIDLAKE_PYTHON_VENV") {
-            return PathBuf::from(dir);
-        }
-        let script = repo_root().join("scripts/install-python.sh");
-        let out = Command::new(&script)
-            .stderr(Stdio::inherit())
-            .output()
-            .unwrap_or_else(|err| panic!("running {}: {err}", script.display()));
-        assert!(out.status.success(), "{} failed", script.display());
-        PathBuf::from(String::from_utf8(out.stdout).unwrap().trim())
-    })
+    VENV.get_or_init(|| installed("BIDLAKE_PYTHON_VENV", "scripts/install-python.sh"))
 }
 
 /// A `moto_server` (a real S3 HTTP endpoint, in memory) on 127.0.0.1 and a free port, killed

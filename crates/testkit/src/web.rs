@@ -23,18 +23,7 @@ pub fn http_get(port: u16, path: &str) -> (u16, String) {
 
 fn chromium() -> &'static Path {
     static PATH: OnceLock<PathBuf> = OnceLock::new();
-    PATH.get_or_init(|| {
-        if let Some(path) = std::env::var_os("BIDLAKE_CHROMIUM") {
-            return PathBuf::from(path);
-        }
-        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scripts/install-browser.sh");
-        let out = Command::new(&script)
-            .stderr(Stdio::inherit())
-            .output()
-            .unwrap_or_else(|err| panic!("running {}: {err}", script.display()));
-        assert!(out.status.success(), "{} failed", script.display());
-        PathBuf::from(String::from_utf8(out.stdout).unwrap().trim())
-    })
+    PATH.get_or_init(|| crate::python::installed("BIDLAKE_CHROMIUM", "scripts/install-browser.sh"))
 }
 
 /// Headless Chromium as the probe of this machine runs it: no sandbox (root), no GPU, and no
