@@ -8,7 +8,6 @@ use std::path::Path;
 use std::process::{Command, Output};
 
 use arrow_array::cast::AsArray;
-use arrow_array::types::{Float64Type, Int32Type, Int64Type};
 use arrow_array::{Array, RecordBatch};
 use bidlake_lake::{LakeArgs, Secret};
 use bidlake_testkit::{
