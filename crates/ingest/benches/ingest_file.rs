@@ -8,6 +8,8 @@
 //!
 //! `--rate N` paces the source to N events/s (for memory at a sustained rate); 0 = flat out.
 //! `--commit-interval SECS` and `--commit-rows N` as in `bidlake ingest` (defaults 10 s, 2M).
+//! `--data-dir DIR` keeps the lake in DIR (a `bidlake --data-dir`, for `bidlake query` and
+//! scripts/bench-query.sh) instead of a temporary directory removed at the end.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stdout)] // a benchmark program
 
@@ -29,6 +31,7 @@ struct Options {
     rate: u64,
     commit_interval: Duration,
     commit_rows: usize,
+    data_dir: Option<std::path::PathBuf>,
 }
 
 fn options() -> Options {
@@ -38,6 +41,7 @@ fn options() -> Options {
         rate: 0,
         commit_interval: Duration::from_secs(10),
         commit_rows: 2_000_000,
+        data_dir: None,
     };
     while let Some(arg) = args.next() {
         let mut value = || args.next().expect("a value after the flag");
@@ -47,6 +51,7 @@ fn options() -> Options {
                 options.commit_interval = Duration::from_secs_f64(value().parse().expect("secs"));
             }
             "--commit-rows" => options.commit_rows = value().parse().expect("--commit-rows N"),
+            "--data-dir" => options.data_dir = Some(value().into()),
             path => options.path = path.to_owned(),
         }
     }
@@ -80,8 +85,9 @@ fn main() {
 }
 
 async fn run(options: Options) {
-    let dir = tempfile::tempdir().unwrap();
-    let lake = open_lake(LakeArgs::embedded().resolve(dir.path()).unwrap()).await.unwrap();
+    let temp = tempfile::tempdir().unwrap();
+    let dir = options.data_dir.as_deref().unwrap_or(temp.path());
+    let lake = open_lake(LakeArgs::embedded().resolve(dir).unwrap()).await.unwrap();
     setup_lake(&lake, false).await.unwrap();
     let table = EventTable::BidRequests;
     let write = WriteOptions {
