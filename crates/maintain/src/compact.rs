@@ -14,6 +14,7 @@ use iceberg::spec::DataFile;
 use iceberg::table::Table;
 
 use crate::plan::{FileStats, Plan, plan};
+use crate::progress::RewriteProgress;
 use crate::reach::ManifestCache;
 use crate::replace::{Outcome, Replacement, commit, delete_quietly};
 use crate::rewrite::Rewriter;
@@ -103,7 +104,7 @@ pub async fn compact(
     let mut added: Vec<DataFile> = Vec::new();
     let mut failure = None;
     let (mut done, mut done_bytes) = (0usize, 0u64);
-    let mut last_log = Instant::now();
+    let mut progress = RewriteProgress::new(&name.to_string(), total);
     while let Some((files, bytes, partition)) = rewrites.next().await {
         match files {
             Ok(files) => added.extend(files),
@@ -115,18 +116,7 @@ pub async fn compact(
         }
         done += 1;
         done_bytes += bytes;
-        if last_log.elapsed() >= Duration::from_secs(5) || done == total {
-            last_log = Instant::now();
-            let secs = started.elapsed().as_secs_f64().max(1e-3);
-            tracing::info!(
-                table = %name,
-                bins = format!("{done}/{total}"),
-                partition = %partition,
-                input_bytes = done_bytes,
-                mb_per_s = format!("{:.1}", done_bytes as f64 / 1e6 / secs),
-                "rewriting"
-            );
-        }
+        progress.update(done, done_bytes, &partition.to_string());
     }
     drop(rewrites);
     if let Some(err) = failure {

@@ -16,6 +16,7 @@ pub mod expire;
 mod options;
 pub mod orphans;
 pub mod plan;
+mod progress;
 pub mod reach;
 pub mod replace;
 pub mod rewrite;
