@@ -984,6 +984,62 @@ pub static GPP_US: &[(&str, &[i64])] =
 
 #[cfg(test)]
 mod tests {
+    use super::*;
+    use crate::json::needs_escaping;
+
+    /// The JSON writer copies strings without escaping them; this is the check that lets it.
+    #[test]
+    fn no_table_string_needs_escaping_in_json() {
+        let mut strings: Vec<&str> = Vec::new();
+        for (country, _) in COUNTRIES {
+            strings.extend([country.code, country.language, country.currency]);
+            strings.extend(country.carriers.iter().flat_map(|(name, mccmnc)| [*name, *mccmnc]));
+            for city in country.cities {
+                strings.extend([city.region, city.locode]);
+                strings.extend(city.metro.into_iter().chain(city.zip_prefix));
+            }
+        }
+        for devices in [WEB_DEVICES, APP_DEVICES, CTV_DEVICES, DOOH_DEVICES] {
+            for (d, _) in devices {
+                strings.extend([d.make, d.model, d.os, d.osv, d.ua]);
+                strings.extend(d.hwv);
+            }
+        }
+        for table in [
+            CATEGORIES_V1,
+            CATEGORIES_V3,
+            BLOCKED_CATEGORIES,
+            NAME_WORDS,
+            NAME_NOUNS,
+            TLDS,
+            DOOH_VENUES,
+            SSPS,
+            DATA_PROVIDERS,
+            ADVERTISERS,
+            BLOCKED_ADVERTISERS,
+            TCF_PREFIXES,
+        ] {
+            strings.extend(table.iter().copied());
+        }
+        strings
+            .extend(CTV_APPS.iter().flat_map(|(bundle, name, domain)| [*bundle, *name, *domain]));
+        strings.extend(CTV_SERIES.iter().flat_map(|(series, genre, _)| [*series, *genre]));
+        strings.extend(EID_SOURCES.iter().map(|(source, _)| *source));
+        strings.extend(BIDDERS.iter().map(|(bidder, _)| *bidder));
+        strings.extend(DISPLAY_MANAGERS.iter().flat_map(|(name, version)| [*name, *version]));
+        strings.extend(GPP_US.iter().map(|(gpp, _)| *gpp));
+        assert!(strings.len() > 300, "only {} strings checked", strings.len());
+        for text in strings {
+            assert!(!needs_escaping(text.as_bytes()), "{text:?} needs escaping in JSON");
+        }
+        // Raw JSON fragments are written as they are: they must be valid JSON.
+        for (d, _) in WEB_DEVICES.iter().chain(APP_DEVICES).chain(CTV_DEVICES).chain(DOOH_DEVICES) {
+            if let Some(sua) = d.sua {
+                serde_json::from_str::<serde_json::Value>(sua).unwrap();
+            }
+        }
+    }
+
     #[test]
     fn the_native_request_is_a_json_string_holding_a_native_request() {
         let text: String = serde_json::from_str(super::NATIVE_REQUEST_JSON).unwrap();

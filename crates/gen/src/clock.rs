@@ -18,7 +18,7 @@ pub fn now_micros() -> Micros {
 pub const TIMESTAMP_LEN: usize = 32;
 
 /// Formats `micros` as `YYYY-MM-DDTHH:MM:SS.ffffff+00:00` (years 0000-9999).
-/// Hand-written because it runs four times per bid request on the hot path.
+/// Hand-written because it runs twice per event on the hot path.
 pub fn format_timestamp(micros: Micros) -> [u8; TIMESTAMP_LEN] {
     let secs = micros.div_euclid(1_000_000);
     let frac = micros.rem_euclid(1_000_000);
@@ -35,6 +35,33 @@ pub fn format_timestamp(micros: Micros) -> [u8; TIMESTAMP_LEN] {
     put_digits(&mut out[17..19], sod % 60);
     put_digits(&mut out[20..26], frac);
     out
+}
+
+/// Formats timestamps that mostly fall in the same second as the one before, as a generator's
+/// do at any real rate: date and time of day are formatted once a second, then only microseconds.
+#[derive(Debug, Clone)]
+pub struct TimestampFormatter {
+    second: i64,
+    text: [u8; TIMESTAMP_LEN],
+}
+
+impl Default for TimestampFormatter {
+    fn default() -> Self {
+        Self { second: 0, text: format_timestamp(0) }
+    }
+}
+
+impl TimestampFormatter {
+    pub fn format(&mut self, micros: Micros) -> &[u8; TIMESTAMP_LEN] {
+        let second = micros.div_euclid(1_000_000);
+        if second == self.second {
+            put_digits(&mut self.text[20..26], micros.rem_euclid(1_000_000));
+        } else {
+            self.second = second;
+            self.text = format_timestamp(micros);
+        }
+        &self.text
+    }
 }
 
 fn put_digits(out: &mut [u8], mut value: i64) {
@@ -75,6 +102,15 @@ mod tests {
         // Leap day and the last microsecond of a year.
         assert_eq!(fmt(951_782_400_000_001), "2000-02-29T00:00:00.000001+00:00");
         assert_eq!(fmt(1_798_761_599_999_999), "2026-12-31T23:59:59.999999+00:00");
+    }
+
+    #[test]
+    fn the_formatter_agrees_with_format_timestamp() {
+        let mut formatter = TimestampFormatter::default();
+        let start = 1_795_508_212_695_802;
+        for micros in (0..3_000_000).step_by(7_919).map(|d| start + d).chain([0, -1, start, 5]) {
+            assert_eq!(formatter.format(micros), &format_timestamp(micros), "{micros}");
+        }
     }
 
     #[test]

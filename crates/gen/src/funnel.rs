@@ -108,18 +108,20 @@ impl Chain {
     pub fn write_response(&self, received_at: Micros, out: &mut Vec<u8>) {
         let imp = &self.request.imp;
         let mut response = Obj::begin(out);
-        response.str("id", self.request.id.as_str()).str("bidid", self.response_id.as_str());
+        response
+            .ascii("id", self.request.id.as_bytes())
+            .ascii("bidid", self.response_id.as_bytes());
         let mut seatbids = response.arr("seatbid");
         let mut seatbid = seatbids.obj();
         let mut bids = seatbid.arr("bid");
         let mut bid = bids.obj();
-        bid.str("id", self.bid_id.as_str());
+        bid.ascii("id", self.bid_id.as_bytes());
         bid.str_with("impid", |t| {
             t.int(imp.number);
         });
         bid.decimal("price", self.price, 2);
         bid.str_with("nurl", |t| {
-            t.push("https://win.").push(self.seat).push(".com/w?b=").push(self.bid_id.as_str());
+            t.push("https://win.").push(self.seat).push(".com/w?b=").ascii(self.bid_id.as_bytes());
             t.push("&p=${AUCTION_PRICE}");
         });
         bid.str_with("adid", |t| {
@@ -154,9 +156,9 @@ impl Chain {
     pub fn write_impression(&self, win: &Win, received_at: Micros, out: &mut Vec<u8>) {
         let mut impression = Obj::begin(out);
         impression
-            .str("impression_id", win.impression_id.as_str())
-            .str("request_id", self.request.id.as_str())
-            .str("response_id", self.response_id.as_str())
+            .ascii("impression_id", win.impression_id.as_bytes())
+            .ascii("request_id", self.request.id.as_bytes())
+            .ascii("response_id", self.response_id.as_bytes())
             .str_with("imp_id", |t| {
                 t.int(self.request.imp.number);
             })
@@ -179,9 +181,9 @@ impl Chain {
     ) {
         let mut click = Obj::begin(out);
         click
-            .str("click_id", click_id.as_str())
-            .str("request_id", self.request.id.as_str())
-            .str("impression_id", win.impression_id.as_str())
+            .ascii("click_id", click_id.as_bytes())
+            .ascii("request_id", self.request.id.as_bytes())
+            .ascii("impression_id", win.impression_id.as_bytes())
             .str_with("imp_id", |t| {
                 t.int(self.request.imp.number);
             })

@@ -3,7 +3,7 @@
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 
-use crate::clock::Micros;
+use crate::clock::{Micros, TimestampFormatter};
 use crate::funnel::{self, Chain, FunnelRates};
 use crate::request::{self, Tables};
 use crate::rng::Dice;
@@ -60,6 +60,7 @@ pub struct Generator {
     requests: Dice,
     funnel: Dice,
     tables: Tables,
+    timestamps: TimestampFormatter,
     rates: Option<FunnelRates>,
     due: BinaryHeap<Reverse<Due>>,
     scheduled: u64,
@@ -106,6 +107,7 @@ impl Generator {
             requests: Dice::seeded(seed),
             funnel: Dice::seeded(seed ^ 0x9e37_79b9_7f4a_7c15),
             tables: Tables::default(),
+            timestamps: TimestampFormatter::default(),
             rates,
             due: BinaryHeap::new(),
             scheduled: 0,
@@ -117,8 +119,14 @@ impl Generator {
         // Exchanges log the request a few milliseconds after the auction starts.
         let received_at = now + self.requests.int(1, 20) * 1_000;
         let buf = event.start(Topic::BidRequests, "");
-        let facts =
-            request::write_bid_request(&mut self.requests, &self.tables, now, received_at, buf);
+        let facts = request::write_bid_request(
+            &mut self.requests,
+            &self.tables,
+            &mut self.timestamps,
+            now,
+            received_at,
+            buf,
+        );
         event.key.push_str(facts.id.as_str());
         if let Some(rates) = &self.rates
             && let Some(chain) = funnel::decide(&mut self.funnel, &self.tables, rates, facts, now)

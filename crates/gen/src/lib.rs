@@ -17,7 +17,7 @@ mod request;
 mod rng;
 mod run;
 
-pub use clock::{Micros, format_timestamp, now_micros};
+pub use clock::{Micros, TimestampFormatter, format_timestamp, now_micros};
 pub use config::{GenArgs, ProducerArgs};
 pub use error::{Error, Result};
 pub use funnel::FunnelRates;

@@ -1,7 +1,7 @@
 //! One OpenRTB 2.6 bid request, written as JSON, plus the facts about it that its funnel needs.
 
 use crate::catalog::{self, City, Country, DeviceProfile, Inventory};
-use crate::clock::{Micros, format_timestamp};
+use crate::clock::{Micros, TimestampFormatter};
 use crate::json::{Arr, Obj};
 use crate::rng::{Dice, Id, Weighted};
 
@@ -87,6 +87,7 @@ static DEAL_IDS: &[&str] = &[
 pub fn write_bid_request(
     dice: &mut Dice,
     tables: &Tables,
+    timestamps: &mut TimestampFormatter,
     event_at: Micros,
     received_at: Micros,
     out: &mut Vec<u8>,
@@ -140,7 +141,7 @@ pub fn write_bid_request(
     let chosen = dice.int(1, imp_count);
 
     let mut req = Obj::begin(out);
-    req.str("id", id.as_str());
+    req.ascii("id", id.as_bytes());
     let mut imps = req.arr("imp");
     let mut facts = None;
     for number in 1..=imp_count {
@@ -187,12 +188,8 @@ pub fn write_bid_request(
     if dice.chance(0.1) {
         req.raw("ext", r#"{"exchange":{"name":"bidlake-sim","region":"us-east"}}"#);
     }
-    req.str_with("event_timestamp", |t| {
-        t.ascii(&format_timestamp(event_at));
-    });
-    req.str_with("received_at", |t| {
-        t.ascii(&format_timestamp(received_at));
-    });
+    req.ascii("event_timestamp", timestamps.format(event_at));
+    req.ascii("received_at", timestamps.format(received_at));
     req.end();
 
     RequestFacts {
@@ -757,7 +754,7 @@ fn write_device(dice: &mut Dice, ctx: &Context, req: &mut Obj<'_>) {
         if lmt {
             device.str("ifa", "00000000-0000-0000-0000-000000000000");
         } else {
-            device.str("ifa", dice.uuid().as_str());
+            device.ascii("ifa", dice.uuid().as_bytes());
         }
     }
     device.end();
@@ -796,7 +793,7 @@ fn write_geo(dice: &mut Dice, ctx: &Context, device: &mut Obj<'_>) {
 fn write_user(dice: &mut Dice, ctx: &Context, req: &mut Obj<'_>) {
     let mut user = req.obj("user");
     if !ctx.coppa && dice.chance(0.85) {
-        user.str("id", dice.uuid().as_str());
+        user.ascii("id", dice.uuid().as_bytes());
         if dice.chance(0.4) {
             let mut buyeruid = [0u8; 16];
             dice.hex(&mut buyeruid);
@@ -826,7 +823,7 @@ fn write_user(dice: &mut Dice, ctx: &Context, req: &mut Obj<'_>) {
                     .int("mm", dice.pick(&[2, 3, 4]));
             }
             let mut uids = eid.arr("uids");
-            uids.obj().str("id", dice.uuid().as_str()).int("atype", atype);
+            uids.obj().ascii("id", dice.uuid().as_bytes()).int("atype", atype);
             uids.end();
             eid.end();
         }
@@ -870,7 +867,7 @@ fn write_source(dice: &mut Dice, request_id: &Id, req: &mut Obj<'_>) {
         source.int("fd", i64::from(dice.chance(0.2)));
     }
     if dice.chance(0.9) {
-        source.str("tid", dice.uuid().as_str());
+        source.ascii("tid", dice.uuid().as_bytes());
     }
     if dice.chance(0.05) {
         source.str("pchain", "a1b2c3d4e5f6:9f8e7d6c");
@@ -888,7 +885,7 @@ fn write_source(dice: &mut Dice, request_id: &Id, req: &mut Obj<'_>) {
             });
             node.int("hp", 1);
             if hop == 0 {
-                node.str("rid", request_id.as_str());
+                node.ascii("rid", request_id.as_bytes());
             }
             node.end();
         }

@@ -1,7 +1,7 @@
 //! Sampling helpers over a small, fast, seedable generator.
 
 use rand::rngs::SmallRng;
-use rand::{Rng, SeedableRng};
+use rand::{Rng, RngCore, SeedableRng};
 
 /// The generator's source of randomness. Seeded, it yields the same events on every run.
 #[derive(Debug, Clone)]
@@ -57,19 +57,16 @@ impl Dice {
 
     /// A random (version 4) UUID in its 36-character text form.
     pub fn uuid(&mut self) -> Id {
-        let mut bytes: [u8; 16] = self.rng.random();
+        // Two 64-bit draws: sampling a `[u8; 16]` would draw once per byte.
+        let mut bytes = [0u8; 16];
+        bytes[..8].copy_from_slice(&self.rng.next_u64().to_le_bytes());
+        bytes[8..].copy_from_slice(&self.rng.next_u64().to_le_bytes());
         bytes[6] = (bytes[6] & 0x0f) | 0x40;
         bytes[8] = (bytes[8] & 0x3f) | 0x80;
-        let mut text = [0u8; 36];
-        let mut at = 0;
-        for (i, byte) in bytes.iter().enumerate() {
-            if matches!(i, 4 | 6 | 8 | 10) {
-                text[at] = b'-';
-                at += 1;
-            }
-            text[at] = HEX[(byte >> 4) as usize];
-            text[at + 1] = HEX[(byte & 0xf) as usize];
-            at += 2;
+        let mut text = *b"00000000-0000-0000-0000-000000000000";
+        const SLOTS: [usize; 16] = [0, 2, 4, 6, 9, 11, 14, 16, 19, 21, 24, 26, 28, 30, 32, 34];
+        for (byte, at) in bytes.iter().zip(SLOTS) {
+            text[at..at + 2].copy_from_slice(&HEX_PAIRS[*byte as usize]);
         }
         Id(text)
     }
@@ -77,7 +74,7 @@ impl Dice {
     /// `len` random lowercase hex digits into `out`.
     pub fn hex(&mut self, out: &mut [u8]) {
         for chunk in out.chunks_mut(16) {
-            let mut bits = self.rng.random::<u64>();
+            let mut bits = self.rng.next_u64();
             for slot in chunk {
                 *slot = HEX[(bits & 0xf) as usize];
                 bits >>= 4;
@@ -88,11 +85,27 @@ impl Dice {
 
 const HEX: &[u8; 16] = b"0123456789abcdef";
 
+/// Each byte's two hex digits, so a UUID is formatted with one lookup per byte.
+static HEX_PAIRS: [[u8; 2]; 256] = {
+    let mut pairs = [[0u8; 2]; 256];
+    let mut byte = 0;
+    while byte < 256 {
+        pairs[byte] = [HEX[byte >> 4], HEX[byte & 0xf]];
+        byte += 1;
+    }
+    pairs
+};
+
 /// A UUID in text form, kept on the stack.
 #[derive(Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Id([u8; 36]);
 
 impl Id {
+    /// The text's bytes, for writers that need no UTF-8 check on the hot path.
+    pub fn as_bytes(&self) -> &[u8; 36] {
+        &self.0
+    }
+
     pub fn as_str(&self) -> &str {
         // Only ever built from ASCII hex digits and dashes.
         std::str::from_utf8(&self.0).unwrap_or_default()
