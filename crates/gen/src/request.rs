@@ -2,18 +2,26 @@
 
 use crate::catalog::{self, City, Country, DeviceProfile, Inventory};
 use crate::clock::{Micros, TimestampFormatter};
-use crate::json::{Arr, Obj};
+use crate::json::{Arr, Fields, Obj};
 use crate::rng::{Dice, Id, Weighted};
 
-/// The weighted tables, built once per generator.
+/// The weighted tables, built once per generator, with the fields that depend only on a table
+/// entry (a city, a device profile, a site, an app) rendered once.
 #[derive(Debug)]
 pub struct Tables {
     countries: Weighted<Country>,
+    /// By country and city: `device.geo`'s country, region, metro, city and UTC offset.
+    cities: Vec<Vec<Fields>>,
     inventory: Weighted<Inventory>,
-    web_devices: Weighted<DeviceProfile>,
-    app_devices: Weighted<DeviceProfile>,
-    ctv_devices: Weighted<DeviceProfile>,
-    dooh_devices: Weighted<DeviceProfile>,
+    web_devices: Devices,
+    app_devices: Devices,
+    ctv_devices: Devices,
+    dooh_devices: Devices,
+    sites: Vec<Site>,
+    /// By app index: the fields of `app` that do not change from request to request. iOS and
+    /// Android builds of an app differ in bundle and store URL.
+    ios_apps: Vec<Fields>,
+    android_apps: Vec<Fields>,
     desktop_banners: Weighted<(i64, i64)>,
     mobile_banners: Weighted<(i64, i64)>,
     dooh_sizes: Weighted<(i64, i64)>,
@@ -22,19 +30,56 @@ pub struct Tables {
 
 impl Default for Tables {
     fn default() -> Self {
+        let countries = Weighted::new(catalog::COUNTRIES);
+        let cities = countries
+            .items()
+            .map(|country| country.cities.iter().map(|city| city_fields(country, city)).collect())
+            .collect();
         Self {
-            countries: Weighted::new(catalog::COUNTRIES),
+            countries,
+            cities,
             inventory: Weighted::new(catalog::INVENTORY),
-            web_devices: Weighted::new(catalog::WEB_DEVICES),
-            app_devices: Weighted::new(catalog::APP_DEVICES),
-            ctv_devices: Weighted::new(catalog::CTV_DEVICES),
-            dooh_devices: Weighted::new(catalog::DOOH_DEVICES),
+            web_devices: Devices::new(catalog::WEB_DEVICES),
+            app_devices: Devices::new(catalog::APP_DEVICES),
+            ctv_devices: Devices::new(catalog::CTV_DEVICES),
+            dooh_devices: Devices::new(catalog::DOOH_DEVICES),
+            sites: (0..catalog::SITE_COUNT).map(Site::new).collect(),
+            ios_apps: (0..catalog::APP_COUNT).map(|index| app_fields(index, true)).collect(),
+            android_apps: (0..catalog::APP_COUNT).map(|index| app_fields(index, false)).collect(),
             desktop_banners: Weighted::new(catalog::DESKTOP_BANNERS),
             mobile_banners: Weighted::new(catalog::MOBILE_BANNERS),
             dooh_sizes: Weighted::new(catalog::DOOH_SIZES),
             bidders: Weighted::new(catalog::BIDDERS),
         }
     }
+}
+
+/// Device profiles with their fixed `device` fields rendered.
+#[derive(Debug)]
+struct Devices {
+    profiles: Weighted<DeviceProfile>,
+    fields: Vec<Fields>,
+}
+
+impl Devices {
+    fn new(profiles: &'static [(DeviceProfile, u32)]) -> Self {
+        let profiles = Weighted::new(profiles);
+        let fields = profiles.items().map(device_fields).collect();
+        Self { profiles, fields }
+    }
+
+    fn sample(&self, dice: &mut Dice) -> (&'static DeviceProfile, &Fields) {
+        let index = self.profiles.sample_index(dice);
+        (self.profiles.get(index), &self.fields[index])
+    }
+}
+
+/// A site of the exchange: its fixed fields, and the address its page URLs start with.
+#[derive(Debug)]
+struct Site {
+    fields: Fields,
+    /// `https://www.<domain>/<section>`
+    section_url: Box<str>,
 }
 
 /// The kind of ad an impression offers (and the `mtype` of a bid on it).
@@ -92,10 +137,11 @@ pub fn write_bid_request(
     received_at: Micros,
     out: &mut Vec<u8>,
 ) -> RequestFacts {
-    let country = tables.countries.sample(dice);
-    let city = &country.cities[dice.int(0, country.cities.len() as i64 - 1) as usize];
+    let country_index = tables.countries.sample_index(dice);
+    let country = tables.countries.get(country_index);
+    let city_index = dice.int(0, country.cities.len() as i64 - 1) as usize;
     let inventory = *tables.inventory.sample(dice);
-    let device = match inventory {
+    let (device, device_fields) = match inventory {
         Inventory::Site => tables.web_devices.sample(dice),
         Inventory::App => tables.app_devices.sample(dice),
         Inventory::Ctv => tables.ctv_devices.sample(dice),
@@ -103,9 +149,11 @@ pub fn write_bid_request(
     };
     let ctx = Context {
         country,
-        city,
+        city: &country.cities[city_index],
+        city_fields: &tables.cities[country_index][city_index],
         inventory,
         device,
+        device_fields,
         // Child-directed apps and sites are a small but real share of traffic.
         coppa: inventory != Inventory::Dooh && dice.chance(0.015),
         tier1: matches!(
@@ -152,8 +200,8 @@ pub fn write_bid_request(
     }
     imps.end();
     match inventory {
-        Inventory::Site => write_site(dice, &ctx, &mut req),
-        Inventory::App => write_app(dice, &ctx, &mut req),
+        Inventory::Site => write_site(dice, tables, &ctx, &mut req),
+        Inventory::App => write_app(dice, tables, &ctx, &mut req),
         Inventory::Ctv => write_ctv_app(dice, &ctx, &mut req),
         Inventory::Dooh => write_dooh(dice, &mut req),
     }
@@ -178,7 +226,7 @@ pub fn write_bid_request(
         req.strs("badv", catalog::BLOCKED_ADVERTISERS);
     }
     if inventory == Inventory::App && dice.chance(0.05) {
-        req.strs("bapp", &["com.casino.slots", "com.quickloans.app"]);
+        req.raw("bapp", r#"["com.casino.slots","com.quickloans.app"]"#);
     }
     if dice.chance(0.03) {
         req.strs("wlang", &[country.language]);
@@ -208,17 +256,19 @@ pub fn write_bid_request(
 }
 
 /// What every part of one request agrees on.
-struct Context {
+struct Context<'t> {
     country: &'static Country,
     city: &'static City,
+    city_fields: &'t Fields,
     inventory: Inventory,
     device: &'static DeviceProfile,
+    device_fields: &'t Fields,
     coppa: bool,
     /// Markets with the highest prices.
     tier1: bool,
 }
 
-impl Context {
+impl Context<'_> {
     fn is_mobile(&self) -> bool {
         matches!(self.device.devicetype, 1 | 4 | 5)
     }
@@ -231,7 +281,7 @@ fn cents(value: f64) -> f64 {
 fn write_imp(
     dice: &mut Dice,
     tables: &Tables,
-    ctx: &Context,
+    ctx: &Context<'_>,
     number: i64,
     currency: &'static str,
     imps: &mut Arr<'_>,
@@ -287,8 +337,8 @@ fn write_imp(
             imp.obj("native")
                 .raw("request", catalog::NATIVE_REQUEST_JSON)
                 .str("ver", "1.2")
-                .ints("api", &[3, 5, 7])
-                .ints("battr", &[1, 3, 8]);
+                .raw("api", "[3,5,7]")
+                .raw("battr", "[1,3,8]");
         }
     }
     match ctx.inventory {
@@ -379,7 +429,7 @@ fn write_imp(
 fn write_banner(
     dice: &mut Dice,
     tables: &Tables,
-    ctx: &Context,
+    ctx: &Context<'_>,
     interstitial: bool,
     imp: &mut Obj<'_>,
 ) -> (i64, i64) {
@@ -409,34 +459,34 @@ fn write_banner(
     }
     banner.int("pos", if interstitial { 7 } else { dice.pick(&[0, 1, 1, 3]) });
     if dice.chance(0.5) {
-        banner.ints("btype", &[4]).ints("battr", &[1, 3, 8, 9, 10, 14]);
+        banner.raw("btype", "[4]").raw("battr", "[1,3,8,9,10,14]");
     }
     if ctx.inventory == Inventory::App {
-        banner.ints("api", &[3, 5, 6, 7]);
+        banner.raw("api", "[3,5,6,7]");
     } else if dice.chance(0.3) {
-        banner.ints("api", &[7]);
+        banner.raw("api", "[7]");
     }
     if ctx.inventory == Inventory::Site && dice.chance(0.2) {
-        banner.int("topframe", 1).ints("expdir", &[2, 4]);
+        banner.int("topframe", 1).raw("expdir", "[2,4]");
     }
     banner.end();
     size
 }
 
-fn write_video(dice: &mut Dice, ctx: &Context, interstitial: bool, imp: &mut Obj<'_>) {
+fn write_video(dice: &mut Dice, ctx: &Context<'_>, interstitial: bool, imp: &mut Obj<'_>) {
     let ctv = ctx.inventory == Inventory::Ctv;
     let mut video = imp.obj("video");
     if ctv {
-        video.strs("mimes", &["video/mp4", "video/webm", "application/x-mpegURL"]);
+        video.raw("mimes", r#"["video/mp4","video/webm","application/x-mpegURL"]"#);
     } else {
-        video.strs("mimes", &["video/mp4", "video/webm", "application/javascript"]);
+        video.raw("mimes", r#"["video/mp4","video/webm","application/javascript"]"#);
     }
     if ctv && dice.chance(0.4) {
-        video.ints("rqddurs", &[15, 30]);
+        video.raw("rqddurs", "[15,30]");
     } else {
         video.int("minduration", 5).int("maxduration", dice.pick(&[15, 30, 30, 60]));
     }
-    video.ints("protocols", &[2, 3, 5, 6, 7, 8]);
+    video.raw("protocols", "[2,3,5,6,7,8]");
     let (w, h) = if ctv { (1920, 1080) } else { dice.pick(&[(640, 360), (640, 480), (1280, 720)]) };
     video.int("w", w).int("h", h);
     // 1 instream, 3 interstitial, 4 standalone (outstream); AdCOM plcmt subtypes.
@@ -453,9 +503,9 @@ fn write_video(dice: &mut Dice, ctx: &Context, interstitial: bool, imp: &mut Obj
     } else {
         video.int("skip", 0);
     }
-    video.ints("playbackmethod", if ctv { &[1] } else { &[2] });
-    video.ints("delivery", &[2]);
-    video.ints("api", if ctv { &[7] } else { &[2, 7] });
+    video.raw("playbackmethod", if ctv { "[1]" } else { "[2]" });
+    video.raw("delivery", "[2]");
+    video.raw("api", if ctv { "[7]" } else { "[2,7]" });
     video.int("pos", if interstitial { 7 } else { 1 });
     video.int("boxingallowed", 1).int("minbitrate", 300).int("maxbitrate", 6000);
     if ctv {
@@ -478,7 +528,7 @@ fn write_video(dice: &mut Dice, ctx: &Context, interstitial: bool, imp: &mut Obj
         let mut companions = video.arr("companionad");
         companions.obj().str("id", "1").int("w", 300).int("h", 250).int("vcm", 1);
         companions.end();
-        video.ints("companiontype", &[1, 2]);
+        video.raw("companiontype", "[1,2]");
     }
     video.end();
 }
@@ -486,18 +536,18 @@ fn write_video(dice: &mut Dice, ctx: &Context, interstitial: bool, imp: &mut Obj
 fn write_audio(dice: &mut Dice, imp: &mut Obj<'_>) {
     let mut audio = imp.obj("audio");
     audio
-        .strs("mimes", &["audio/mp4", "audio/mpeg", "audio/ogg"])
+        .raw("mimes", r#"["audio/mp4","audio/mpeg","audio/ogg"]"#)
         .int("minduration", 15)
         .int("maxduration", 30)
-        .ints("protocols", &[2, 3, 7])
+        .raw("protocols", "[2,3,7]")
         .int("startdelay", 0)
         .int("feed", dice.pick(&[1, 3]))
         .int("stitched", i64::from(dice.chance(0.5)))
         .int("nvol", 1)
-        .ints("delivery", &[1])
+        .raw("delivery", "[1]")
         .int("maxseq", 3)
         .int("poddur", 60)
-        .ints("companiontype", &[1]);
+        .raw("companiontype", "[1]");
     audio.end();
 }
 
@@ -528,33 +578,46 @@ fn write_publisher(index: usize, obj: &mut Obj<'_>) {
     p.end();
 }
 
-fn write_site(dice: &mut Dice, ctx: &Context, req: &mut Obj<'_>) {
+impl Site {
+    fn new(index: usize) -> Self {
+        let (word, noun, tld) = property_name(index);
+        let fields = Fields::render(|site| {
+            site.str_with("id", |t| {
+                t.push("site-").int(index as i64);
+            });
+            site.str_with("name", |t| {
+                t.push(word).push(" ").push(noun);
+            });
+            site.str_with("domain", |t| {
+                t.push(word).push(noun).push(".").push(tld);
+            });
+            // Some publishers already label with Content Taxonomy 3.0 ids.
+            if index.is_multiple_of(10) {
+                site.int("cattax", 7);
+                site.strs("cat", &[catalog::CATEGORIES_V3[index % catalog::CATEGORIES_V3.len()]]);
+            } else {
+                let cats = catalog::CATEGORIES_V1;
+                site.strs("cat", &[cats[index % cats.len()], cats[(index / 3) % cats.len()]]);
+            }
+            site.int("privacypolicy", 1);
+            write_publisher(index, site);
+        });
+        let section_url = format!("https://www.{word}{noun}.{tld}/{noun}").into();
+        Self { fields, section_url }
+    }
+}
+
+fn write_site(dice: &mut Dice, tables: &Tables, ctx: &Context<'_>, req: &mut Obj<'_>) {
     let index = dice.skewed_index(catalog::SITE_COUNT);
-    let (word, noun, tld) = property_name(index);
+    let Site { fields, section_url } = &tables.sites[index];
     let mut site = req.obj("site");
-    site.str_with("id", |t| {
-        t.push("site-").int(index as i64);
-    });
-    site.str_with("name", |t| {
-        t.push(word).push(" ").push(noun);
-    });
-    site.str_with("domain", |t| {
-        t.push(word).push(noun).push(".").push(tld);
-    });
-    // Some publishers already label with Content Taxonomy 3.0 ids.
-    if index.is_multiple_of(10) {
-        site.int("cattax", 7);
-        site.strs("cat", &[catalog::CATEGORIES_V3[index % catalog::CATEGORIES_V3.len()]]);
-    } else {
+    site.fields(fields);
+    if !index.is_multiple_of(10) && dice.chance(0.3) {
         let cats = catalog::CATEGORIES_V1;
-        site.strs("cat", &[cats[index % cats.len()], cats[(index / 3) % cats.len()]]);
-        if dice.chance(0.3) {
-            site.strs("pagecat", &[cats[(index / 7) % cats.len()]]);
-        }
+        site.strs("pagecat", &[cats[(index / 7) % cats.len()]]);
     }
     site.str_with("page", |t| {
-        t.push("https://www.").push(word).push(noun).push(".").push(tld).push("/");
-        t.push(noun).push("/article-").int(dice.int(1000, 99_999));
+        t.push(section_url).push("/article-").int(dice.int(1000, 99_999));
     });
     if dice.chance(0.4) {
         site.str(
@@ -563,17 +626,14 @@ fn write_site(dice: &mut Dice, ctx: &Context, req: &mut Obj<'_>) {
         );
     }
     site.int("mobile", i64::from(ctx.is_mobile()));
-    site.int("privacypolicy", 1);
-    write_publisher(index, &mut site);
     if dice.chance(0.1) {
         let mut content = site.obj("content");
         content.str("language", ctx.country.language).int("context", 3);
-        content.str_with("url", |t| {
-            t.push("https://www.").push(word).push(noun).push(".").push(tld).push("/").push(noun);
-        });
+        content.str("url", section_url);
         content.end();
     }
     if dice.chance(0.05) {
+        let (word, noun, _) = property_name(index);
         site.str_with("keywords", |t| {
             t.push(noun).push(",").push(word);
         });
@@ -581,58 +641,66 @@ fn write_site(dice: &mut Dice, ctx: &Context, req: &mut Obj<'_>) {
     site.end();
 }
 
-fn write_app(dice: &mut Dice, ctx: &Context, req: &mut Obj<'_>) {
-    let index = dice.skewed_index(catalog::APP_COUNT);
+/// The fields of an app that do not change from request to request.
+fn app_fields(index: usize, ios: bool) -> Fields {
     let (word, noun, _) = property_name(index);
+    Fields::render(|app| {
+        app.str_with("id", |t| {
+            t.push("app-").int(index as i64);
+        });
+        app.str_with("name", |t| {
+            t.push(word).push(" ").push(noun);
+        });
+        let store_id = 1_000_000_000 + index as i64 * 7_919;
+        if ios {
+            app.str_with("bundle", |t| {
+                t.int(store_id);
+            });
+            app.str_with("storeurl", |t| {
+                t.push("https://apps.apple.com/app/id").int(store_id);
+            });
+        } else {
+            app.str_with("bundle", |t| {
+                t.push("com.").push(word).push(noun).push(".app");
+            });
+            app.str_with("storeurl", |t| {
+                t.push("https://play.google.com/store/apps/details?id=com.")
+                    .push(word)
+                    .push(noun)
+                    .push(".app");
+            });
+        }
+        app.str_with("domain", |t| {
+            t.push(word).push(noun).push(".com");
+        });
+        let cats = catalog::CATEGORIES_V1;
+        app.strs("cat", &[cats[index % cats.len()]]);
+        app.int("privacypolicy", 1);
+        write_publisher(index, app);
+    })
+}
+
+fn write_app(dice: &mut Dice, tables: &Tables, ctx: &Context<'_>, req: &mut Obj<'_>) {
+    let index = dice.skewed_index(catalog::APP_COUNT);
     let ios = ctx.device.os == "iOS";
     let mut app = req.obj("app");
-    app.str_with("id", |t| {
-        t.push("app-").int(index as i64);
-    });
-    app.str_with("name", |t| {
-        t.push(word).push(" ").push(noun);
-    });
-    let store_id = 1_000_000_000 + index as i64 * 7_919;
-    if ios {
-        app.str_with("bundle", |t| {
-            t.int(store_id);
-        });
-        app.str_with("storeurl", |t| {
-            t.push("https://apps.apple.com/app/id").int(store_id);
-        });
-    } else {
-        app.str_with("bundle", |t| {
-            t.push("com.").push(word).push(noun).push(".app");
-        });
-        app.str_with("storeurl", |t| {
-            t.push("https://play.google.com/store/apps/details?id=com.")
-                .push(word)
-                .push(noun)
-                .push(".app");
-        });
-    }
-    app.str_with("domain", |t| {
-        t.push(word).push(noun).push(".com");
-    });
-    let cats = catalog::CATEGORIES_V1;
-    app.strs("cat", &[cats[index % cats.len()]]);
+    app.fields(if ios { &tables.ios_apps[index] } else { &tables.android_apps[index] });
     app.str_with("ver", |t| {
         t.int(dice.int(1, 9)).push(".").int(dice.int(0, 30)).push(".").int(dice.int(0, 9));
     });
-    app.int("privacypolicy", 1).int("paid", i64::from(dice.chance(0.03)));
-    write_publisher(index, &mut app);
+    app.int("paid", i64::from(dice.chance(0.03)));
     if dice.chance(0.05) {
         app.str("inventorypartnerdomain", "partner-network.com");
     }
     app.end();
 }
 
-fn write_ctv_app(dice: &mut Dice, ctx: &Context, req: &mut Obj<'_>) {
+fn write_ctv_app(dice: &mut Dice, ctx: &Context<'_>, req: &mut Obj<'_>) {
     let (bundle, name, domain) = dice.pick(catalog::CTV_APPS);
     let (series, genre, len) = dice.pick(catalog::CTV_SERIES);
     let mut app = req.obj("app");
     app.str("id", bundle).str("name", name).str("bundle", bundle).str("domain", domain);
-    app.strs("cat", &["IAB1-6"]).int("privacypolicy", 1).int("paid", 0);
+    app.raw("cat", r#"["IAB1-6"]"#).int("privacypolicy", 1).int("paid", 0);
     app.obj("publisher").str("id", domain).str("name", name).str("domain", domain);
     let mut content = app.obj("content");
     content
@@ -684,13 +752,10 @@ fn write_dooh(dice: &mut Dice, req: &mut Obj<'_>) {
     dooh.end();
 }
 
-fn write_device(dice: &mut Dice, ctx: &Context, req: &mut Obj<'_>) {
+fn write_device(dice: &mut Dice, ctx: &Context<'_>, req: &mut Obj<'_>) {
     let d = ctx.device;
     let mut device = req.obj("device");
-    device.str("ua", d.ua);
-    if let Some(sua) = d.sua {
-        device.raw("sua", sua);
-    }
+    device.fields(ctx.device_fields);
     write_geo(dice, ctx, &mut device);
     let lmt = ctx.coppa || (ctx.inventory == Inventory::App && dice.chance(0.1));
     device.int("dnt", i64::from(dice.chance(0.05))).int("lmt", i64::from(lmt));
@@ -721,22 +786,6 @@ fn write_device(dice: &mut Dice, ctx: &Context, req: &mut Obj<'_>) {
             t.push(if ctx.country.gdpr { "::" } else { "::1f" });
         });
     }
-    device.int("devicetype", d.devicetype);
-    if !d.make.is_empty() {
-        device.str("make", d.make).str("model", d.model);
-    }
-    if let Some(hwv) = d.hwv {
-        device.str("hwv", hwv);
-    }
-    device.str("os", d.os);
-    if !d.osv.is_empty() {
-        device.str("osv", d.osv);
-    }
-    device.int("w", d.w).int("h", d.h);
-    if let Some(ppi) = d.ppi {
-        device.int("ppi", ppi);
-    }
-    device.decimal("pxratio", d.pxratio, 3);
     if ctx.inventory == Inventory::Site {
         device.int("js", 1);
     }
@@ -760,7 +809,44 @@ fn write_device(dice: &mut Dice, ctx: &Context, req: &mut Obj<'_>) {
     device.end();
 }
 
-fn write_geo(dice: &mut Dice, ctx: &Context, device: &mut Obj<'_>) {
+/// The fields of `device` that come from its profile alone.
+fn device_fields(d: &DeviceProfile) -> Fields {
+    Fields::render(|device| {
+        device.str("ua", d.ua);
+        if let Some(sua) = d.sua {
+            device.raw("sua", sua);
+        }
+        device.int("devicetype", d.devicetype);
+        if !d.make.is_empty() {
+            device.str("make", d.make).str("model", d.model);
+        }
+        if let Some(hwv) = d.hwv {
+            device.str("hwv", hwv);
+        }
+        device.str("os", d.os);
+        if !d.osv.is_empty() {
+            device.str("osv", d.osv);
+        }
+        device.int("w", d.w).int("h", d.h);
+        if let Some(ppi) = d.ppi {
+            device.int("ppi", ppi);
+        }
+        device.decimal("pxratio", d.pxratio, 3);
+    })
+}
+
+/// The fields of `device.geo` that come from its city alone.
+fn city_fields(country: &Country, city: &City) -> Fields {
+    Fields::render(|geo| {
+        geo.str("country", country.code).str("region", city.region);
+        if let Some(metro) = city.metro {
+            geo.str("metro", metro);
+        }
+        geo.str("city", city.locode).int("utcoffset", city.utcoffset);
+    })
+}
+
+fn write_geo(dice: &mut Dice, ctx: &Context<'_>, device: &mut Obj<'_>) {
     let city = ctx.city;
     let gps = ctx.inventory == Inventory::App && dice.chance(0.3);
     let mut geo = device.obj("geo");
@@ -776,21 +862,16 @@ fn write_geo(dice: &mut Dice, ctx: &Context, device: &mut Obj<'_>) {
     } else {
         geo.int("type", 2).int("ipservice", 3);
     }
-    geo.str("country", ctx.country.code).str("region", city.region);
-    if let Some(metro) = city.metro {
-        geo.str("metro", metro);
-    }
-    geo.str("city", city.locode);
+    geo.fields(ctx.city_fields);
     if let Some(prefix) = city.zip_prefix {
         geo.str_with("zip", |t| {
             t.push(prefix).int(dice.int(10, 99));
         });
     }
-    geo.int("utcoffset", city.utcoffset);
     geo.end();
 }
 
-fn write_user(dice: &mut Dice, ctx: &Context, req: &mut Obj<'_>) {
+fn write_user(dice: &mut Dice, ctx: &Context<'_>, req: &mut Obj<'_>) {
     let mut user = req.obj("user");
     if !ctx.coppa && dice.chance(0.85) {
         user.ascii("id", dice.uuid().as_bytes());
@@ -895,7 +976,7 @@ fn write_source(dice: &mut Dice, request_id: &Id, req: &mut Obj<'_>) {
     source.end();
 }
 
-fn write_regs(dice: &mut Dice, ctx: &Context, req: &mut Obj<'_>) {
+fn write_regs(dice: &mut Dice, ctx: &Context<'_>, req: &mut Obj<'_>) {
     let mut regs = req.obj("regs");
     if ctx.coppa {
         regs.int("coppa", 1);
@@ -917,7 +998,7 @@ fn write_regs(dice: &mut Dice, ctx: &Context, req: &mut Obj<'_>) {
         }
     } else if ctx.country.gdpr && dice.chance(0.2) {
         regs.str("gpp", "DBABMA~CQHxyzAQHxyzAAKAEENBEBGBAAAAAAAAAAAAAAAAAAAA.YAAAAAAAAAAA")
-            .ints("gpp_sid", &[2]);
+            .raw("gpp_sid", "[2]");
     }
     regs.end();
 }

@@ -139,10 +139,23 @@ impl<T> Weighted<T> {
     }
 
     pub fn sample(&self, dice: &mut Dice) -> &'static T {
+        &self.items[self.sample_index(dice)].0
+    }
+
+    /// The index of a sampled item, for tables kept beside this one.
+    pub fn sample_index(&self, dice: &mut Dice) -> usize {
         let total = self.cumulative.last().copied().unwrap_or(0);
         let target = dice.rng.random_range(0..total.max(1));
         let index = self.cumulative.partition_point(|&c| c <= target);
-        &self.items[index.min(self.items.len() - 1)].0
+        index.min(self.items.len() - 1)
+    }
+
+    pub fn get(&self, index: usize) -> &'static T {
+        &self.items[index].0
+    }
+
+    pub fn items(&self) -> impl Iterator<Item = &'static T> {
+        self.items.iter().map(|(item, _)| item)
     }
 }
 
