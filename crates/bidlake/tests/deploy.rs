@@ -8,17 +8,14 @@
 #![allow(clippy::unwrap_used)] // a test file: a failed unwrap is a failed test
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use bidlake_testkit::repo_root;
 use serde_json::Value;
 
 const BIDLAKE: &str = env!("CARGO_BIN_EXE_bidlake");
-
-fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
 
 fn read(relative: &str) -> String {
     let path = repo_root().join(relative);

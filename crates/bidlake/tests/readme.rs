@@ -15,7 +15,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use bidlake_testkit::{Broker, free_port, http_get, python_venv};
+use bidlake_testkit::{Broker, free_port, http_get, python_venv, repo_root};
 
 /// A `bash` block and the heading it is under.
 #[derive(Debug)]
@@ -141,7 +141,7 @@ fn interrupt(child: Child, what: &str) {
 
 /// Starts the journey's first command and returns once it printed its banner and committed.
 fn start_platform(env: &Env, line: &str) -> Child {
-    let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let repo = repo_root();
     let script = repo.join(line.split_whitespace().next().unwrap());
     // `up` with KAFKA_BOOTSTRAP_SERVERS set would use that broker instead of starting its own.
     // The script runs the binary under test instead of building it again: the build is what
@@ -213,9 +213,7 @@ fn check(code: &str, out: &str) {
 
 #[test]
 fn the_readme_journey_works_as_written() {
-    let readme =
-        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../../README.md"))
-            .unwrap();
+    let readme = std::fs::read_to_string(repo_root().join("README.md")).unwrap();
     let blocks = bash_blocks(&readme);
     assert!(blocks.len() >= 8, "the README's bash blocks were not found");
 

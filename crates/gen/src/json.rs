@@ -80,7 +80,7 @@ impl<'b> Obj<'b> {
     }
 
     /// A number with at most `places` decimals, for values of known precision (prices, coordinates).
-    #[inline]
+    #[inline(always)]
     pub fn decimal(&mut self, key: &str, value: f64, places: u32) -> &mut Self {
         self.key(key);
         write_decimal(self.buf, value, places);
@@ -281,11 +281,22 @@ pub(crate) fn needs_escaping(bytes: &[u8]) -> bool {
 
 /// Writes `value` with at most `places` (up to 6) decimals (trailing zeros dropped, one kept):
 /// prices in cents and coordinates to four places need no shortest-round-trip search.
-#[inline]
+#[inline(always)]
 fn write_decimal(buf: &mut Vec<u8>, value: f64, places: u32) {
-    const SCALES: [i64; 7] = [1, 10, 100, 1_000, 10_000, 100_000, 1_000_000];
-    let places = places.min(6);
-    let scale = SCALES[places as usize];
+    // Callers pass literal places, so this match disappears and the divisions below are by
+    // constants.
+    match places {
+        0 | 1 => write_fixed::<1>(buf, value),
+        2 => write_fixed::<2>(buf, value),
+        3 => write_fixed::<3>(buf, value),
+        4 => write_fixed::<4>(buf, value),
+        5 => write_fixed::<5>(buf, value),
+        _ => write_fixed::<6>(buf, value),
+    }
+}
+
+fn write_fixed<const PLACES: usize>(buf: &mut Vec<u8>, value: f64) {
+    let scale = 10_i64.pow(PLACES as u32);
     let scaled = value * scale as f64;
     if !scaled.is_finite() || scaled.abs() >= 9e15 {
         return write_float(buf, value);
@@ -296,19 +307,17 @@ fn write_decimal(buf: &mut Vec<u8>, value: f64, places: u32) {
         buf.push(b'-');
     }
     let (whole, mut frac) = ((scaled / scale).abs(), (scaled % scale).abs());
-    buf.extend_from_slice(itoa::Buffer::new().format(whole).as_bytes());
-    buf.push(b'.');
-    let mut digits = places as usize;
-    while digits > 1 && frac % 10 == 0 {
-        frac /= 10;
-        digits -= 1;
-    }
-    let mut text = [b'0'; 18];
-    for slot in text[..digits].iter_mut().rev() {
+    write_int(buf, whole);
+    let mut digits = [b'0'; PLACES];
+    for slot in digits.iter_mut().rev() {
         *slot = b'0' + (frac % 10) as u8;
         frac /= 10;
     }
-    buf.extend_from_slice(&text[..digits]);
+    let zeros = digits[1..].iter().rev().take_while(|&&d| d == b'0').count();
+    buf.push(b'.');
+    // All the digits in one fixed-size copy, then the trailing zeros taken back.
+    buf.extend_from_slice(&digits);
+    buf.truncate(buf.len() - zeros);
 }
 
 #[cfg(test)]
@@ -356,6 +365,12 @@ mod tests {
         assert_eq!(text(-0.1278, 4), "-0.1278");
         assert_eq!(text(40.71, 4), "40.71");
         assert_eq!(text(12.345_67, 4), "12.3457");
+        assert_eq!(text(2.625, 3), "2.625");
+        assert_eq!(text(1.0, 3), "1.0");
+        assert_eq!(text(-0.001, 2), "0.0");
+        assert_eq!(text(1234.5, 0), "1234.5");
+        assert_eq!(text(0.123_456_7, 6), "0.123457");
+        assert_eq!(text(1e300, 2).parse::<f64>().unwrap(), 1e300);
         for cents in 0..10_000 {
             let value = cents as f64 / 100.0;
             assert_eq!(text(value, 2).parse::<f64>().unwrap(), value);

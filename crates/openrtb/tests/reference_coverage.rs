@@ -12,8 +12,7 @@ use common::{KITCHEN_SINKS, fixture_value};
 use serde_json::Value;
 
 fn reference_path() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../../../shared/reference/openrtb-2.6-fields.md")
+    common::crate_dir().join("../../../shared/reference/openrtb-2.6-fields.md")
 }
 
 /// Object name → field names, from the `#### Object (§x)` tables of the reference.

@@ -19,6 +19,7 @@ pub use cli::{bidlake_command, bidlake_lake_command, run_ok};
 pub use kafka::{Record, consume, produce};
 pub use lake::{assert_each_once, column_sum, scan, scan_lake, sources};
 pub use python::{
-    S3_ACCESS_KEY, S3_SECRET_KEY, S3Server, Seen, python_venv, read_with_python, run_python,
+    S3_ACCESS_KEY, S3_SECRET_KEY, S3Server, Seen, python_venv, read_with_python, repo_root,
+    run_python,
 };
 pub use web::{http_get, render_dom, screenshot};

@@ -12,8 +12,12 @@ use serde_json::Value;
 
 use crate::free_port;
 
-pub(crate) fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+/// The clone's root. The test's crate directory comes from cargo at run time first: a test binary
+/// that cargo still considers fresh after the clone moved must not look in the old place.
+pub fn repo_root() -> PathBuf {
+    let crate_dir = std::env::var_os("CARGO_MANIFEST_DIR")
+        .map_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")), PathBuf::from);
+    crate_dir.join("../..")
 }
 
 /// `$var` if set (scripts/test.sh sets it), else what the project's install `script` prints
