@@ -71,6 +71,17 @@ fn sql_over_the_lake_with_formats_pushdown_time_travel_and_clear_errors() {
     let count =
         stdout_of(bidlake(&broker, dir).args(["query", "SELECT COUNT(*) FROM db.bid_requests"]));
     assert!(count.contains("| 3000 "), "{count}");
+    // Counting a whole table reads no file: the snapshot's record count answers it.
+    let plan = stdout_of(
+        bidlake(&broker, dir).args(["query", "EXPLAIN SELECT COUNT(*) FROM db.bid_requests"]),
+    );
+    assert!(!plan.contains("IcebergTableScan") && plan.contains("3000"), "{plan}");
+    // Counting what a scan must find reads one column, not all 27.
+    let sql = "SELECT COUNT(*) FROM (SELECT * FROM db.bid_requests LIMIT 2000) AS first";
+    let plan = stdout_of(bidlake(&broker, dir).args(["query", &format!("EXPLAIN {sql}")]));
+    let projection = plan.split("projection:[").nth(1).and_then(|rest| rest.split(']').next());
+    assert!(projection.is_some_and(|p| !p.is_empty() && !p.contains(',')), "{plan}");
+    assert_eq!(query_csv(&broker, dir, &[], sql), ["2000"]);
     let grouped = stdout_of(bidlake(&broker, dir).args([
         "query",
         "--format",

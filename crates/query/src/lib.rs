@@ -3,10 +3,12 @@
 //! Every table of every namespace is registered once per session, pinned to one snapshot (the
 //! current one, or the one of a time-travel request), so a query sees each table as of one
 //! moment however long it runs. Scans go through iceberg-datafusion, which hands the query's
-//! filters to the Iceberg scan planner: partitions and files that cannot match are skipped.
+//! filters to the Iceberg scan planner: partitions and files that cannot match are skipped;
+//! `table` wraps it so that counting rows reads little or nothing.
 
 mod error;
 mod output;
+mod table;
 
 use std::sync::Arc;
 
@@ -19,6 +21,8 @@ use iceberg::table::Table;
 use iceberg_datafusion::IcebergStaticTableProvider;
 
 use bidlake_lake::{IcebergContext, Lake};
+
+use crate::table::PinnedTable;
 
 pub use error::{Error, Result};
 pub use output::{Format, write_batches};
@@ -84,7 +88,7 @@ pub async fn session(lake: &Lake, at: TimeTravel) -> Result<SessionContext> {
 
 /// The table as `at` asks for it; `None` when it does not exist at that point (a snapshot id
 /// of another table, or a time before the table's first commit).
-async fn provider(table: Table, at: TimeTravel) -> Result<Option<IcebergStaticTableProvider>> {
+async fn provider(table: Table, at: TimeTravel) -> Result<Option<PinnedTable>> {
     let ident = table.identifier().clone();
     let snapshot = match at {
         TimeTravel::Current => None,
@@ -107,11 +111,17 @@ async fn provider(table: Table, at: TimeTravel) -> Result<Option<IcebergStaticTa
             }
         }
     };
+    let metadata = table.metadata_ref();
+    let pinned = match snapshot {
+        None => metadata.current_snapshot(),
+        Some(id) => metadata.snapshot_by_id(id),
+    };
     let provider = match snapshot {
         None => IcebergStaticTableProvider::try_new_from_table(table).await,
         Some(id) => IcebergStaticTableProvider::try_new_from_table_snapshot(table, id).await,
     };
-    Ok(Some(provider.context(|| format!("opening {ident} for reading"))?))
+    let provider = provider.context(|| format!("opening {ident} for reading"))?;
+    Ok(Some(PinnedTable::new(provider, pinned.map(|s| s.as_ref()))))
 }
 
 /// Runs one SQL statement and collects its result. Statements that would change the lake
