@@ -211,6 +211,7 @@ impl Job {
         let options = WriteOptions {
             batch_rows: args.settings.batch_rows,
             target_file_size: args.settings.target_file_size,
+            buffer_bytes: args.settings.buffer_bytes,
             zstd_level: args.settings.zstd_level,
             file_prefix: format!("bidlake-{}", uuid::Uuid::new_v4()),
         };
