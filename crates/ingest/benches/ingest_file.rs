@@ -186,8 +186,7 @@ async fn commit(lake: &bidlake_lake::Lake, sink: &mut TableSink, next: i64) -> (
     let files = sink.close().await.unwrap();
     let bytes = files.iter().map(|f| f.file_size_in_bytes()).sum();
     let count = files.len();
-    // The table as the last commit returned it, as the ingest job does.
-    let table = sink.iceberg().clone();
+    let table = lake.load_table(sink.table().name()).await.unwrap();
     let mut progress = Progress::read(&table, "bench");
     progress.offsets.insert(0, next);
     let tx = Transaction::new(&table);

@@ -603,12 +603,8 @@ impl Job {
         let bytes: u64 = files.iter().map(|f| f.file_size_in_bytes()).sum();
         let name = state.sink.table().name();
         let mut backoff = Duration::from_millis(50);
-        // First try against the table as this job last saw it (its own last commit, usually
-        // still current), saving a reload per commit. If another writer committed since, the
-        // pinned commit reports a conflict, and the retry reloads and checks the fencing again.
-        let mut table = state.sink.iceberg().clone();
-        let mut reloaded = false;
         loop {
+            let table = self.lake.load_table(name).await?;
             let mut progress = Progress::read(&table, topic);
             let moved: Vec<i32> = state
                 .partitions
@@ -698,14 +694,8 @@ impl Job {
                 }
                 Ok(Attempt::Conflict) => {
                     tracing::debug!(table = name, "commit conflict; re-checking and retrying");
-                    // A conflict against the job's own last view only means another commit
-                    // came in between; back off once the freshly loaded table conflicts too.
-                    if reloaded {
-                        tokio::time::sleep(backoff).await;
-                        backoff = (backoff * 2).min(Duration::from_secs(2));
-                    }
-                    table = self.lake.load_table(name).await?;
-                    reloaded = true;
+                    tokio::time::sleep(backoff).await;
+                    backoff = (backoff * 2).min(Duration::from_secs(2));
                 }
                 Err(source) => {
                     return Err(Error::iceberg(format!("committing to {name}"), source));

@@ -269,11 +269,6 @@ impl<C: Columns> Sink<C> {
     pub fn set_table(&mut self, table: Table) {
         self.iceberg = table;
     }
-
-    /// The table as this sink last saw it (loaded, or returned by its last commit).
-    pub fn iceberg(&self) -> &Table {
-        &self.iceberg
-    }
 }
 
 /// Parquet settings of a table's data files. Dictionary encoding is off for the columns that are
@@ -413,8 +408,5 @@ impl TableSink {
     }
     pub fn set_table(&mut self, table: Table) {
         each_sink!(self, s => s.set_table(table))
-    }
-    pub fn iceberg(&self) -> &Table {
-        each_sink!(self, s => s.iceberg())
     }
 }
