@@ -54,8 +54,8 @@ pub struct IngestSettings {
     /// Memory the open Parquet files of a table may take (estimated: 128 KiB per column of
     /// each open file, plus its unfinished row group). Beyond it the largest file is closed
     /// early and goes into the next commit: memory stays bounded at any rate and number of
-    /// partitions, at the cost of more, smaller files. 128 MiB holds 1M bid requests over 34
-    /// partitions (100,000/s with 10 s commits) without closing any early.
+    /// partitions, at the cost of more, smaller files. With 128 MiB, 1M bid requests per commit
+    /// over 34 partitions (100,000/s, 10 s commits) gave no extra files and a 222 MiB peak RSS.
     #[arg(long, env = "INGEST_BUFFER_BYTES", default_value_t = 128 << 20)]
     pub buffer_bytes: usize,
 
