@@ -22,7 +22,7 @@ if [[ -z "${BIDLAKE:-}" || -z "${INGEST_FILE:-}" || -z "${FRESHNESS:-}" ]]; then
   step "building (release)"
   executables="$(cargo build --release --bin bidlake --bench ingest_file --bench freshness \
     --message-format=json-render-diagnostics | sed -n 's/.*"executable":"\([^"]*\)".*/\1/p')"
-  bin() { grep "/$1" <<<"$executables" | head -1; }
+  bin() { grep -E "/$1[^/]*$" <<<"$executables" | head -1; } # the file name, not a directory
   BIDLAKE="$(bin bidlake)"
   INGEST_FILE="$(bin ingest_file-)"
   FRESHNESS="$(bin freshness-)"

@@ -211,6 +211,7 @@ impl Job {
         let options = WriteOptions {
             batch_rows: args.settings.batch_rows,
             target_file_size: args.settings.target_file_size,
+            buffer_bytes: args.settings.buffer_bytes,
             zstd_level: args.settings.zstd_level,
             file_prefix: format!("bidlake-{}", uuid::Uuid::new_v4()),
         };
@@ -570,6 +571,9 @@ impl Job {
 
     /// Commits every table that holds records.
     async fn commit_all(&mut self) -> Result<()> {
+        // The next interval starts now, not when this commit is done: a commit cycle (close
+        // the files, commit through the catalog) would otherwise add to every interval.
+        let started = Instant::now();
         // Dead letters first: once offsets are committed, their records are never read again.
         let marks = self.dead_letters.flush().await?;
         let topics: Vec<String> =
@@ -583,7 +587,7 @@ impl Job {
         if fenced {
             self.restart_batch("fenced").await?;
         }
-        self.batch_started = Instant::now();
+        self.batch_started = started;
         Ok(())
     }
 

@@ -16,9 +16,10 @@ use iceberg::writer::file_writer::location_generator::{
     DefaultFileNameGenerator, DefaultLocationGenerator,
 };
 use iceberg::writer::file_writer::rolling_writer::RollingFileWriterBuilder;
-use iceberg::writer::{IcebergWriter, IcebergWriterBuilder};
+use iceberg::writer::{CurrentFileStatus, IcebergWriter, IcebergWriterBuilder};
 use parquet::basic::{Compression, ZstdLevel};
 use parquet::file::properties::WriterProperties;
+use parquet::schema::types::ColumnPath;
 
 use crate::columns::{
     BidRequestColumns, BidResponseColumns, ClickColumns, Columns, ImpressionColumns, Partitioned,
@@ -29,6 +30,17 @@ use crate::{Error, Result};
 
 type FileWriter =
     DataFileWriter<ParquetWriterBuilder, DefaultLocationGenerator, DefaultFileNameGenerator>;
+/// Memory of one column of an open Parquet file before its data, measured with heaptrack: a
+/// zstd compression and decompression context (parquet 58 makes both per column) and a
+/// dictionary, together 100-160 KiB.
+const OPEN_COLUMN_COST: usize = 128 << 10;
+
+/// A partition's open data file, and the bytes its writer holds in memory (as of its last write).
+struct OpenFile {
+    writer: FileWriter,
+    held: usize,
+}
+
 type FileWriterBuilder =
     DataFileWriterBuilder<ParquetWriterBuilder, DefaultLocationGenerator, DefaultFileNameGenerator>;
 
@@ -39,6 +51,10 @@ pub struct WriteOptions {
     pub batch_rows: usize,
     /// A file rolls over to a new one beyond this size.
     pub target_file_size: usize,
+    /// Memory the open files may take (estimated: a fixed cost per column plus the unfinished
+    /// row group); beyond it the largest file is closed early, so memory stays bounded whatever
+    /// the rate and the number of partitions.
+    pub buffer_bytes: usize,
     pub zstd_level: i32,
     /// Unique per process and start, so concurrent writers never pick the same file name.
     pub file_prefix: String,
@@ -55,8 +71,14 @@ pub struct Sink<C> {
     /// id), or none (a column a user added; written as nulls).
     projection: Vec<Option<usize>>,
     buffers: Partitioned<C>,
-    writers: HashMap<usize, FileWriter>,
+    writers: HashMap<usize, OpenFile>,
+    /// Files closed early (over `buffer_bytes`), for the next commit.
+    closed: Vec<DataFile>,
     batch_rows: usize,
+    buffer_bytes: usize,
+    /// What an open file takes before any data: each column's writer has its own zstd
+    /// contexts and dictionary.
+    open_file_cost: usize,
     /// Partitions whose builders reached `batch_rows`, to hand to their file writers.
     full: Vec<usize>,
     /// Rows taken since the last commit (buffered or written).
@@ -79,13 +101,8 @@ impl<C: Columns> Sink<C> {
             .collect();
         let element = site_cat_element(&arrow_schema);
 
-        let props = WriterProperties::builder()
-            .set_compression(Compression::ZSTD(
-                ZstdLevel::try_new(options.zstd_level).unwrap_or_default(),
-            ))
-            .set_max_row_group_row_count(Some(1 << 20))
-            .set_created_by(concat!("bidlake ", env!("CARGO_PKG_VERSION")).to_owned())
-            .build();
+        let props = writer_properties(table, &arrow_schema, options.zstd_level);
+        let open_file_cost = arrow_schema.fields().len() * OPEN_COLUMN_COST;
         let location = DefaultLocationGenerator::new(metadata).map_err(|source| {
             Error::iceberg(format!("the data location of {}", table.name()), source)
         })?;
@@ -109,7 +126,10 @@ impl<C: Columns> Sink<C> {
             projection,
             buffers: Partitioned::new(element),
             writers: HashMap::new(),
+            closed: Vec::new(),
             batch_rows: options.batch_rows,
+            buffer_bytes: options.buffer_bytes,
+            open_file_cost,
             full: Vec::new(),
             taken_rows: 0,
         })
@@ -118,6 +138,11 @@ impl<C: Columns> Sink<C> {
     /// Rows taken since the last commit (buffered or written).
     pub fn rows(&self) -> usize {
         self.taken_rows
+    }
+
+    /// Bytes the open files hold in memory (their writers' estimate).
+    pub fn held_bytes(&self) -> usize {
+        self.writers.values().map(|f| f.held).sum()
     }
 
     /// Buffers one row (`push` appends it to the builders) in its partition, and queues the
@@ -152,7 +177,7 @@ impl<C: Columns> Sink<C> {
         let ours = columns.finish();
         let partition = partition_struct(value);
         let batch = self.batch(ours, rows)?;
-        let writer = match self.writers.entry(index) {
+        let file = match self.writers.entry(index) {
             std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
             std::collections::hash_map::Entry::Vacant(e) => {
                 let metadata = self.iceberg.metadata();
@@ -164,12 +189,36 @@ impl<C: Columns> Sink<C> {
                 let writer = self.writer_builder.build(Some(key)).await.map_err(|source| {
                     Error::iceberg(format!("opening a data file of {}", self.table.name()), source)
                 })?;
-                e.insert(writer)
+                e.insert(OpenFile { writer, held: 0 })
             }
         };
-        writer.write(batch).await.map_err(|source| {
+        file.writer.write(batch).await.map_err(|source| {
             Error::iceberg(format!("writing a data file of {}", self.table.name()), source)
         })?;
+        // Written once at least, so the writer has a file to report on.
+        file.held = self.open_file_cost + file.writer.current_written_size();
+        self.close_over_budget().await
+    }
+
+    /// Closes the largest open files until what they hold fits `buffer_bytes`. A Parquet writer
+    /// keeps a whole row group in memory, in every column of every partition's file; closing
+    /// one early is the only way to free it (the files go into the next commit).
+    async fn close_over_budget(&mut self) -> Result<()> {
+        while self.writers.values().map(|f| f.held).sum::<usize>() > self.buffer_bytes {
+            let Some(largest) = self.writers.iter().max_by_key(|(_, f)| f.held).map(|(i, _)| *i)
+            else {
+                break;
+            };
+            let Some(mut file) = self.writers.remove(&largest) else { break };
+            tracing::debug!(
+                table = self.table.name(),
+                bytes = file.held,
+                "closing a data file early: the open files hold more than the buffer allows"
+            );
+            self.closed.extend(file.writer.close().await.map_err(|source| {
+                Error::iceberg(format!("closing a data file of {}", self.table.name()), source)
+            })?);
+        }
         Ok(())
     }
 
@@ -195,9 +244,9 @@ impl<C: Columns> Sink<C> {
         for index in 0..self.buffers.partitions() {
             self.write_slot(index).await?;
         }
-        let mut files = Vec::new();
-        for (_, mut writer) in self.writers.drain() {
-            files.extend(writer.close().await.map_err(|source| {
+        let mut files = std::mem::take(&mut self.closed);
+        for (_, mut file) in self.writers.drain() {
+            files.extend(file.writer.close().await.map_err(|source| {
                 Error::iceberg(format!("closing a data file of {}", self.table.name()), source)
             })?);
         }
@@ -210,6 +259,7 @@ impl<C: Columns> Sink<C> {
     /// unreferenced, for orphan-file removal.
     pub fn abort(&mut self) {
         self.writers.clear();
+        self.closed.clear();
         self.buffers.clear();
         self.full.clear();
         self.taken_rows = 0;
@@ -219,6 +269,37 @@ impl<C: Columns> Sink<C> {
     pub fn set_table(&mut self, table: Table) {
         self.iceberg = table;
     }
+}
+
+/// Parquet settings of a table's data files. Dictionary encoding is off for the columns that are
+/// (nearly) unique per row: ids, timestamps and offsets. Their dictionaries only cost hashing and
+/// memory, grow to the page limit and fall back to plain anyway (bid request files came out 10%
+/// smaller without them, and peak RSS 12% lower).
+fn writer_properties(table: EventTable, schema: &SchemaRef, zstd_level: i32) -> WriterProperties {
+    let unique: &[&str] = match table {
+        EventTable::BidRequests => &["request_id", "user_id"],
+        EventTable::BidResponses => &["response_id", "request_id", "bid_id"],
+        EventTable::Impressions => &["impression_id", "request_id", "response_id"],
+        EventTable::Clicks => &["click_id", "request_id", "impression_id"],
+    };
+    let mut props = WriterProperties::builder()
+        .set_compression(Compression::ZSTD(ZstdLevel::try_new(zstd_level).unwrap_or_default()))
+        .set_max_row_group_row_count(Some(1 << 20))
+        // A page's values wait uncompressed in memory until the page ends, in every column of
+        // every open file: 2,048 rows (not 20,000) took peak RSS at 1M rows per commit from
+        // 348 to 235 MiB, with files 2% larger and no more CPU.
+        .set_data_page_row_count_limit(2048)
+        .set_created_by(concat!("bidlake ", env!("CARGO_PKG_VERSION")).to_owned());
+    for field in schema.fields() {
+        let name = field.name().as_str();
+        let is_unique = unique.contains(&name)
+            || name == "kafka_offset"
+            || matches!(field.data_type(), DataType::Timestamp(..));
+        if is_unique {
+            props = props.set_column_dictionary_enabled(ColumnPath::from(name), false);
+        }
+    }
+    props.build()
 }
 
 fn site_cat_element(schema: &SchemaRef) -> Option<FieldRef> {
@@ -312,6 +393,9 @@ impl TableSink {
     }
     pub fn rows(&self) -> usize {
         each_sink!(self, s => s.rows())
+    }
+    pub fn held_bytes(&self) -> usize {
+        each_sink!(self, s => s.held_bytes())
     }
     pub async fn write_full(&mut self) -> Result<()> {
         each_sink!(self, s => s.write_full().await)

@@ -165,6 +165,7 @@ async fn ingest_small_commits(lake: &Lake, options: &Options) -> (u64, usize) {
     let write = WriteOptions {
         batch_rows: 8192,
         target_file_size: 256 << 20,
+        buffer_bytes: 128 << 20,
         zstd_level: 3,
         file_prefix: "bench".into(),
     };
