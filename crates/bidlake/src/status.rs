@@ -1,13 +1,18 @@
 //! `bidlake status`: what a running `bidlake up` reports (its dashboard's `/api/status`), or,
-//! when none answers, what the lake itself says (table sizes and last commits).
+//! when none answers, what the lake itself says (table sizes and last commits) and, when the
+//! broker answers, how far each table is behind its topic.
 
 use std::fmt::Write as _;
 use std::path::Path;
 use std::time::Duration;
 
 use bidlake_dashboard::Status;
-use bidlake_dashboard::status::TableStatus;
-use bidlake_lake::{LakeArgs, open_lake};
+use bidlake_dashboard::status::{TableStatus, TopicStatus};
+use bidlake_ingest::progress::Progress;
+use bidlake_kafka::{KafkaArgs, TopicArgs, wait_for_broker};
+use bidlake_lake::tables::EventTable;
+use bidlake_lake::{Lake, LakeArgs, open_lake};
+use rdkafka::consumer::{BaseConsumer, Consumer};
 
 use crate::Error;
 
@@ -23,6 +28,12 @@ pub struct StatusArgs {
 
     #[command(flatten)]
     pub lake: LakeArgs,
+
+    #[command(flatten)]
+    pub kafka: KafkaArgs,
+
+    #[command(flatten)]
+    pub topics: TopicArgs,
 }
 
 pub async fn status(data_dir: &Path, args: StatusArgs) -> Result<(), Error> {
@@ -41,8 +52,10 @@ pub async fn status(data_dir: &Path, args: StatusArgs) -> Result<(), Error> {
         Err(reason) => {
             let lake = open_lake(args.lake.resolve(data_dir)?).await?;
             let tables = bidlake_dashboard::table_stats(&lake).await?;
+            let lag = topic_lag(&lake, &args.kafka, &args.topics).await;
             if args.json {
-                let status = Status { tables, ..Status::default() };
+                let topics = lag.unwrap_or_default();
+                let status = Status { tables, topics, ..Status::default() };
                 println!("{}", serde_json::to_string(&status).unwrap_or_default());
             } else {
                 println!(
@@ -51,6 +64,10 @@ pub async fn status(data_dir: &Path, args: StatusArgs) -> Result<(), Error> {
                     lake.config.catalog_display()
                 );
                 print!("{}", render_tables(&tables));
+                match lag {
+                    Ok(topics) => print!("\n{}", render_lag(&topics, &args.kafka)),
+                    Err(why) => println!("\nno lag: {why}"),
+                }
             }
         }
     }
@@ -138,6 +155,76 @@ fn render_tables(tables: &[TableStatus]) -> String {
             t.snapshots,
             t.last_commit_ms.map_or_else(|| "never".to_owned(), time)
         );
+    }
+    out
+}
+
+/// For each event table, the records of its topic that no commit covers yet: the topic's high
+/// watermarks against the offsets the table's latest commit recorded.
+async fn topic_lag(
+    lake: &Lake,
+    kafka: &KafkaArgs,
+    topics: &TopicArgs,
+) -> Result<Vec<TopicStatus>, String> {
+    // A status line should not hang on a broker that is down.
+    let quick = KafkaArgs {
+        connect_timeout: kafka.connect_timeout.min(Duration::from_secs(3)),
+        ..kafka.clone()
+    };
+    let metadata = wait_for_broker(&quick).await.map_err(|err| err.to_string())?;
+    let consumer: BaseConsumer =
+        quick.client_config().create().map_err(|err| format!("creating a Kafka client: {err}"))?;
+    let mut lags = Vec::new();
+    for (table, topic) in EventTable::ALL.into_iter().zip(topics.event_topics()) {
+        let Some(partitions) = metadata
+            .topics()
+            .iter()
+            .find(|t| t.name() == topic)
+            .map(|t| t.partitions().iter().map(|p| p.id()).collect::<Vec<_>>())
+        else {
+            continue;
+        };
+        let (progress, rows) = match lake.load_table(table.name()).await {
+            Ok(loaded) => {
+                let rows = loaded
+                    .metadata()
+                    .current_snapshot()
+                    .and_then(|s| s.summary().additional_properties.get("total-records").cloned())
+                    .and_then(|v| v.parse().ok())
+                    .unwrap_or(0);
+                (Progress::read(&loaded, topic), rows)
+            }
+            Err(_) => (Progress::default(), 0),
+        };
+        let mut lag = 0;
+        for partition in partitions {
+            let (low, high) =
+                consumer
+                    .fetch_watermarks(topic, partition, Duration::from_secs(3))
+                    .map_err(|err| format!("reading the offsets of {topic}/{partition}: {err}"))?;
+            let next = progress.offsets.get(&partition).copied().unwrap_or(low).max(low);
+            lag += (high - next).max(0);
+        }
+        lags.push(TopicStatus {
+            topic: topic.to_owned(),
+            table: format!("{}.{}", lake.config.namespace, table.name()),
+            committed_rows: rows,
+            lag,
+            ..TopicStatus::default()
+        });
+    }
+    Ok(lags)
+}
+
+fn render_lag(topics: &[TopicStatus], kafka: &KafkaArgs) -> String {
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "{:<20} {:<20} {:>12}  (records not yet committed, broker {})",
+        "topic", "table", "lag", kafka.bootstrap_servers
+    );
+    for t in topics {
+        let _ = writeln!(out, "{:<20} {:<20} {:>12}", t.topic, t.table, t.lag);
     }
     out
 }

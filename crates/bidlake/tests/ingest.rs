@@ -14,7 +14,8 @@ use arrow_array::types::{Int32Type, TimestampMicrosecondType};
 use arrow_array::{Array, RecordBatch};
 use bidlake_lake::{LakeArgs, open_lake};
 use bidlake_testkit::{
-    Broker, assert_each_once as each_once, bidlake_command, consume, produce, run_ok, scan,
+    Broker, assert_each_once as each_once, bidlake_command, consume, free_port, produce, run_ok,
+    scan,
 };
 use futures::TryStreamExt;
 use serde_json::Value;
@@ -365,4 +366,56 @@ fn ingest_without_setup_says_what_to_run() {
         stderr.contains("table db.bid_requests is missing; run `bidlake setup` first"),
         "{stderr}"
     );
+}
+
+#[test]
+fn status_without_up_shows_how_far_each_table_is_behind_its_topic() {
+    let broker = Broker::start();
+    let dir = tempfile::tempdir().unwrap();
+    let dir = dir.path();
+    run_ok(bidlake(&broker, dir).arg("setup"));
+    let generate = |count: &str| {
+        run_ok(bidlake(&broker, dir).args([
+            "gen",
+            "--count",
+            count,
+            "--rate",
+            "0",
+            "--bid-response-rate",
+            "0",
+        ]))
+    };
+    generate("200");
+    ingest_until_caught_up(&broker, dir);
+    generate("70");
+
+    // No `bidlake up` answers here, so status reads the lake and asks the broker.
+    let nobody = format!("http://127.0.0.1:{}", free_port());
+    let status = |json: bool| {
+        let mut command = bidlake(&broker, dir);
+        command.args(["status", "--dashboard-url", &nobody]);
+        if json {
+            command.arg("--json");
+        }
+        String::from_utf8(run_ok(&mut command).stdout).unwrap()
+    };
+    let json: Value = serde_json::from_str(&status(true)).unwrap();
+    let topic = |name: &str| {
+        json["topics"].as_array().unwrap().iter().find(|t| t["topic"] == name).cloned().unwrap()
+    };
+    assert_eq!(topic("bid-requests")["lag"], 70, "{json}");
+    assert_eq!(topic("bid-requests")["committed_rows"], 200, "{json}");
+    assert_eq!(topic("clicks")["lag"], 0, "{json}");
+    let text = status(false);
+    assert!(
+        text.lines().any(|l| l.starts_with("bid-requests") && l.trim_end().ends_with(" 70")),
+        "{text}"
+    );
+
+    // With the broker gone, the tables are still shown, and the missing lag is explained.
+    let mut command = bidlake(&broker, dir);
+    command.args(["status", "--dashboard-url", &nobody]);
+    drop(broker);
+    let text = String::from_utf8(run_ok(&mut command).stdout).unwrap();
+    assert!(text.contains("db.bid_requests") && text.contains("no lag:"), "{text}");
 }
