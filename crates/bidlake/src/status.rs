@@ -172,9 +172,9 @@ async fn topic_lag(
         ..kafka.clone()
     };
     let metadata = wait_for_broker(&quick).await.map_err(|err| err.to_string())?;
-    let consumer: BaseConsumer =
-        quick.client_config().create().map_err(|err| format!("creating a Kafka client: {err}"))?;
-    let mut lags = Vec::new();
+    // What each table has committed, then the broker's watermarks (blocking calls, so off the
+    // async workers).
+    let mut committed = Vec::new();
     for (table, topic) in EventTable::ALL.into_iter().zip(topics.event_topics()) {
         let Some(partitions) = metadata
             .topics()
@@ -196,24 +196,33 @@ async fn topic_lag(
             }
             Err(_) => (Progress::default(), 0),
         };
-        let mut lag = 0;
-        for partition in partitions {
-            let (low, high) =
-                consumer
-                    .fetch_watermarks(topic, partition, Duration::from_secs(3))
-                    .map_err(|err| format!("reading the offsets of {topic}/{partition}: {err}"))?;
-            let next = progress.offsets.get(&partition).copied().unwrap_or(low).max(low);
-            lag += (high - next).max(0);
-        }
-        lags.push(TopicStatus {
+        let status = TopicStatus {
             topic: topic.to_owned(),
             table: format!("{}.{}", lake.config.namespace, table.name()),
             committed_rows: rows,
-            lag,
             ..TopicStatus::default()
-        });
+        };
+        committed.push((status, partitions, progress));
     }
-    Ok(lags)
+    let consumer: BaseConsumer =
+        quick.client_config().create().map_err(|err| format!("creating a Kafka client: {err}"))?;
+    tokio::task::spawn_blocking(move || {
+        let mut lags = Vec::new();
+        for (mut status, partitions, progress) in committed {
+            for partition in partitions {
+                let topic = &status.topic;
+                let (low, high) = consumer
+                    .fetch_watermarks(topic, partition, Duration::from_secs(3))
+                    .map_err(|err| format!("reading the offsets of {topic}/{partition}: {err}"))?;
+                let next = progress.offsets.get(&partition).copied().unwrap_or(low).max(low);
+                status.lag += (high - next).max(0);
+            }
+            lags.push(status);
+        }
+        Ok(lags)
+    })
+    .await
+    .map_err(|err| format!("reading the broker's offsets: {err}"))?
 }
 
 fn render_lag(topics: &[TopicStatus], kafka: &KafkaArgs) -> String {
