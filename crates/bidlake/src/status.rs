@@ -52,7 +52,7 @@ pub async fn status(data_dir: &Path, args: StatusArgs) -> Result<(), Error> {
         Err(reason) => {
             let lake = open_lake(args.lake.resolve(data_dir)?).await?;
             let tables = bidlake_dashboard::table_stats(&lake).await?;
-            let lag = topic_lag(&lake, &args.kafka, &args.topics).await;
+            let lag = topic_lag(&lake, &tables, &args.kafka, &args.topics).await;
             if args.json {
                 let topics = lag.unwrap_or_default();
                 let status = Status { tables, topics, ..Status::default() };
@@ -163,6 +163,7 @@ fn render_tables(tables: &[TableStatus]) -> String {
 /// watermarks against the offsets the table's latest commit recorded.
 async fn topic_lag(
     lake: &Lake,
+    tables: &[TableStatus],
     kafka: &KafkaArgs,
     topics: &TopicArgs,
 ) -> Result<Vec<TopicStatus>, String> {
@@ -184,21 +185,16 @@ async fn topic_lag(
         else {
             continue;
         };
-        let (progress, rows) = match lake.load_table(table.name()).await {
-            Ok(loaded) => {
-                let rows = loaded
-                    .metadata()
-                    .current_snapshot()
-                    .and_then(|s| s.summary().additional_properties.get("total-records").cloned())
-                    .and_then(|v| v.parse().ok())
-                    .unwrap_or(0);
-                (Progress::read(&loaded, topic), rows)
-            }
-            Err(_) => (Progress::default(), 0),
+        // Missing table: nothing committed, so every retained record is lag.
+        let progress = match lake.load_table(table.name()).await {
+            Ok(loaded) => Progress::read(&loaded, topic),
+            Err(_) => Progress::default(),
         };
+        let name = format!("{}.{}", lake.config.namespace, table.name());
+        let rows = tables.iter().find(|t| t.table == name).map_or(0, |t| t.rows);
         let status = TopicStatus {
             topic: topic.to_owned(),
-            table: format!("{}.{}", lake.config.namespace, table.name()),
+            table: name,
             committed_rows: rows,
             ..TopicStatus::default()
         };
