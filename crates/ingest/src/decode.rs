@@ -11,6 +11,8 @@ use serde::{Deserialize, Deserializer};
 
 use crate::timestamp::parse_micros;
 
+mod fast;
+
 /// Why a record cannot become a row; the DLQ's `error` header is `kind: detail`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Reject {
@@ -66,10 +68,17 @@ fn reject(kind: RejectKind, detail: impl Into<String>) -> Reject {
     Reject { kind, detail: detail.into() }
 }
 
+fn utf8(value: &[u8]) -> Result<&str, Reject> {
+    std::str::from_utf8(value)
+        .map_err(|e| reject(RejectKind::NotUtf8, format!("the value is not UTF-8 ({e})")))
+}
+
 /// Parses a record's value as a JSON object of type `T`, classifying failures.
 fn parse<'a, T: Deserialize<'a>>(value: &'a [u8]) -> Result<T, Reject> {
-    let text = std::str::from_utf8(value)
-        .map_err(|e| reject(RejectKind::NotUtf8, format!("the value is not UTF-8 ({e})")))?;
+    parse_text(utf8(value)?)
+}
+
+fn parse_text<'a, T: Deserialize<'a>>(text: &'a str) -> Result<T, Reject> {
     match text.trim_start().as_bytes().first() {
         Some(b'{') => {}
         None => return Err(reject(RejectKind::NotJson, "the value is empty")),
@@ -218,7 +227,7 @@ fn received_time(value: &Str<'_>) -> Result<Option<i64>, Reject> {
 // ---------------------------------------------------------------------------------------------
 // bid-requests
 
-#[derive(Deserialize)]
+#[derive(Deserialize, Default)]
 struct BidRequestIn<'a> {
     #[serde(borrow)]
     id: Str<'a>,
@@ -244,7 +253,7 @@ struct BidRequestIn<'a> {
     received_at: Str<'a>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, Default)]
 struct ImpIn<'a> {
     #[serde(borrow)]
     id: Str<'a>,
@@ -255,20 +264,20 @@ struct ImpIn<'a> {
     bidfloor: Option<f64>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, Default)]
 struct BannerIn {
     w: Option<i64>,
     h: Option<i64>,
     format: Option<First<FormatIn>>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, Default)]
 struct FormatIn {
     w: Option<i64>,
     h: Option<i64>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, Default)]
 struct SiteIn<'a> {
     #[serde(borrow)]
     id: Str<'a>,
@@ -280,7 +289,7 @@ struct SiteIn<'a> {
     publisher: Option<PublisherIn<'a>>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, Default)]
 struct AppIn<'a> {
     #[serde(borrow)]
     bundle: Str<'a>,
@@ -288,13 +297,13 @@ struct AppIn<'a> {
     publisher: Option<PublisherIn<'a>>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, Default)]
 struct PublisherIn<'a> {
     #[serde(borrow)]
     id: Str<'a>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, Default)]
 struct DeviceIn<'a> {
     devicetype: Option<i64>,
     #[serde(borrow)]
@@ -303,7 +312,7 @@ struct DeviceIn<'a> {
     geo: Option<GeoIn<'a>>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, Default)]
 struct GeoIn<'a> {
     #[serde(borrow)]
     country: Str<'a>,
@@ -311,13 +320,13 @@ struct GeoIn<'a> {
     region: Str<'a>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, Default)]
 struct UserIn<'a> {
     #[serde(borrow)]
     id: Str<'a>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, Default)]
 struct RegsIn {
     coppa: Option<i64>,
     gdpr: Option<i64>,
@@ -325,7 +334,7 @@ struct RegsIn {
 }
 
 /// OpenRTB 2.5 carried GDPR in `regs.ext.gdpr`.
-#[derive(Deserialize)]
+#[derive(Deserialize, Default)]
 struct RegsExtIn {
     gdpr: Option<i64>,
 }
@@ -364,7 +373,18 @@ pub fn bid_request(
     value: &[u8],
     kafka_timestamp: Option<i64>,
 ) -> Result<BidRequestRow<'_>, Reject> {
-    let r: BidRequestIn<'_> = parse(value)?;
+    let text = utf8(value)?;
+    let request = match fast::bid_request(text) {
+        Some(request) => request,
+        None => parse_text(text)?,
+    };
+    bid_request_row(request, kafka_timestamp)
+}
+
+fn bid_request_row(
+    r: BidRequestIn<'_>,
+    kafka_timestamp: Option<i64>,
+) -> Result<BidRequestRow<'_>, Reject> {
     let request_id = required_id(r.id, "id")?;
     let imps = r.imp.unwrap_or_default();
     let Some(imp) = imps.first else {
