@@ -1,6 +1,8 @@
 //! Decode: one Kafka record's bytes to the flat row(s) of its table, or the reason it cannot be
-//! one. Each record is parsed once, by typed serde structs that borrow strings from the record
-//! and skip every field no column needs, so unknown or extra fields never fail a record.
+//! one. Each record is parsed by typed serde structs that borrow strings from the record and skip
+//! every field no column needs, so unknown or extra fields never fail a record. Bid requests,
+//! the firehose, first try a pull parser (`fast`) that fills the same structs at a fraction of
+//! the cost and leaves to serde every record it is not sure of.
 
 use std::borrow::Cow;
 use std::fmt;
