@@ -26,21 +26,21 @@ pub(super) fn bid_request(text: &str) -> Option<BidRequestIn<'_>> {
     let mut r = BidRequestIn::default();
     let mut seen = Seen::default();
     scan.object(|s, key| match key {
-        "id" => seen.once(0).and_then(|()| s.set(&mut r.id, Scanner::text)),
-        "imp" => seen.once(1).and_then(|()| s.set(&mut r.imp, |s| s.first(Scanner::imp))),
-        "site" => seen.once(2).and_then(|()| s.set(&mut r.site, Scanner::site)),
-        "app" => seen.once(3).and_then(|()| s.set(&mut r.app, Scanner::app)),
-        "dooh" => seen.once(4).and_then(|()| s.set(&mut r.dooh, Scanner::any)),
-        "device" => seen.once(5).and_then(|()| s.set(&mut r.device, Scanner::device)),
-        "user" => seen.once(6).and_then(|()| s.set(&mut r.user, Scanner::user)),
-        "at" => seen.once(7).and_then(|()| s.set(&mut r.at, Scanner::int)),
-        "tmax" => seen.once(8).and_then(|()| s.set(&mut r.tmax, Scanner::int)),
-        "cur" => seen.once(9).and_then(|()| s.set(&mut r.cur, |s| s.first(Scanner::text))),
-        "regs" => seen.once(10).and_then(|()| s.set(&mut r.regs, Scanner::regs)),
-        "event_timestamp" => {
+        b"id" => seen.once(0).and_then(|()| s.set(&mut r.id, Scanner::text)),
+        b"imp" => seen.once(1).and_then(|()| s.set(&mut r.imp, |s| s.first(Scanner::imp))),
+        b"site" => seen.once(2).and_then(|()| s.set(&mut r.site, Scanner::site)),
+        b"app" => seen.once(3).and_then(|()| s.set(&mut r.app, Scanner::app)),
+        b"dooh" => seen.once(4).and_then(|()| s.set(&mut r.dooh, Scanner::any)),
+        b"device" => seen.once(5).and_then(|()| s.set(&mut r.device, Scanner::device)),
+        b"user" => seen.once(6).and_then(|()| s.set(&mut r.user, Scanner::user)),
+        b"at" => seen.once(7).and_then(|()| s.set(&mut r.at, Scanner::int)),
+        b"tmax" => seen.once(8).and_then(|()| s.set(&mut r.tmax, Scanner::int)),
+        b"cur" => seen.once(9).and_then(|()| s.set(&mut r.cur, |s| s.first(Scanner::text))),
+        b"regs" => seen.once(10).and_then(|()| s.set(&mut r.regs, Scanner::regs)),
+        b"event_timestamp" => {
             seen.once(11).and_then(|()| s.set(&mut r.event_timestamp, Scanner::text))
         }
-        "received_at" => seen.once(12).and_then(|()| s.set(&mut r.received_at, Scanner::text)),
+        b"received_at" => seen.once(12).and_then(|()| s.set(&mut r.received_at, Scanner::text)),
         _ => s.skip(),
     })?;
     scan.end()?;
@@ -119,15 +119,14 @@ impl<'a> Scanner<'a> {
 
     /// Calls `field` for each key of an object with the scanner at its value, which `field`
     /// reads or skips.
-    fn object(&mut self, mut field: impl FnMut(&mut Self, &'a str) -> Option<()>) -> Option<()> {
+    fn object(&mut self, mut field: impl FnMut(&mut Self, &'a [u8]) -> Option<()>) -> Option<()> {
         self.eat(b'{')?;
         if self.peek()? == b'}' {
             self.at += 1;
             return Some(());
         }
         loop {
-            let key = self.string()?;
-            self.eat(b':')?;
+            let key = self.key()?;
             field(self, key)?;
             match self.peek()? {
                 b',' => self.at += 1,
@@ -190,6 +189,19 @@ impl<'a> Scanner<'a> {
         self.text.get(start..end)
     }
 
+    /// An object's key and its colon, as bytes to match (no escapes: serde would unescape).
+    fn key(&mut self) -> Option<&'a [u8]> {
+        self.eat(b'"')?;
+        let start = self.at;
+        let end = string_stop(self.bytes, start);
+        if self.bytes.get(end) != Some(&b'"') {
+            return None;
+        }
+        self.at = end + 1;
+        self.eat(b':')?;
+        self.bytes.get(start..end)
+    }
+
     fn text(&mut self) -> Option<Text<'a>> {
         self.string().map(|s| Text(Cow::Borrowed(s)))
     }
@@ -224,6 +236,14 @@ impl<'a> Scanner<'a> {
     /// A number's text, checked against JSON's grammar.
     fn number(&mut self) -> Option<&'a str> {
         self.skip_whitespace();
+        let start = self.at;
+        self.skip_number()?;
+        self.text.get(start..self.at)
+    }
+
+    /// Skips a number, checked against JSON's grammar.
+    fn skip_number(&mut self) -> Option<()> {
+        self.skip_whitespace();
         let bytes = self.bytes;
         let start = self.at;
         let mut at = start + usize::from(bytes.get(start) == Some(&b'-'));
@@ -255,7 +275,7 @@ impl<'a> Scanner<'a> {
             }
         }
         self.at = at;
-        self.text.get(start..at)
+        Some(())
     }
 
     /// An integer for an `i64` field. Fractions, exponents, `-0` (all floats to serde) and
@@ -303,7 +323,7 @@ impl<'a> Scanner<'a> {
             b't' => self.literal(b"true"),
             b'f' => self.literal(b"false"),
             b'n' => self.literal(b"null"),
-            _ => self.number().map(drop),
+            _ => self.skip_number(),
         }
     }
 
@@ -338,9 +358,7 @@ impl<'a> Scanner<'a> {
                 b't' => self.literal(b"true")?,
                 b'f' => self.literal(b"false")?,
                 b'n' => self.literal(b"null")?,
-                _ => {
-                    self.number()?;
-                }
+                _ => self.skip_number()?,
             }
             // After a value: a comma and the next one, or the ends of containers.
             loop {
@@ -378,12 +396,12 @@ impl<'a> Scanner<'a> {
         let mut imp = ImpIn::default();
         let mut seen = Seen::default();
         self.object(|s, key| match key {
-            "id" => seen.once(0).and_then(|()| s.set(&mut imp.id, Scanner::text)),
-            "banner" => seen.once(1).and_then(|()| s.set(&mut imp.banner, Scanner::banner)),
-            "video" => seen.once(2).and_then(|()| s.set(&mut imp.video, Scanner::any)),
-            "audio" => seen.once(3).and_then(|()| s.set(&mut imp.audio, Scanner::any)),
-            "native" => seen.once(4).and_then(|()| s.set(&mut imp.native, Scanner::any)),
-            "bidfloor" => seen.once(5).and_then(|()| s.set(&mut imp.bidfloor, Scanner::float)),
+            b"id" => seen.once(0).and_then(|()| s.set(&mut imp.id, Scanner::text)),
+            b"banner" => seen.once(1).and_then(|()| s.set(&mut imp.banner, Scanner::banner)),
+            b"video" => seen.once(2).and_then(|()| s.set(&mut imp.video, Scanner::any)),
+            b"audio" => seen.once(3).and_then(|()| s.set(&mut imp.audio, Scanner::any)),
+            b"native" => seen.once(4).and_then(|()| s.set(&mut imp.native, Scanner::any)),
+            b"bidfloor" => seen.once(5).and_then(|()| s.set(&mut imp.bidfloor, Scanner::float)),
             _ => s.skip(),
         })?;
         Some(imp)
@@ -393,9 +411,9 @@ impl<'a> Scanner<'a> {
         let mut banner = BannerIn::default();
         let mut seen = Seen::default();
         self.object(|s, key| match key {
-            "w" => seen.once(0).and_then(|()| s.set(&mut banner.w, Scanner::int)),
-            "h" => seen.once(1).and_then(|()| s.set(&mut banner.h, Scanner::int)),
-            "format" => {
+            b"w" => seen.once(0).and_then(|()| s.set(&mut banner.w, Scanner::int)),
+            b"h" => seen.once(1).and_then(|()| s.set(&mut banner.h, Scanner::int)),
+            b"format" => {
                 seen.once(2).and_then(|()| s.set(&mut banner.format, |s| s.first(Scanner::format)))
             }
             _ => s.skip(),
@@ -407,8 +425,8 @@ impl<'a> Scanner<'a> {
         let mut format = FormatIn::default();
         let mut seen = Seen::default();
         self.object(|s, key| match key {
-            "w" => seen.once(0).and_then(|()| s.set(&mut format.w, Scanner::int)),
-            "h" => seen.once(1).and_then(|()| s.set(&mut format.h, Scanner::int)),
+            b"w" => seen.once(0).and_then(|()| s.set(&mut format.w, Scanner::int)),
+            b"h" => seen.once(1).and_then(|()| s.set(&mut format.h, Scanner::int)),
             _ => s.skip(),
         })?;
         Some(format)
@@ -418,10 +436,10 @@ impl<'a> Scanner<'a> {
         let mut site = SiteIn::default();
         let mut seen = Seen::default();
         self.object(|s, key| match key {
-            "id" => seen.once(0).and_then(|()| s.set(&mut site.id, Scanner::text)),
-            "domain" => seen.once(1).and_then(|()| s.set(&mut site.domain, Scanner::text)),
-            "cat" => seen.once(2).and_then(|()| s.set(&mut site.cat, Scanner::texts)),
-            "publisher" => {
+            b"id" => seen.once(0).and_then(|()| s.set(&mut site.id, Scanner::text)),
+            b"domain" => seen.once(1).and_then(|()| s.set(&mut site.domain, Scanner::text)),
+            b"cat" => seen.once(2).and_then(|()| s.set(&mut site.cat, Scanner::texts)),
+            b"publisher" => {
                 seen.once(3).and_then(|()| s.set(&mut site.publisher, Scanner::publisher))
             }
             _ => s.skip(),
@@ -442,8 +460,8 @@ impl<'a> Scanner<'a> {
         let mut app = AppIn::default();
         let mut seen = Seen::default();
         self.object(|s, key| match key {
-            "bundle" => seen.once(0).and_then(|()| s.set(&mut app.bundle, Scanner::text)),
-            "publisher" => {
+            b"bundle" => seen.once(0).and_then(|()| s.set(&mut app.bundle, Scanner::text)),
+            b"publisher" => {
                 seen.once(1).and_then(|()| s.set(&mut app.publisher, Scanner::publisher))
             }
             _ => s.skip(),
@@ -455,7 +473,7 @@ impl<'a> Scanner<'a> {
         let mut publisher = PublisherIn::default();
         let mut seen = Seen::default();
         self.object(|s, key| match key {
-            "id" => seen.once(0).and_then(|()| s.set(&mut publisher.id, Scanner::text)),
+            b"id" => seen.once(0).and_then(|()| s.set(&mut publisher.id, Scanner::text)),
             _ => s.skip(),
         })?;
         Some(publisher)
@@ -465,9 +483,11 @@ impl<'a> Scanner<'a> {
         let mut device = DeviceIn::default();
         let mut seen = Seen::default();
         self.object(|s, key| match key {
-            "devicetype" => seen.once(0).and_then(|()| s.set(&mut device.devicetype, Scanner::int)),
-            "os" => seen.once(1).and_then(|()| s.set(&mut device.os, Scanner::text)),
-            "geo" => seen.once(2).and_then(|()| s.set(&mut device.geo, Scanner::geo)),
+            b"devicetype" => {
+                seen.once(0).and_then(|()| s.set(&mut device.devicetype, Scanner::int))
+            }
+            b"os" => seen.once(1).and_then(|()| s.set(&mut device.os, Scanner::text)),
+            b"geo" => seen.once(2).and_then(|()| s.set(&mut device.geo, Scanner::geo)),
             _ => s.skip(),
         })?;
         Some(device)
@@ -477,8 +497,8 @@ impl<'a> Scanner<'a> {
         let mut geo = GeoIn::default();
         let mut seen = Seen::default();
         self.object(|s, key| match key {
-            "country" => seen.once(0).and_then(|()| s.set(&mut geo.country, Scanner::text)),
-            "region" => seen.once(1).and_then(|()| s.set(&mut geo.region, Scanner::text)),
+            b"country" => seen.once(0).and_then(|()| s.set(&mut geo.country, Scanner::text)),
+            b"region" => seen.once(1).and_then(|()| s.set(&mut geo.region, Scanner::text)),
             _ => s.skip(),
         })?;
         Some(geo)
@@ -488,7 +508,7 @@ impl<'a> Scanner<'a> {
         let mut user = UserIn::default();
         let mut seen = Seen::default();
         self.object(|s, key| match key {
-            "id" => seen.once(0).and_then(|()| s.set(&mut user.id, Scanner::text)),
+            b"id" => seen.once(0).and_then(|()| s.set(&mut user.id, Scanner::text)),
             _ => s.skip(),
         })?;
         Some(user)
@@ -498,9 +518,9 @@ impl<'a> Scanner<'a> {
         let mut regs = RegsIn::default();
         let mut seen = Seen::default();
         self.object(|s, key| match key {
-            "coppa" => seen.once(0).and_then(|()| s.set(&mut regs.coppa, Scanner::int)),
-            "gdpr" => seen.once(1).and_then(|()| s.set(&mut regs.gdpr, Scanner::int)),
-            "ext" => seen.once(2).and_then(|()| s.set(&mut regs.ext, Scanner::regs_ext)),
+            b"coppa" => seen.once(0).and_then(|()| s.set(&mut regs.coppa, Scanner::int)),
+            b"gdpr" => seen.once(1).and_then(|()| s.set(&mut regs.gdpr, Scanner::int)),
+            b"ext" => seen.once(2).and_then(|()| s.set(&mut regs.ext, Scanner::regs_ext)),
             _ => s.skip(),
         })?;
         Some(regs)
@@ -510,7 +530,7 @@ impl<'a> Scanner<'a> {
         let mut ext = RegsExtIn::default();
         let mut seen = Seen::default();
         self.object(|s, key| match key {
-            "gdpr" => seen.once(0).and_then(|()| s.set(&mut ext.gdpr, Scanner::int)),
+            b"gdpr" => seen.once(0).and_then(|()| s.set(&mut ext.gdpr, Scanner::int)),
             _ => s.skip(),
         })?;
         Some(ext)
@@ -612,6 +632,7 @@ mod tests {
         let taken: &[&str] = &[
             r#"{"id":"r","imp":[{"id":"1"}]}"#,
             " \t\r\n{ \"id\" : \"r\" , \"imp\" : [ { \"id\" : \"1\" } ] } \n",
+            "{ \"id\": \"r\", \"imp\": [ { \"bidfloor\": 1.5, \"banner\": { \"w\": 300 } } ], \"at\": 1, \"x\": [ 1 , -2.5e3 ] }",
             r#"{"id":null,"imp":[{"id":"1"}]}"#,
             r#"{"id":"r","imp":null}"#,
             r#"{"id":"r","imp":[]}"#,
