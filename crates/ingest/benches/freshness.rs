@@ -50,7 +50,8 @@ async fn run(dir: &Path, topic: &str) {
         .await
         .unwrap();
     let batches: Vec<_> = stream.try_collect().await.unwrap();
-    let mut lags_ms = Vec::new();
+    // (event time, lag to visible) per row, in ms.
+    let mut rows_ms = Vec::new();
     for batch in &batches {
         let partitions = batch.column(0).as_primitive::<Int32Type>();
         let offsets = batch.column(1).as_primitive::<Int64Type>();
@@ -63,18 +64,18 @@ async fn run(dir: &Path, topic: &str) {
                 .map(|(at, _)| *at)
                 .expect("every row is covered by a commit");
             let event = events.value(i) / 1000;
-            lags_ms.push((event, visible - event));
+            rows_ms.push((event, visible - event));
         }
     }
     let warmup_ms: i64 =
         std::env::var("WARMUP_SECS").ok().and_then(|s| s.parse().ok()).unwrap_or(5) * 1000;
-    let first_event = lags_ms.iter().map(|(event, _)| *event).min().unwrap_or_default();
-    let steady: Vec<i64> = lags_ms
+    let first_event = rows_ms.iter().map(|(event, _)| *event).min().unwrap_or_default();
+    let steady: Vec<i64> = rows_ms
         .iter()
         .filter(|(event, _)| *event >= first_event + warmup_ms)
         .map(|(_, lag)| *lag)
         .collect();
-    let all: Vec<i64> = lags_ms.iter().map(|(_, lag)| *lag).collect();
+    let all: Vec<i64> = rows_ms.iter().map(|(_, lag)| *lag).collect();
     print_figures(&format!("freshness over {} commits, all", commits.len()), all);
     print_figures(&format!("freshness after the first {} s of events", warmup_ms / 1000), steady);
 }

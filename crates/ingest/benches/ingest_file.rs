@@ -71,13 +71,6 @@ fn options() -> Options {
 
 /// CPU seconds (user + system) of this process, and its peak RSS in MiB, from /proc (Linux).
 fn usage() -> (f64, f64) {
-    let stat = std::fs::read_to_string("/proc/self/stat").expect("/proc/self/stat");
-    // Fields after the command name, which is in parentheses and may hold spaces.
-    let fields: Vec<&str> =
-        stat.rsplit_once(')').expect("a stat line").1.split_whitespace().collect();
-    // utime and stime are fields 14 and 15 of stat(5); 2 of them precede index 0 here.
-    let ticks: f64 = fields[11].parse::<f64>().unwrap() + fields[12].parse::<f64>().unwrap();
-    const TICKS_PER_SECOND: f64 = 100.0; // USER_HZ on Linux
     let status = std::fs::read_to_string("/proc/self/status").expect("/proc/self/status");
     let peak_kib: f64 = status
         .lines()
@@ -85,7 +78,19 @@ fn usage() -> (f64, f64) {
         .and_then(|v| v.split_whitespace().next())
         .and_then(|v| v.parse().ok())
         .unwrap_or(0.0);
-    (ticks / TICKS_PER_SECOND, peak_kib / 1024.0)
+    (cpu_seconds("/proc/self/stat"), peak_kib / 1024.0)
+}
+
+/// CPU seconds (user + system) from a stat(5) file: a process's or a thread's.
+fn cpu_seconds(stat_path: &str) -> f64 {
+    let stat = std::fs::read_to_string(stat_path).expect("a /proc stat file");
+    // Fields after the command name, which is in parentheses and may hold spaces.
+    let fields: Vec<&str> =
+        stat.rsplit_once(')').expect("a stat line").1.split_whitespace().collect();
+    // utime and stime are fields 14 and 15 of stat(5); 2 of them precede index 0 here.
+    let ticks: f64 = fields[11].parse::<f64>().unwrap() + fields[12].parse::<f64>().unwrap();
+    const TICKS_PER_SECOND: f64 = 100.0; // USER_HZ on Linux
+    ticks / TICKS_PER_SECOND
 }
 
 fn main() {
@@ -219,15 +224,7 @@ fn read_blocks(path: &str, blocks: &std::sync::mpsc::SyncSender<Block>) -> f64 {
             break;
         }
     }
-    thread_cpu_seconds()
-}
-
-/// CPU seconds (user + system) of the calling thread, from /proc (Linux).
-fn thread_cpu_seconds() -> f64 {
-    let stat = std::fs::read_to_string("/proc/thread-self/stat").expect("/proc/thread-self/stat");
-    let fields: Vec<&str> =
-        stat.rsplit_once(')').expect("a stat line").1.split_whitespace().collect();
-    (fields[11].parse::<f64>().unwrap() + fields[12].parse::<f64>().unwrap()) / 100.0
+    cpu_seconds("/proc/thread-self/stat")
 }
 
 /// Closes the sink's files and commits them with the offsets, as the ingest job does.
