@@ -64,7 +64,6 @@ impl ConsumerContext for IngestContext {
         err: RDKafkaRespErr,
         tpl: &mut TopicPartitionList,
     ) {
-        self.rebalanced.store(true, Ordering::SeqCst);
         self.metrics.rebalances.fetch_add(1, Ordering::Relaxed);
         let cooperative = matches!(
             consumer.rebalance_protocol(),
@@ -98,6 +97,8 @@ impl ConsumerContext for IngestContext {
         if let Err(err) = result {
             tracing::error!(error = %err, "applying a rebalance failed");
         }
+        // Set once the assignment is applied: the loop then opens what it was given.
+        self.rebalanced.store(true, Ordering::SeqCst);
     }
 }
 
@@ -250,8 +251,14 @@ impl Job {
             rebalanced: rebalanced.clone(),
             metrics: metrics.clone(),
         };
+        // A fetch may wait this long for data on a quiet partition, and some brokers (tansu)
+        // hold it that long even when data arrives: keep it a tenth of the commit interval,
+        // at most librdkafka's 500 ms, so it never decides freshness.
+        let fetch_wait_ms =
+            (args.settings.commit_interval.as_millis() / 10).clamp(10, 500).to_string();
         let config = kafka.client_config_with(&[
             ("group.id", &args.settings.group_id),
+            ("fetch.wait.max.ms", &fetch_wait_ms),
             ("enable.auto.commit", "false"),
             ("auto.offset.reset", "earliest"),
             ("enable.partition.eof", "false"),
@@ -402,8 +409,14 @@ impl Job {
         let topic = message.topic();
         let partition = message.partition();
         let offset = message.offset();
-        if !self.topics.get(topic).is_some_and(|t| t.partitions.contains_key(&partition)) {
-            self.open_partition(topic, partition).await?;
+        let open = |job: &Self| {
+            job.topics.get(topic).is_some_and(|t| t.partitions.contains_key(&partition))
+        };
+        if !open(self) {
+            self.open_assigned().await?;
+            if !open(self) {
+                self.open_partitions(topic, vec![partition]).await?;
+            }
         }
         let Some(state) = self.topics.get_mut(topic) else { return Ok(()) };
         let Some(p) = state.partitions.get_mut(&partition) else { return Ok(()) };
@@ -471,51 +484,84 @@ impl Job {
         state.sink.write_full().await
     }
 
-    /// First record of a partition in this batch: where does the table stand, and which dead
-    /// letters exist already?
-    async fn open_partition(&mut self, topic: &str, partition: i32) -> Result<()> {
+    /// Opens every assigned partition of the batch not open yet. Run as soon as the group
+    /// assigns them, so the first records do not wait on the table and the DLQ scans.
+    async fn open_assigned(&mut self) -> Result<()> {
+        let assignment = self.consumer.assignment().map_err(|source| Error::Consumer {
+            context: "reading the assignment".into(),
+            source,
+        })?;
+        let mut closed: BTreeMap<String, Vec<i32>> = BTreeMap::new();
+        for element in assignment.elements() {
+            let (topic, partition) = (element.topic(), element.partition());
+            if self.topics.get(topic).is_some_and(|t| !t.partitions.contains_key(&partition)) {
+                closed.entry(topic.to_owned()).or_default().push(partition);
+            }
+        }
+        for (topic, partitions) in closed {
+            self.open_partitions(&topic, partitions).await?;
+        }
+        Ok(())
+    }
+
+    /// Where does the table stand for these partitions, and which dead letters exist already?
+    /// One table load; the DLQ scans and offset lookups run side by side, each a round trip
+    /// or more to the broker.
+    async fn open_partitions(&mut self, topic: &str, partitions: Vec<i32>) -> Result<()> {
         let Some(state) = self.topics.get_mut(topic) else { return Ok(()) };
         let table = self.lake.load_table(state.sink.table().name()).await?;
         let progress = Progress::read(&table, topic);
         state.sink.set_table(table);
-        let started = progress.offsets.get(&partition).copied();
-        let dlq_mark = progress.dlq.get(&partition).copied();
-        let kafka = self.kafka.clone();
-        let (dlq_topic, dlq_partitions, source_topic) =
-            (state.dlq_topic.clone(), state.dlq_partitions, topic.to_owned());
-        let scan = tokio::task::spawn_blocking(move || {
-            dlq::scan(&kafka, &dlq_topic, dlq_partitions, &source_topic, partition, dlq_mark)
-        })
-        .await
-        .map_err(|e| Error::Task(e.to_string()))??;
-        let next = match started {
-            Some(offset) => offset,
-            None => self
-                .consumer
-                .fetch_watermarks(topic, partition, Duration::from_secs(10))
-                .map(|(low, _)| low)
-                .map_err(|source| Error::Consumer {
-                    context: format!("reading the offsets of {topic}/{partition}"),
-                    source,
-                })?,
-        };
-        if !scan.offsets.is_empty() {
-            tracing::info!(%topic, partition, dead_letters = scan.offsets.len(), "dead letters of an uncommitted run found; they will not be written again");
+        let mut lookups = Vec::new();
+        for partition in partitions {
+            let started = progress.offsets.get(&partition).copied();
+            let dlq_mark = progress.dlq.get(&partition).copied();
+            let (kafka, consumer) = (self.kafka.clone(), self.consumer.clone());
+            let (dlq_topic, dlq_partitions, source_topic) =
+                (state.dlq_topic.clone(), state.dlq_partitions, topic.to_owned());
+            lookups.push(tokio::task::spawn_blocking(move || -> Result<_> {
+                let scan = dlq::scan(
+                    &kafka,
+                    &dlq_topic,
+                    dlq_partitions,
+                    &source_topic,
+                    partition,
+                    dlq_mark,
+                )?;
+                let next = match started {
+                    Some(offset) => offset,
+                    None => consumer
+                        .fetch_watermarks(&source_topic, partition, Duration::from_secs(10))
+                        .map(|(low, _)| low)
+                        .map_err(|source| Error::Consumer {
+                            context: format!("reading the offsets of {source_topic}/{partition}"),
+                            source,
+                        })?,
+                };
+                Ok((partition, started, dlq_mark, scan, next))
+            }));
         }
-        let scanned_max = scan.offsets.iter().copied().max();
-        state.partitions.insert(
-            partition,
-            PartitionState {
-                started,
-                next,
-                positioned: false,
-                dead_lettered: scan.offsets,
-                dlq_mark,
-                scanned_end: scan.end,
-                scanned_max,
-                records: 0,
-            },
-        );
+        for lookup in lookups {
+            let (partition, started, dlq_mark, scan, next) =
+                lookup.await.map_err(|e| Error::Task(e.to_string()))??;
+            if !scan.offsets.is_empty() {
+                tracing::info!(%topic, partition, dead_letters = scan.offsets.len(), "dead letters of an uncommitted run found; they will not be written again");
+            }
+            let scanned_max = scan.offsets.iter().copied().max();
+            state.partitions.insert(
+                partition,
+                PartitionState {
+                    started,
+                    next,
+                    positioned: false,
+                    dead_lettered: scan.offsets,
+                    dlq_mark,
+                    scanned_end: scan.end,
+                    scanned_max,
+                    records: 0,
+                },
+            );
+        }
         Ok(())
     }
 
@@ -565,6 +611,7 @@ impl Job {
                 }
             }
         }
+        self.open_assigned().await?;
         self.batch_started = Instant::now();
         Ok(())
     }
