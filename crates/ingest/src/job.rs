@@ -251,9 +251,9 @@ impl Job {
             rebalanced: rebalanced.clone(),
             metrics: metrics.clone(),
         };
-        // A fetch may wait this long for data on a quiet partition, and some brokers (tansu)
-        // hold it that long even when data arrives: keep it a tenth of the commit interval,
-        // at most librdkafka's 500 ms, so it never decides freshness.
+        // How long the broker may hold a fetch waiting for data. At librdkafka's 500 ms, rows
+        // through tansu reached the table ~0.3 s later at a 1 s commit interval (p50 1.14 s,
+        // 0.85 s at 100 ms): a tenth of the interval, at most 500 ms, keeps it out of the way.
         let fetch_wait_ms =
             (args.settings.commit_interval.as_millis() / 10).clamp(10, 500).to_string();
         let config = kafka.client_config_with(&[
