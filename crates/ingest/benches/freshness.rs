@@ -7,9 +7,9 @@
 //!   cargo bench -p bidlake-ingest --bench freshness -- DATA_DIR [TOPIC]
 //!
 //! Prints the figures over all rows, and over the rows after the first `WARMUP_SECS` (5) of
-//! events: a starting ingest joins the consumer group and opens each partition (reading the
-//! table and the dead-letter topic) while events already arrive, a one-time delay that is not
-//! the steady freshness a commit interval gives.
+//! events: the generator starts with the ingest, so the first rows also wait for the group
+//! join and the opening of the partitions (the table and the dead-letter topic read), a
+//! one-time delay that is not the steady freshness a commit interval gives.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stdout)] // a benchmark program
 
