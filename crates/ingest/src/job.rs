@@ -128,6 +128,58 @@ struct PartitionState {
     records: u64,
 }
 
+/// What opening a partition needs to look up on the broker.
+struct Opening {
+    kafka: KafkaArgs,
+    consumer: Arc<StreamConsumer<IngestContext>>,
+    dlq_topic: String,
+    dlq_partitions: i32,
+    topic: String,
+    partition: i32,
+    /// The table's offset for the partition, and where its DLQ scan starts.
+    started: Option<i64>,
+    dlq_mark: Option<i64>,
+}
+
+impl Opening {
+    /// The dead letters already written for the partition and, when the table has no offset
+    /// for it, its log start. Blocking: run it on a blocking thread.
+    fn look_up(self) -> Result<PartitionState> {
+        let Opening {
+            kafka,
+            consumer,
+            dlq_topic,
+            dlq_partitions,
+            topic,
+            partition,
+            started,
+            dlq_mark,
+        } = self;
+        let scan = dlq::scan(&kafka, &dlq_topic, dlq_partitions, &topic, partition, dlq_mark)?;
+        let next = match started {
+            Some(offset) => offset,
+            None => consumer
+                .fetch_watermarks(&topic, partition, Duration::from_secs(10))
+                .map(|(low, _)| low)
+                .map_err(|source| Error::Consumer {
+                    context: format!("reading the offsets of {topic}/{partition}"),
+                    source,
+                })?,
+        };
+        let scanned_max = scan.offsets.iter().copied().max();
+        Ok(PartitionState {
+            started,
+            next,
+            positioned: false,
+            dead_lettered: scan.offsets,
+            dlq_mark,
+            scanned_end: scan.end,
+            scanned_max,
+            records: 0,
+        })
+    }
+}
+
 struct TopicState {
     dlq_topic: String,
     dlq_partitions: i32,
@@ -508,62 +560,36 @@ impl Job {
     }
 
     /// Where does the table stand for these partitions, and which dead letters exist already?
-    /// One table load; the DLQ scans and offset lookups run side by side, each a round trip
-    /// or more to the broker.
+    /// One table load; the partitions' lookups (each a client of its own and a round trip or
+    /// more to the broker) run side by side, `OPENING_AT_ONCE` at a time.
     async fn open_partitions(&mut self, topic: &str, partitions: Vec<i32>) -> Result<()> {
+        const OPENING_AT_ONCE: usize = 8;
         let Some(state) = self.topics.get_mut(topic) else { return Ok(()) };
         let table = self.lake.load_table(state.sink.table().name()).await?;
         let progress = Progress::read(&table, topic);
         state.sink.set_table(table);
-        let mut lookups = Vec::new();
-        for partition in partitions {
-            let started = progress.offsets.get(&partition).copied();
-            let dlq_mark = progress.dlq.get(&partition).copied();
-            let (kafka, consumer) = (self.kafka.clone(), self.consumer.clone());
-            let (dlq_topic, dlq_partitions, source_topic) =
-                (state.dlq_topic.clone(), state.dlq_partitions, topic.to_owned());
-            lookups.push(tokio::task::spawn_blocking(move || -> Result<_> {
-                let scan = dlq::scan(
-                    &kafka,
-                    &dlq_topic,
-                    dlq_partitions,
-                    &source_topic,
+        for chunk in partitions.chunks(OPENING_AT_ONCE) {
+            let mut lookups = Vec::new();
+            for &partition in chunk {
+                let opening = Opening {
+                    kafka: self.kafka.clone(),
+                    consumer: self.consumer.clone(),
+                    dlq_topic: state.dlq_topic.clone(),
+                    dlq_partitions: state.dlq_partitions,
+                    topic: topic.to_owned(),
                     partition,
-                    dlq_mark,
-                )?;
-                let next = match started {
-                    Some(offset) => offset,
-                    None => consumer
-                        .fetch_watermarks(&source_topic, partition, Duration::from_secs(10))
-                        .map(|(low, _)| low)
-                        .map_err(|source| Error::Consumer {
-                            context: format!("reading the offsets of {source_topic}/{partition}"),
-                            source,
-                        })?,
+                    started: progress.offsets.get(&partition).copied(),
+                    dlq_mark: progress.dlq.get(&partition).copied(),
                 };
-                Ok((partition, started, dlq_mark, scan, next))
-            }));
-        }
-        for lookup in lookups {
-            let (partition, started, dlq_mark, scan, next) =
-                lookup.await.map_err(|e| Error::Task(e.to_string()))??;
-            if !scan.offsets.is_empty() {
-                tracing::info!(%topic, partition, dead_letters = scan.offsets.len(), "dead letters of an uncommitted run found; they will not be written again");
+                lookups.push((partition, tokio::task::spawn_blocking(move || opening.look_up())));
             }
-            let scanned_max = scan.offsets.iter().copied().max();
-            state.partitions.insert(
-                partition,
-                PartitionState {
-                    started,
-                    next,
-                    positioned: false,
-                    dead_lettered: scan.offsets,
-                    dlq_mark,
-                    scanned_end: scan.end,
-                    scanned_max,
-                    records: 0,
-                },
-            );
+            for (partition, lookup) in lookups {
+                let opened = lookup.await.map_err(|e| Error::Task(e.to_string()))??;
+                if !opened.dead_lettered.is_empty() {
+                    tracing::info!(%topic, partition, dead_letters = opened.dead_lettered.len(), "dead letters of an uncommitted run found; they will not be written again");
+                }
+                state.partitions.insert(partition, opened);
+            }
         }
         Ok(())
     }
