@@ -18,6 +18,7 @@ BIDLAKE_PYTHON_VENV="$(scripts/install-python.sh)"
 export BIDLAKE_PYTHON_VENV
 BIDLAKE_CHROMIUM="$(scripts/install-browser.sh)"
 export BIDLAKE_CHROMIUM
+scripts/install-tmux.sh
 if ! cargo nextest --version >/dev/null 2>&1; then
   cargo install cargo-nextest --locked
 fi

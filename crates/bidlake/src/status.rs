@@ -8,11 +8,10 @@ use std::time::Duration;
 
 use bidlake_dashboard::Status;
 use bidlake_dashboard::status::{TableStatus, TopicStatus};
-use bidlake_ingest::progress::Progress;
+use bidlake_ingest::lag;
 use bidlake_kafka::{KafkaArgs, TopicArgs, wait_for_broker};
 use bidlake_lake::tables::EventTable;
 use bidlake_lake::{Lake, LakeArgs, open_lake};
-use rdkafka::consumer::{BaseConsumer, Consumer};
 
 use crate::Error;
 
@@ -114,6 +113,22 @@ fn render_running(status: &Status, url: &str) -> String {
             t.dead_letters
         );
     }
+    for t in status.topics.iter().filter(|t| !t.unread_with_lag.is_empty()) {
+        let _ = writeln!(
+            out,
+            "warning: {} partition(s) {:?} have lag and are not read by this bidlake up",
+            t.topic, t.unread_with_lag
+        );
+    }
+    for problem in status.topics.iter().flat_map(|t| &t.problems) {
+        let _ = writeln!(out, "warning: {problem}");
+    }
+    for (topic, why) in status.ingest.iter().flat_map(|i| &i.halted) {
+        let _ = writeln!(out, "error: ingest of {topic} stopped: {why}");
+    }
+    if let Some(why) = status.ingest.as_ref().and_then(|i| i.lag_error.as_ref()) {
+        let _ = writeln!(out, "warning: the lag could not be measured lately: {why}");
+    }
     if let Some(ingest) = &status.ingest {
         let _ = write!(out, "\ncommits: {}", ingest.commits);
         if let Some(last) = ingest.recent_commits.first() {
@@ -159,8 +174,8 @@ fn render_tables(tables: &[TableStatus]) -> String {
     out
 }
 
-/// For each event table, the records of its topic that no commit covers yet: the topic's high
-/// watermarks against the offsets the table's latest commit recorded.
+/// For each event table, the records of its topic that no commit covers yet: every partition's
+/// high watermark against the offset the table's latest commit recorded.
 async fn topic_lag(
     lake: &Lake,
     tables: &[TableStatus],
@@ -173,52 +188,34 @@ async fn topic_lag(
         ..kafka.clone()
     };
     let metadata = wait_for_broker(&quick).await.map_err(|err| err.to_string())?;
-    // What each table has committed, then the broker's watermarks (blocking calls, so off the
-    // async workers).
-    let mut committed = Vec::new();
-    for (table, topic) in EventTable::ALL.into_iter().zip(topics.event_topics()) {
-        let Some(partitions) = metadata
-            .topics()
-            .iter()
-            .find(|t| t.name() == topic)
-            .map(|t| t.partitions().iter().map(|p| p.id()).collect::<Vec<_>>())
-        else {
-            continue;
-        };
-        // Missing table: nothing committed, so every retained record is lag.
-        let progress = match lake.load_table(table.name()).await {
-            Ok(loaded) => Progress::read(&loaded, topic),
-            Err(_) => Progress::default(),
-        };
-        let name = format!("{}.{}", lake.config.namespace, table.name());
-        let rows = tables.iter().find(|t| t.table == name).map_or(0, |t| t.rows);
-        let status = TopicStatus {
-            topic: topic.to_owned(),
-            table: name,
-            committed_rows: rows,
-            ..TopicStatus::default()
-        };
-        committed.push((status, partitions, progress));
-    }
-    let consumer: BaseConsumer =
-        quick.client_config().create().map_err(|err| format!("creating a Kafka client: {err}"))?;
-    tokio::task::spawn_blocking(move || {
-        let mut lags = Vec::new();
-        for (mut status, partitions, progress) in committed {
-            for partition in partitions {
-                let topic = &status.topic;
-                let (low, high) = consumer
-                    .fetch_watermarks(topic, partition, Duration::from_secs(3))
-                    .map_err(|err| format!("reading the offsets of {topic}/{partition}: {err}"))?;
-                let next = progress.offsets.get(&partition).copied().unwrap_or(low).max(low);
-                status.lag += (high - next).max(0);
+    let streams: Vec<(String, String)> = EventTable::ALL
+        .into_iter()
+        .zip(topics.event_topics())
+        .filter(|(_, topic)| metadata.topics().iter().any(|t| t.name() == *topic))
+        .map(|(table, topic)| (table.name().to_owned(), topic.to_owned()))
+        .collect();
+    let client = lag::client(&quick).map_err(|err| err.to_string())?;
+    let partitions = lag::measure(lake, &client, &streams, Duration::from_secs(3))
+        .await
+        .map_err(|err| err.to_string())?;
+    Ok(streams
+        .iter()
+        .map(|(table, topic)| {
+            let name = format!("{}.{}", lake.config.namespace, table);
+            let mut status = TopicStatus {
+                topic: topic.clone(),
+                committed_rows: tables.iter().find(|t| t.table == name).map_or(0, |t| t.rows),
+                table: name,
+                ..TopicStatus::default()
+            };
+            for p in partitions.iter().filter(|p| p.topic == *topic) {
+                status.partitions += 1;
+                status.lag += p.lag();
+                status.problems.extend(p.problem());
             }
-            lags.push(status);
-        }
-        Ok(lags)
-    })
-    .await
-    .map_err(|err| format!("reading the broker's offsets: {err}"))?
+            status
+        })
+        .collect())
 }
 
 fn render_lag(topics: &[TopicStatus], kafka: &KafkaArgs) -> String {
@@ -230,6 +227,9 @@ fn render_lag(topics: &[TopicStatus], kafka: &KafkaArgs) -> String {
     );
     for t in topics {
         let _ = writeln!(out, "{:<20} {:<20} {:>12}", t.topic, t.table, t.lag);
+    }
+    for problem in topics.iter().flat_map(|t| &t.problems) {
+        let _ = writeln!(out, "warning: {problem}");
     }
     out
 }

@@ -15,7 +15,7 @@ use bidlake_catalog::CatalogService;
 use bidlake_dashboard::{Dashboard, Service, Sources};
 use bidlake_gen::{GenArgs, GenMetrics};
 use bidlake_ingest::metrics::IngestMetrics;
-use bidlake_ingest::{IngestArgs, IngestSettings, Job};
+use bidlake_ingest::{Assignment, IngestArgs, IngestSettings, Job};
 use bidlake_kafka::KafkaArgs;
 use bidlake_kafka::embedded::EmbeddedBroker;
 use bidlake_lake::{LakeArgs, LakeConfig, open_lake};
@@ -89,16 +89,26 @@ pub async fn up(data_dir: &Path, args: UpArgs, stop: Arc<AtomicBool>) -> Result<
         (None, Some(broker)) => broker.lock().map(|b| b.bootstrap()).unwrap_or_default(),
         (None, None) => unreachable!("either an external or an embedded broker"),
     };
-    let broker_failure = Arc::new(Mutex::new(None::<String>));
-    let supervisor = broker
-        .clone()
-        .map(|broker| tokio::spawn(supervise(broker, stop.clone(), broker_failure.clone())));
-
     let kafka = KafkaArgs::for_bootstrap(bootstrap);
+    let broker_failure = Arc::new(Mutex::new(None::<String>));
+    // The broker is supervised until the platform is down: ingest still commits and leaves
+    // after `stop` is raised, and needs the broker for that.
+    let platform_done = Arc::new(AtomicBool::new(false));
+    let supervisor = broker.clone().map(|broker| {
+        tokio::spawn(supervise(
+            broker,
+            kafka.clone(),
+            platform_done.clone(),
+            stop.clone(),
+            broker_failure.clone(),
+        ))
+    });
+
     let result =
         run_platform(&data_dir, &args, &kafka, broker.is_some(), listeners, stop.clone()).await;
 
     stop.store(true, Ordering::SeqCst);
+    platform_done.store(true, Ordering::SeqCst);
     if let Some(supervisor) = supervisor {
         let _ = supervisor.await;
     }
@@ -151,7 +161,14 @@ async fn run_platform(
     let lake = open_lake(config.clone()).await?;
     let metrics = Arc::new(IngestMetrics::default());
     let gen_metrics = Arc::new(GenMetrics::default());
-    let ingest_args = IngestArgs::all_tables(args.ingest.clone(), args.gen_args.topics.clone());
+    let mut settings = args.ingest.clone();
+    if embedded {
+        // Ours is the only ingest on the embedded broker: reading every partition itself, it
+        // never waits on a group member that a crashed run left behind (tansu 0.6 keeps such a
+        // member, with its partitions, forever).
+        settings.assignment.get_or_insert(Assignment::All);
+    }
+    let ingest_args = IngestArgs::all_tables(settings, args.gen_args.topics.clone());
     let job = Job::start(ingest_args, kafka.clone(), lake.clone(), metrics.clone()).await?;
 
     let addresses = Addresses {
@@ -283,26 +300,69 @@ fn service(name: &str, address: &str) -> Service {
     Service { name: name.to_owned(), address: address.to_owned(), state: "running".to_owned() }
 }
 
-/// Watches the embedded broker; restarts it when it dies, and stops everything with the
-/// broker's last words when it keeps dying.
+/// How often `up` asks the embedded broker for its metadata, and how many unanswered asks in
+/// a row make it restart the broker: tansu 0.6 can keep running, and listening, after its
+/// storage failed, answering no request at all.
+const HEALTH_INTERVAL: Duration = Duration::from_secs(5);
+const UNANSWERED_BEFORE_RESTART: u32 = 4;
+
+/// Watches the embedded broker until `done`; restarts it when it dies or stops answering, and
+/// stops everything (`stop`) with the broker's last words when it keeps failing.
 async fn supervise(
     broker: Arc<Mutex<EmbeddedBroker>>,
+    kafka: KafkaArgs,
+    done: Arc<AtomicBool>,
     stop: Arc<AtomicBool>,
     failure: Arc<Mutex<Option<String>>>,
 ) {
+    let probe = match bidlake_kafka::BrokerProbe::new(&kafka) {
+        Ok(probe) => Some(probe),
+        Err(err) => {
+            tracing::warn!(error = %err, "cannot health-check the embedded broker");
+            None
+        }
+    };
     let mut restarts: Vec<Instant> = Vec::new();
-    while !stop.load(Ordering::Relaxed) {
+    let mut last_probe = Instant::now();
+    let mut unanswered = 0;
+    while !done.load(Ordering::Relaxed) {
         tokio::time::sleep(Duration::from_millis(500)).await;
         let exited =
             broker.lock().ok().and_then(|mut b| b.exited().map(|status| (status, b.log_tail(10))));
-        let Some((status, log)) = exited else { continue };
-        tracing::error!(%status, "the embedded Kafka broker exited; its last log lines:\n{log}");
+        let (what, log) = match exited {
+            Some((status, log)) => (format!("exited ({status})"), log),
+            None => {
+                let Some(probe) =
+                    probe.as_ref().filter(|_| last_probe.elapsed() >= HEALTH_INTERVAL)
+                else {
+                    continue;
+                };
+                last_probe = Instant::now();
+                if probe.answers(HEALTH_INTERVAL).await {
+                    unanswered = 0;
+                    continue;
+                }
+                unanswered += 1;
+                tracing::warn!(
+                    unanswered,
+                    "the embedded Kafka broker did not answer a metadata request"
+                );
+                if unanswered < UNANSWERED_BEFORE_RESTART || done.load(Ordering::Relaxed) {
+                    continue;
+                }
+                let log = broker.lock().map(|b| b.log_tail(10)).unwrap_or_default();
+                (format!("runs but answered no request for {unanswered} checks in a row"), log)
+            }
+        };
+        unanswered = 0;
+        tracing::error!("the embedded Kafka broker {what}; its last log lines:\n{log}");
         restarts.retain(|at| at.elapsed() < Duration::from_secs(60));
         let restarted = if restarts.len() < MAX_RESTARTS_PER_MINUTE {
             restarts.push(Instant::now());
             let broker = broker.clone();
             tokio::task::spawn_blocking(move || {
                 let mut broker = broker.lock().map_err(|_| "broker state poisoned".to_owned())?;
+                broker.kill();
                 let (dir, port) = (broker.dir().to_owned(), broker.port());
                 *broker = EmbeddedBroker::start(&dir, port).map_err(|err| err.to_string())?;
                 Ok::<_, String>(())
@@ -310,14 +370,14 @@ async fn supervise(
             .await
             .unwrap_or_else(|err| Err(err.to_string()))
         } else {
-            Err(format!("it exited {MAX_RESTARTS_PER_MINUTE} times within a minute"))
+            Err(format!("it failed {MAX_RESTARTS_PER_MINUTE} times within a minute"))
         };
         match restarted {
             Ok(()) => tracing::warn!("restarted the embedded Kafka broker"),
             Err(reason) => {
                 if let Ok(mut failure) = failure.lock() {
                     *failure = Some(format!(
-                        "the embedded Kafka broker exited ({status}) and could not be restarted: {reason}; last log lines:\n{log}"
+                        "the embedded Kafka broker {what} and could not be restarted: {reason}; last log lines:\n{log}"
                     ));
                 }
                 stop.store(true, Ordering::SeqCst);

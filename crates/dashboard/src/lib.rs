@@ -22,7 +22,8 @@ use bidlake_ingest::metrics::IngestMetrics;
 use bidlake_lake::Lake;
 
 use status::{
-    Commit, DeadLetter, GeneratorStatus, IngestStatus, Sample, TableStatus, TopicStatus, millis,
+    Commit, DeadLetter, Failure, GeneratorStatus, IngestStatus, Sample, TableStatus, TopicStatus,
+    millis,
 };
 pub use status::{Service, Status, table_stats};
 
@@ -164,6 +165,9 @@ impl Dashboard {
         let lag = ingest
             .map(|i| i.lag.lock().unwrap_or_else(|e| e.into_inner()).clone())
             .unwrap_or_default();
+        let assigned = ingest
+            .map(|i| i.assigned.lock().unwrap_or_else(|e| e.into_inner()).clone())
+            .unwrap_or_default();
         let topics = self
             .sources
             .streams
@@ -186,11 +190,7 @@ impl Dashboard {
                     ingested_per_sec,
                     committed_rows: load(|m| m.committed_rows.load(Ordering::Relaxed)),
                     dead_letters: load(|m| m.dead_letters.load(Ordering::Relaxed)),
-                    lag: lag
-                        .iter()
-                        .filter(|((t, _), l)| t == topic && **l > 0)
-                        .map(|(_, l)| *l)
-                        .sum(),
+                    ..partition_status(topic, &lag, &assigned)
                 }
             })
             .collect::<Vec<_>>();
@@ -205,6 +205,15 @@ impl Dashboard {
             fenced: ingest.fenced.load(Ordering::Relaxed),
             rebalances: ingest.rebalances.load(Ordering::Relaxed),
             lag: ingest.total_lag(),
+            lag_error: ingest.lag_error.lock().unwrap_or_else(|e| e.into_inner()).clone(),
+            retries: ingest.retries.load(Ordering::Relaxed),
+            last_failure: ingest
+                .last_failure
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .as_ref()
+                .map(|(at, error)| Failure { at_ms: millis(*at), error: error.clone() }),
+            halted: ingest.halted.lock().unwrap_or_else(|e| e.into_inner()).clone(),
             dead_letters: topics.iter().map(|t| t.dead_letters).sum(),
             dead_letters_by_kind: ingest
                 .rejects_by_kind
@@ -256,6 +265,26 @@ impl Dashboard {
             .route("/metrics", get(metrics))
             .with_state(self.clone())
     }
+}
+
+/// A topic's lag over all its partitions, which of them this process reads, and what is wrong.
+fn partition_status(
+    topic: &str,
+    lag: &[bidlake_ingest::lag::PartitionLag],
+    assigned: &std::collections::BTreeSet<(String, i32)>,
+) -> TopicStatus {
+    let mut status = TopicStatus::default();
+    for p in lag.iter().filter(|p| p.topic == topic) {
+        let read_here = assigned.contains(&(p.topic.clone(), p.partition));
+        status.partitions += 1;
+        status.read_here += usize::from(read_here);
+        status.lag += p.lag();
+        if !read_here && p.lag() > 0 {
+            status.unread_with_lag.push(p.partition);
+        }
+        status.problems.extend(p.problem());
+    }
+    status
 }
 
 /// Binds the dashboard's address, naming the flag that changes it when the port is taken.

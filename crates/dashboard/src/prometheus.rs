@@ -74,8 +74,14 @@ pub fn render(status: &Status) -> String {
     family(
         "bidlake_ingest_lag",
         "gauge",
-        "Consumer lag in records, by topic.",
+        "Records on the broker that no table commit covers yet, over every partition, by topic.",
         per_topic(&|t| t.lag as f64),
+    );
+    family(
+        "bidlake_ingest_unread_partitions",
+        "gauge",
+        "Partitions with lag that this process does not read, by topic.",
+        per_topic(&|t| t.unread_with_lag.len() as f64),
     );
     if let Some(ingest) = &status.ingest {
         family(
@@ -89,6 +95,12 @@ pub fn render(status: &Status) -> String {
             "counter",
             "Commits refused because the partitions moved to another writer.",
             one(ingest.fenced as f64),
+        );
+        family(
+            "bidlake_ingest_retries_total",
+            "counter",
+            "Outages (broker, catalog, storage) ingest waited out before starting again from the tables.",
+            one(ingest.retries as f64),
         );
     }
     family(

@@ -40,7 +40,20 @@ pub struct TopicStatus {
     pub ingested_per_sec: f64,
     pub committed_rows: u64,
     pub dead_letters: u64,
+    /// Records on the broker that the table's last commit does not cover, over every partition.
     pub lag: i64,
+    /// The topic's partitions, and how many of them this process reads (under `up` with its
+    /// embedded broker: all). A partition with lag that nobody reads shows here.
+    #[serde(default)]
+    pub partitions: usize,
+    #[serde(default)]
+    pub read_here: usize,
+    /// Partitions with lag that this process does not read.
+    #[serde(default)]
+    pub unread_with_lag: Vec<i32>,
+    /// What a person should know: records lost to retention, a recreated topic.
+    #[serde(default)]
+    pub problems: Vec<String>,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -57,12 +70,30 @@ pub struct IngestStatus {
     pub fenced: u64,
     pub rebalances: u64,
     pub lag: i64,
+    /// Why the lag could not be measured lately (the broker does not answer), if so.
+    #[serde(default)]
+    pub lag_error: Option<String>,
+    /// Times ingest waited out an outage (broker, catalog, storage) and started again, and
+    /// the last failure that made it.
+    #[serde(default)]
+    pub retries: u64,
+    #[serde(default)]
+    pub last_failure: Option<Failure>,
+    /// Topics whose table stopped taking rows (another engine changed it), and why.
+    #[serde(default)]
+    pub halted: BTreeMap<String, String>,
     pub dead_letters: u64,
     pub dead_letters_by_kind: BTreeMap<String, u64>,
     /// The last dead-letter reasons, newest first.
     pub recent_dead_letters: Vec<DeadLetter>,
     /// The last commits, newest first.
     pub recent_commits: Vec<Commit>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct Failure {
+    pub at_ms: u64,
+    pub error: String,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]

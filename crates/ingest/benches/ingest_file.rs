@@ -22,6 +22,7 @@ use std::io::{BufRead, BufReader};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use bidlake_ingest::columns::Source;
+use bidlake_ingest::decode::EventTimeWindow;
 use bidlake_ingest::progress::Progress;
 use bidlake_ingest::sink::{TableSink, WriteOptions};
 use bidlake_lake::pinned::{Attempt, commit_pinned};
@@ -149,7 +150,10 @@ async fn run(options: Options) {
                     u64::from(bidlake_ingest::decode::bid_request(line, Some(now)).is_err());
                 continue;
             }
-            if sink.append(line, Some(now), Source { partition: 0, offset }).is_err() {
+            if sink
+                .append(line, Some(now), Source { partition: 0, offset }, &EventTimeWindow::ANY)
+                .is_err()
+            {
                 rejected += 1;
             }
             offset += 1;

@@ -64,6 +64,43 @@ pub struct IngestSettings {
     /// its files came out no larger.
     #[arg(long, env = "PARQUET_ZSTD_LEVEL", default_value_t = 1)]
     pub zstd_level: i32,
+
+    /// Events before this time (RFC 3339) go to the dead-letter topic, not the table.
+    #[arg(long, env = "EVENT_TIME_EARLIEST", default_value = "2000-01-01T00:00:00Z", value_parser = parse_time)]
+    pub event_time_earliest: i64,
+
+    /// Events more than this far ahead of the ingest's clock go to the dead-letter topic.
+    #[arg(long, env = "EVENT_TIME_MAX_AHEAD", default_value = "1d", value_parser = humantime::parse_duration)]
+    pub event_time_max_ahead: Duration,
+
+    /// How partitions are shared out: `group` (a Kafka consumer group: more ingest processes
+    /// in the group share the partitions) or `all` (this process reads every partition itself
+    /// and joins no group; for a single ingest, as under `bidlake up`, so that a crashed run's
+    /// group member can never hold partitions back). Default: `group`; `up` with its embedded
+    /// broker: `all`.
+    #[arg(long, env = "INGEST_ASSIGNMENT", value_enum)]
+    pub assignment: Option<Assignment>,
+
+    /// A batch whose files are older than this when it is due (the process was stopped or the
+    /// machine suspended) is dropped and read again rather than committed: orphan removal may
+    /// have deleted its files. At most 30m (half of maintain's shortest orphan age).
+    #[arg(long, env = "INGEST_MAX_UNCOMMITTED_AGE", default_value = "30m", value_parser = humantime::parse_duration)]
+    pub max_uncommitted_age: Duration,
+}
+
+/// How an ingest process gets its partitions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum Assignment {
+    /// Join the consumer group; the group shares the partitions out.
+    #[default]
+    Group,
+    /// Read every partition of every topic, without joining a group.
+    All,
+}
+
+fn parse_time(text: &str) -> Result<i64, String> {
+    crate::timestamp::parse_micros(text)
+        .ok_or_else(|| format!("{text:?} is not an RFC 3339 time such as 2000-01-01T00:00:00Z"))
 }
 
 impl IngestArgs {
@@ -74,6 +111,18 @@ impl IngestArgs {
 }
 
 impl IngestSettings {
+    /// The event times a table takes, as of `now`.
+    pub fn event_time_window(&self, now: std::time::SystemTime) -> crate::decode::EventTimeWindow {
+        let now = now
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| i64::try_from(d.as_micros()).unwrap_or(i64::MAX));
+        let ahead = i64::try_from(self.event_time_max_ahead.as_micros()).unwrap_or(i64::MAX);
+        crate::decode::EventTimeWindow {
+            earliest: self.event_time_earliest,
+            latest: now.saturating_add(ahead),
+        }
+    }
+
     pub fn validate(&self) -> crate::Result<()> {
         let bad = |what: &str| Err(crate::Error::Config(what.to_owned()));
         if self.commit_interval.is_zero() {
@@ -84,6 +133,18 @@ impl IngestSettings {
         }
         if !(1..=22).contains(&self.zstd_level) {
             return bad("PARQUET_ZSTD_LEVEL must be between 1 and 22");
+        }
+        if self.max_uncommitted_age > bidlake_lake::MAX_UNCOMMITTED_AGE {
+            return bad(
+                "INGEST_MAX_UNCOMMITTED_AGE (--max-uncommitted-age) must be at most 30m: older \
+                 files may already be deleted as orphans by maintain",
+            );
+        }
+        if self.max_uncommitted_age < self.commit_interval * 2 {
+            return bad(
+                "INGEST_MAX_UNCOMMITTED_AGE (--max-uncommitted-age) must be at least twice \
+                 COMMIT_INTERVAL (--commit-interval), or every batch would be too old to commit",
+            );
         }
         if self.group_id.trim().is_empty() {
             return bad("INGEST_GROUP_ID must not be empty");

@@ -13,6 +13,7 @@ use serde::{Deserialize, Deserializer};
 
 use crate::timestamp::parse_micros;
 
+mod country;
 mod fast;
 
 /// Why a record cannot become a row; the DLQ's `error` header is `kind: detail`.
@@ -32,10 +33,13 @@ pub enum RejectKind {
     MissingImp,
     BadTimestamp,
     OutOfRange,
+    BadCountry,
+    EventTimeOutsideWindow,
+    Tombstone,
 }
 
 impl RejectKind {
-    pub const ALL: [RejectKind; 8] = [
+    pub const ALL: [RejectKind; 11] = [
         RejectKind::NotUtf8,
         RejectKind::NotJson,
         RejectKind::NotObject,
@@ -44,6 +48,9 @@ impl RejectKind {
         RejectKind::MissingImp,
         RejectKind::BadTimestamp,
         RejectKind::OutOfRange,
+        RejectKind::BadCountry,
+        RejectKind::EventTimeOutsideWindow,
+        RejectKind::Tombstone,
     ];
 
     pub fn code(self) -> &'static str {
@@ -56,6 +63,9 @@ impl RejectKind {
             RejectKind::MissingImp => "missing_imp",
             RejectKind::BadTimestamp => "bad_timestamp",
             RejectKind::OutOfRange => "out_of_range",
+            RejectKind::BadCountry => "bad_country",
+            RejectKind::EventTimeOutsideWindow => "event_time_outside_window",
+            RejectKind::Tombstone => "tombstone",
         }
     }
 }
@@ -68,6 +78,45 @@ impl fmt::Display for Reject {
 
 fn reject(kind: RejectKind, detail: impl Into<String>) -> Reject {
     Reject { kind, detail: detail.into() }
+}
+
+/// A record without a value (a Kafka tombstone): there is nothing to make a row of.
+pub fn tombstone() -> Reject {
+    reject(RejectKind::Tombstone, "the record has no value (a tombstone)")
+}
+
+/// Which event times a table takes. A time far outside it is a producer's bug (a clock in
+/// milliseconds read as seconds, a year 0 default) and would open a partition of its own.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EventTimeWindow {
+    /// The earliest event time taken, in microseconds since the epoch.
+    pub earliest: i64,
+    /// The latest event time taken, in microseconds since the epoch: "now" plus the allowed
+    /// lead, refreshed by the job as time passes.
+    pub latest: i64,
+}
+
+impl EventTimeWindow {
+    /// Takes everything: for tools that decode without a clock.
+    pub const ANY: EventTimeWindow = EventTimeWindow { earliest: i64::MIN, latest: i64::MAX };
+
+    pub fn check(&self, micros: i64) -> Result<(), Reject> {
+        if (self.earliest..=self.latest).contains(&micros) {
+            return Ok(());
+        }
+        let shown = |m: i64| {
+            crate::timestamp::format_micros(m).unwrap_or_else(|| format!("{m} µs since 1970"))
+        };
+        Err(reject(
+            RejectKind::EventTimeOutsideWindow,
+            format!(
+                "event time {} is outside the accepted window {} to {} (EVENT_TIME_EARLIEST, EVENT_TIME_MAX_AHEAD)",
+                shown(micros),
+                shown(self.earliest),
+                shown(self.latest)
+            ),
+        ))
+    }
 }
 
 fn utf8(value: &[u8]) -> Result<&str, Reject> {
@@ -176,6 +225,31 @@ impl<'de: 'a, 'a> Deserialize<'de> for Text<'a> {
 
 type Str<'a> = Option<Text<'a>>;
 
+/// `device.geo.country` as ISO 3166-1 alpha-3 (alpha-2 codes mapped); empty means unknown.
+fn alpha3_country(value: Str<'_>) -> Result<Str<'_>, Reject> {
+    let Some(text) = value else { return Ok(None) };
+    if text.is_empty() {
+        return Ok(None);
+    }
+    match country::normalize(&text) {
+        Some(country::Normalized::AsIs) => Ok(Some(text)),
+        Some(country::Normalized::Upper(code)) => {
+            Ok(Some(Text(Cow::Owned(String::from_utf8_lossy(&code).into_owned()))))
+        }
+        Some(country::Normalized::Mapped(code)) => Ok(Some(Text(Cow::Borrowed(code)))),
+        None => {
+            let shown: String = text.chars().take(40).collect();
+            let more = if text.chars().count() > 40 { "..." } else { "" };
+            Err(reject(
+                RejectKind::BadCountry,
+                format!(
+                    "device.geo.country {shown:?}{more} is not an ISO 3166-1 alpha-3 (or alpha-2) country code"
+                ),
+            ))
+        }
+    }
+}
+
 fn int32(value: Option<i64>, path: &str, column: &str) -> Result<Option<i32>, Reject> {
     value
         .map(|v| {
@@ -206,9 +280,17 @@ fn event_time(value: &Str<'_>, kafka_timestamp: Option<i64>) -> Result<i64, Reje
                 format!("event_timestamp {text:?} is not an ISO-8601 timestamp"),
             )
         }),
-        None => kafka_timestamp.map(|ms| ms * 1000).ok_or_else(|| {
-            reject(RejectKind::BadTimestamp, "no event_timestamp and no Kafka timestamp")
-        }),
+        None => match kafka_timestamp {
+            Some(ms) => ms.checked_mul(1000).ok_or_else(|| {
+                reject(
+                    RejectKind::BadTimestamp,
+                    format!("no event_timestamp, and the Kafka timestamp {ms} ms is out of range"),
+                )
+            }),
+            None => {
+                Err(reject(RejectKind::BadTimestamp, "no event_timestamp and no Kafka timestamp"))
+            }
+        },
     }
 }
 
@@ -449,7 +531,7 @@ fn bid_request_row(
         publisher_id: site_publisher.or(app_publisher),
         device_type: int32(device_type, "device.devicetype", "device_type")?,
         device_os,
-        device_geo_country: country,
+        device_geo_country: alpha3_country(country)?,
         device_geo_region: region,
         user_id: r.user.and_then(|u| u.id),
         auction_type: int32(r.at, "at", "auction_type")?,

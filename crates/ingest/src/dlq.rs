@@ -3,13 +3,15 @@
 //! before the commit that covers their offsets; after a crash, the letters written but not
 //! committed are found again by scanning the DLQ partition, so none is written twice.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::time::Duration;
 
 use bidlake_kafka::KafkaArgs;
 use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::error::KafkaError;
 use rdkafka::message::{Header, Headers, Message, OwnedHeaders};
 use rdkafka::producer::{FutureProducer, FutureRecord, future_producer::DeliveryFuture};
+use rdkafka::types::RDKafkaErrorCode;
 use rdkafka::{Offset, TopicPartitionList};
 
 use crate::decode::Reject;
@@ -20,11 +22,46 @@ pub const HEADER_TOPIC: &str = "source.topic";
 pub const HEADER_PARTITION: &str = "source.partition";
 pub const HEADER_OFFSET: &str = "source.offset";
 
-/// A dead letter in flight.
-struct Pending {
+pub const HEADER_VALUE_DROPPED: &str = "value.dropped";
+
+/// A dead letter: the record's key and value and where it came from.
+struct Letter {
     dlq_topic: String,
+    dlq_partition: i32,
     source_topic: String,
     source_partition: i32,
+    source_offset: i64,
+    reason: String,
+    key: Option<Vec<u8>>,
+    /// The value's size, kept to say what was dropped when the value cannot be delivered.
+    value_len: usize,
+}
+
+impl Letter {
+    /// The letter's headers; `dropped` when it goes without its value.
+    fn headers(&self, dropped: bool) -> OwnedHeaders {
+        let p = self.source_partition.to_string();
+        let o = self.source_offset.to_string();
+        let headers = OwnedHeaders::new()
+            .insert(Header { key: HEADER_ERROR, value: Some(self.reason.as_str()) })
+            .insert(Header { key: HEADER_TOPIC, value: Some(self.source_topic.as_str()) })
+            .insert(Header { key: HEADER_PARTITION, value: Some(p.as_str()) })
+            .insert(Header { key: HEADER_OFFSET, value: Some(o.as_str()) });
+        if !dropped {
+            return headers;
+        }
+        let why = format!(
+            "{} bytes, more than the dead-letter topic takes; the record is at {}/{} offset {} \
+             until the topic's retention removes it",
+            self.value_len, self.source_topic, self.source_partition, self.source_offset
+        );
+        headers.insert(Header { key: HEADER_VALUE_DROPPED, value: Some(why.as_str()) })
+    }
+}
+
+/// A dead letter in flight.
+struct Pending {
+    letter: Letter,
     delivery: DeliveryFuture,
 }
 
@@ -33,12 +70,25 @@ pub struct DeadLetters {
     producer: FutureProducer,
     /// Partition count of each DLQ topic.
     partitions: HashMap<String, i32>,
-    pending: Vec<Pending>,
+    /// In flight, oldest first.
+    pending: VecDeque<Pending>,
+    /// Per (source topic, source partition), the DLQ offset after its last delivered letter.
+    delivered: BTreeMap<(String, i32), i64>,
+    /// Letters the broker refused as too large, to send again without their value.
+    refused: Vec<Letter>,
 }
 
 /// The DLQ partition that holds the dead letters of a source partition.
 pub fn dlq_partition(source_partition: i32, dlq_partitions: i32) -> i32 {
     source_partition.rem_euclid(dlq_partitions.max(1))
+}
+
+fn too_large(err: &KafkaError) -> bool {
+    matches!(
+        err,
+        KafkaError::MessageProduction(RDKafkaErrorCode::MessageSizeTooLarge)
+            | KafkaError::MessageProduction(RDKafkaErrorCode::InvalidMessageSize)
+    )
 }
 
 impl DeadLetters {
@@ -53,10 +103,18 @@ impl DeadLetters {
             context: format!("creating the dead-letter producer for {}", kafka.bootstrap_servers),
             source,
         })?;
-        Ok(Self { producer, partitions, pending: Vec::new() })
+        Ok(Self {
+            producer,
+            partitions,
+            pending: VecDeque::new(),
+            delivered: BTreeMap::new(),
+            refused: Vec::new(),
+        })
     }
 
-    /// Sends a dead letter; returns once librdkafka has queued it.
+    /// Sends a dead letter; returns once librdkafka has queued it. A value too large for the
+    /// producer or the broker goes without its value, and a header saying so: one record must
+    /// never stop its partition.
     #[allow(clippy::too_many_arguments)]
     pub async fn send(
         &mut self,
@@ -65,48 +123,57 @@ impl DeadLetters {
         source_partition: i32,
         source_offset: i64,
         key: Option<&[u8]>,
-        value: &[u8],
+        value: Option<&[u8]>,
         reject: &Reject,
     ) -> Result<()> {
-        let partition =
-            dlq_partition(source_partition, self.partitions.get(dlq_topic).copied().unwrap_or(1));
-        let reason = reject.to_string();
-        let p = source_partition.to_string();
-        let o = source_offset.to_string();
-        let headers = OwnedHeaders::new()
-            .insert(Header { key: HEADER_ERROR, value: Some(reason.as_str()) })
-            .insert(Header { key: HEADER_TOPIC, value: Some(source_topic) })
-            .insert(Header { key: HEADER_PARTITION, value: Some(p.as_str()) })
-            .insert(Header { key: HEADER_OFFSET, value: Some(o.as_str()) });
-        let mut record: FutureRecord<'_, [u8], [u8]> =
-            FutureRecord::to(dlq_topic).payload(value).partition(partition).headers(headers);
-        if let Some(key) = key {
-            record = record.key(key);
-        }
+        let letter = Letter {
+            dlq_topic: dlq_topic.to_owned(),
+            dlq_partition: dlq_partition(
+                source_partition,
+                self.partitions.get(dlq_topic).copied().unwrap_or(1),
+            ),
+            source_topic: source_topic.to_owned(),
+            source_partition,
+            source_offset,
+            reason: reject.to_string(),
+            key: key.map(<[u8]>::to_vec),
+            value_len: value.map_or(0, <[u8]>::len),
+        };
+        self.enqueue(letter, value).await
+    }
+
+    /// Queues `letter` with `value` (`None`: no value, a tombstone or a dropped value).
+    async fn enqueue(&mut self, letter: Letter, value: Option<&[u8]>) -> Result<()> {
+        let mut value = value;
         loop {
+            let dropped = value.is_none() && letter.value_len > 0;
+            let mut record: FutureRecord<'_, [u8], [u8]> = FutureRecord::to(&letter.dlq_topic)
+                .partition(letter.dlq_partition)
+                .headers(letter.headers(dropped));
+            if let Some(value) = value {
+                record = record.payload(value);
+            }
+            if let Some(key) = &letter.key {
+                record = record.key(key.as_slice());
+            }
             match self.producer.send_result(record) {
                 Ok(delivery) => {
-                    self.pending.push(Pending {
-                        dlq_topic: dlq_topic.to_owned(),
-                        source_topic: source_topic.to_owned(),
-                        source_partition,
-                        delivery,
-                    });
+                    self.pending.push_back(Pending { letter, delivery });
                     return Ok(());
                 }
-                Err((
-                    rdkafka::error::KafkaError::MessageProduction(
-                        rdkafka::types::RDKafkaErrorCode::QueueFull,
-                    ),
-                    back,
-                )) => {
+                Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), _)) => {
                     // Back-pressure: wait for what is in flight.
-                    record = back;
-                    self.flush().await?;
+                    if !self.settle_oldest().await? {
+                        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+                    }
+                }
+                Err((err, _)) if too_large(&err) && value.is_some() => {
+                    tracing::warn!(topic = %letter.source_topic, partition = letter.source_partition, offset = letter.source_offset, bytes = letter.value_len, "a rejected record is too large for its dead-letter topic; its letter goes without the value");
+                    value = None;
                 }
                 Err((err, _)) => {
                     return Err(Error::DeadLetter {
-                        topic: dlq_topic.to_owned(),
+                        topic: letter.dlq_topic.clone(),
                         reason: err.to_string(),
                     });
                 }
@@ -119,29 +186,45 @@ impl DeadLetters {
     }
 
     /// Waits until every dead letter is on the broker. Returns, per (source topic, source
-    /// partition), the DLQ offset after its last letter.
+    /// partition), the DLQ offset after its last letter delivered since the last flush.
     pub async fn flush(&mut self) -> Result<BTreeMap<(String, i32), i64>> {
-        let mut marks = BTreeMap::new();
-        for pending in self.pending.drain(..) {
-            let result = pending.delivery.await.map_err(|_| Error::DeadLetter {
-                topic: pending.dlq_topic.clone(),
-                reason: "the producer went away before delivery".into(),
-            })?;
-            match result {
-                Ok(delivery) => {
-                    let mark =
-                        marks.entry((pending.source_topic, pending.source_partition)).or_insert(0);
-                    *mark = (*mark).max(delivery.offset + 1);
-                }
-                Err((err, _)) => {
-                    return Err(Error::DeadLetter {
-                        topic: pending.dlq_topic,
-                        reason: err.to_string(),
-                    });
-                }
+        loop {
+            while self.settle_oldest().await? {}
+            if self.refused.is_empty() {
+                return Ok(std::mem::take(&mut self.delivered));
+            }
+            for letter in std::mem::take(&mut self.refused) {
+                self.enqueue(letter, None).await?;
             }
         }
-        Ok(marks)
+    }
+
+    /// Awaits the oldest letter in flight; false when none is. A letter the broker refused as
+    /// too large is kept to be sent again without its value.
+    async fn settle_oldest(&mut self) -> Result<bool> {
+        let Some(pending) = self.pending.pop_front() else { return Ok(false) };
+        let letter = pending.letter;
+        let result = pending.delivery.await.map_err(|_| Error::DeadLetter {
+            topic: letter.dlq_topic.clone(),
+            reason: "the producer went away before delivery".into(),
+        })?;
+        match result {
+            Ok(delivery) => {
+                let mark = self
+                    .delivered
+                    .entry((letter.source_topic, letter.source_partition))
+                    .or_insert(0);
+                *mark = (*mark).max(delivery.offset + 1);
+            }
+            Err((err, message)) if too_large(&err) && message.payload().is_some() => {
+                tracing::warn!(topic = %letter.source_topic, partition = letter.source_partition, offset = letter.source_offset, bytes = letter.value_len, "the broker refused a dead letter as too large; sending it without the value");
+                self.refused.push(letter);
+            }
+            Err((err, _)) => {
+                return Err(Error::DeadLetter { topic: letter.dlq_topic, reason: err.to_string() });
+            }
+        }
+        Ok(true)
     }
 }
 

@@ -38,11 +38,42 @@ pub enum Error {
     #[error("invalid ingest setting: {0}")]
     Config(String),
 
+    #[error(
+        "ingest stopped for a table another writer changed: {0}; undo the change (or drop the table and run `bidlake setup`), then start ingest again: its records are still on the broker"
+    )]
+    Halted(String),
+
     #[error("a background task failed: {0}")]
     Task(String),
 }
 
 impl Error {
+    /// Whether waiting and trying again can help: an outage of the broker, the catalog or the
+    /// storage. What a person must fix (a setting, a missing or incompatible table, bad
+    /// credentials the catalog names) is not.
+    pub fn is_transient(&self) -> bool {
+        match self {
+            Error::Config(_) | Error::Halted(_) | Error::Arrow { .. } => false,
+            Error::Lake(lake) => !matches!(
+                lake,
+                bidlake_lake::Error::Config(_)
+                    | bidlake_lake::Error::MissingTable { .. }
+                    | bidlake_lake::Error::SchemaMismatch { .. }
+                    | bidlake_lake::Error::OpenCatalog { .. }
+            ),
+            Error::Kafka(kafka) => !matches!(kafka, bidlake_kafka::Error::Config(_)),
+            Error::Iceberg { source, .. } => !matches!(
+                source.kind(),
+                iceberg::ErrorKind::TableNotFound
+                    | iceberg::ErrorKind::NamespaceNotFound
+                    | iceberg::ErrorKind::FeatureUnsupported
+                    | iceberg::ErrorKind::DataInvalid
+                    | iceberg::ErrorKind::PreconditionFailed
+            ),
+            Error::Consumer { .. } | Error::DeadLetter { .. } | Error::Task(_) => true,
+        }
+    }
+
     pub fn iceberg(context: impl Into<String>, source: iceberg::Error) -> Self {
         Error::Iceberg { context: context.into(), source: Box::new(source) }
     }

@@ -15,17 +15,18 @@ use std::time::{Duration, Instant, SystemTime};
 use bidlake_kafka::{KafkaArgs, TopicArgs, TopicSpec};
 use bidlake_lake::Lake;
 use bidlake_lake::pinned::{Attempt, commit_pinned};
-use bidlake_lake::setup::require_compatible;
+use bidlake_lake::setup::{differences, require_compatible};
 use bidlake_lake::tables::EventTable;
 use iceberg::spec::DataFile;
 use iceberg::transaction::{ApplyTransactionAction, Transaction};
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext, StreamConsumer};
 use rdkafka::message::{BorrowedMessage, Message};
 use rdkafka::types::RDKafkaRespErr;
-use rdkafka::{ClientContext, Offset, Statistics, TopicPartitionList};
+use rdkafka::{ClientContext, Offset, TopicPartitionList};
 
 use crate::columns::Source;
-use crate::config::IngestArgs;
+use crate::config::{Assignment, IngestArgs};
+use crate::decode::EventTimeWindow;
 use crate::dlq::{self, DeadLetters};
 use crate::metrics::{CommitRecord, IngestMetrics, TopicMetrics};
 use crate::progress::Progress;
@@ -44,18 +45,7 @@ struct IngestContext {
     metrics: Arc<IngestMetrics>,
 }
 
-impl ClientContext for IngestContext {
-    fn stats(&self, statistics: Statistics) {
-        let mut lag = self.metrics.lag.lock().unwrap_or_else(|e| e.into_inner());
-        for (topic, t) in &statistics.topics {
-            for (partition, p) in &t.partitions {
-                if *partition >= 0 && p.consumer_lag >= 0 {
-                    lag.insert((topic.clone(), *partition), p.consumer_lag);
-                }
-            }
-        }
-    }
-}
+impl ClientContext for IngestContext {}
 
 impl ConsumerContext for IngestContext {
     fn rebalance(
@@ -181,6 +171,8 @@ impl Opening {
 }
 
 struct TopicState {
+    /// Why ingest of this table stopped while the others go on, if it did.
+    halted: Option<String>,
     dlq_topic: String,
     dlq_partitions: i32,
     sink: TableSink,
@@ -204,6 +196,67 @@ pub struct Job {
     metrics: Arc<IngestMetrics>,
     options: WriteOptions,
     batch_started: Instant,
+    /// When the batch started by the wall clock, which goes on while the process is stopped or
+    /// the machine sleeps (the age orphan removal judges files by).
+    batch_started_at: SystemTime,
+    /// The event times the tables take; "now" moves on at every commit.
+    window: EventTimeWindow,
+    /// Why the batch must start again from the tables before the next record, if it must.
+    restart_needed: Option<&'static str>,
+}
+
+/// The loop's clocks: progress logs, idleness and the caught-up check.
+struct Pace {
+    last_log: Instant,
+    last_consumed: u64,
+    idle_since: Option<Instant>,
+    last_check: Instant,
+}
+
+impl Default for Pace {
+    fn default() -> Self {
+        Self {
+            last_log: Instant::now(),
+            last_consumed: 0,
+            idle_since: None,
+            last_check: Instant::now(),
+        }
+    }
+}
+
+enum Step {
+    Go,
+    CaughtUp,
+}
+
+/// What became of one table's batch at commit time.
+enum Outcome {
+    Committed,
+    /// Fenced by another writer, or too old: the batch is dropped and read again.
+    Dropped,
+    /// The table no longer takes bidlake's rows (the reason says why).
+    Halted(String),
+}
+
+/// Backoff through an outage: 1 s, doubling to 30 s; a failure a minute after the last one
+/// starts a new outage.
+#[derive(Default)]
+struct Outage {
+    attempt: u32,
+    last: Option<Instant>,
+}
+
+impl Outage {
+    fn next(&mut self) -> (u32, Duration) {
+        if self.last.is_some_and(|t| t.elapsed() > Duration::from_secs(60)) {
+            self.attempt = 0;
+        }
+        self.last = Some(Instant::now());
+        self.attempt += 1;
+        let backoff =
+            Duration::from_secs(1 << (self.attempt - 1).min(5)).min(Duration::from_secs(30));
+        (self.attempt, backoff)
+    }
 }
 
 /// How long the broker may hold a fetch waiting for data. At librdkafka's 500 ms, rows through
@@ -293,6 +346,7 @@ impl Job {
             topics.insert(
                 topic.clone(),
                 TopicState {
+                    halted: None,
                     dlq_topic,
                     dlq_partitions: n,
                     sink: TableSink::new(table, iceberg, &options)?,
@@ -317,7 +371,6 @@ impl Job {
             ("enable.auto.commit", "false"),
             ("auto.offset.reset", "earliest"),
             ("enable.partition.eof", "false"),
-            ("statistics.interval.ms", "5000"),
             // Bounded prefetch: back-pressure on the broker rather than memory.
             ("queued.max.messages.kbytes", "65536"),
         ]);
@@ -327,12 +380,47 @@ impl Job {
                 source,
             })?;
         let names: Vec<&str> = topics.keys().map(String::as_str).collect();
-        consumer.subscribe(&names).map_err(|source| Error::Consumer {
-            context: format!("subscribing to {}", names.join(", ")),
-            source,
-        })?;
+        match args.settings.assignment.unwrap_or_default() {
+            Assignment::Group => consumer.subscribe(&names).map_err(|source| Error::Consumer {
+                context: format!("subscribing to {}", names.join(", ")),
+                source,
+            })?,
+            Assignment::All => {
+                // No group membership: nothing a crashed run left in the group can hold a
+                // partition back. The table's offsets place each partition, as after a
+                // rebalance; two such processes are kept apart by the commit's fencing.
+                let mut tpl = TopicPartitionList::new();
+                let cache = offsets.lock().unwrap_or_else(|e| e.into_inner());
+                for name in &names {
+                    let n = partitions_of(name).filter(|n| *n > 0).ok_or_else(|| {
+                        Error::Config(format!("topic {name} has no partitions on the broker"))
+                    })?;
+                    for partition in 0..n {
+                        let offset = match cache.get(&((*name).to_owned(), partition)) {
+                            Some(offset) => Offset::Offset(*offset),
+                            None => Offset::Beginning,
+                        };
+                        tpl.add_partition_offset(name, partition, offset).map_err(|source| {
+                            Error::Consumer {
+                                context: format!("assigning {name}/{partition}"),
+                                source,
+                            }
+                        })?;
+                    }
+                }
+                drop(cache);
+                consumer.assign(&tpl).map_err(|source| Error::Consumer {
+                    context: format!("assigning every partition of {}", names.join(", ")),
+                    source,
+                })?;
+                tracing::info!(partitions = %describe(&tpl), "reading every partition (no consumer group)");
+                // The loop opens what was assigned, as it does after a rebalance.
+                rebalanced.store(true, Ordering::SeqCst);
+            }
+        }
         let dead_letters = DeadLetters::new(&kafka, dlq_partitions)?;
 
+        let window = args.settings.event_time_window(SystemTime::now());
         Ok(Job {
             args,
             kafka,
@@ -343,67 +431,114 @@ impl Job {
             offsets,
             rebalanced,
             metrics,
+            window,
+            restart_needed: None,
             options,
             batch_started: Instant::now(),
+            batch_started_at: SystemTime::now(),
         })
     }
 
     /// Runs until `stop` is set (then commits what it holds) or `--duration` passes.
-    pub async fn run(mut self, stop: Arc<AtomicBool>) -> Result<()> {
+    pub async fn run(self, stop: Arc<AtomicBool>) -> Result<()> {
+        let streams = self
+            .topics
+            .iter()
+            .map(|(topic, state)| (state.sink.table().name().to_owned(), topic.clone()))
+            .collect();
+        let lag = tokio::spawn(measure_lag(
+            self.lake.clone(),
+            self.kafka.clone(),
+            streams,
+            self.metrics.clone(),
+        ));
+        let result = self.consume(stop).await;
+        lag.abort();
+        result
+    }
+
+    async fn consume(mut self, stop: Arc<AtomicBool>) -> Result<()> {
         let started = Instant::now();
-        let mut last_log = Instant::now();
-        let mut last_consumed = 0u64;
-        let mut idle_since: Option<Instant> = None;
-        let mut last_check = Instant::now();
+        let mut pace = Pace::default();
+        let mut outage = Outage::default();
         self.batch_started = Instant::now();
-        loop {
-            if stop.load(Ordering::SeqCst)
-                || self.args.duration.is_some_and(|d| started.elapsed() >= d)
-            {
-                break;
-            }
-            if self.rebalanced.swap(false, Ordering::SeqCst) {
-                self.restart_batch("the group rebalanced").await?;
-            }
-            // A handle of our own, so the borrowed record does not borrow the job.
-            let consumer = self.consumer.clone();
-            let received = tokio::time::timeout(Duration::from_millis(200), consumer.recv()).await;
-            match received {
-                Ok(Ok(message)) => {
-                    idle_since = None;
-                    self.take(&message).await?;
-                }
-                Ok(Err(err)) => {
-                    // Transient broker errors are retried by librdkafka; log and go on.
-                    tracing::warn!(error = %err, "consumer error");
-                    tokio::time::sleep(Duration::from_millis(100)).await;
-                }
-                Err(_) => {
-                    idle_since.get_or_insert_with(Instant::now);
-                }
-            }
-            if self.commit_due() {
-                self.commit_all().await?;
-            }
-            if last_log.elapsed() >= Duration::from_secs(5) {
-                last_consumed = self.log_progress(last_log.elapsed(), last_consumed);
-                last_log = Instant::now();
-            }
-            if self.args.until_caught_up
-                && idle_since.is_some_and(|t| t.elapsed() >= Duration::from_secs(1))
-                && last_check.elapsed() >= Duration::from_secs(1)
-            {
-                last_check = Instant::now();
-                if self.caught_up().await? {
-                    break;
-                }
+        self.batch_started_at = SystemTime::now();
+        while !stop.load(Ordering::SeqCst)
+            && !self.args.duration.is_some_and(|d| started.elapsed() >= d)
+        {
+            match self.step(&mut pace).await {
+                Ok(Step::Go) => {}
+                Ok(Step::CaughtUp) => break,
+                Err(err) if err.is_transient() => self.wait_out(err, &mut outage, &stop).await,
+                Err(err) => return Err(err),
             }
         }
         tracing::info!("stopping: committing what is held");
         self.commit_all().await?;
-        self.log_progress(last_log.elapsed(), last_consumed);
+        self.log_progress(pace.last_log.elapsed(), pace.last_consumed);
         self.consumer.unsubscribe();
+        let halted: Vec<String> = self.topics.values().filter_map(|t| t.halted.clone()).collect();
+        if !halted.is_empty() {
+            return Err(Error::Halted(halted.join("; ")));
+        }
         Ok(())
+    }
+
+    /// One turn of the loop: restart the batch if needed, take a record, commit when due.
+    async fn step(&mut self, pace: &mut Pace) -> Result<Step> {
+        if self.rebalanced.swap(false, Ordering::SeqCst) {
+            self.restart_batch("the group rebalanced").await?;
+        } else if let Some(why) = self.restart_needed.take() {
+            self.restart_batch(why).await?;
+        }
+        // A handle of our own, so the borrowed record does not borrow the job.
+        let consumer = self.consumer.clone();
+        let received = tokio::time::timeout(Duration::from_millis(200), consumer.recv()).await;
+        match received {
+            Ok(Ok(message)) => {
+                pace.idle_since = None;
+                self.take(&message).await?;
+            }
+            Ok(Err(err)) => {
+                // Transient broker errors are retried by librdkafka; log and go on.
+                tracing::warn!(error = %err, "consumer error");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            Err(_) => {
+                pace.idle_since.get_or_insert_with(Instant::now);
+            }
+        }
+        if self.commit_due() {
+            self.commit_all().await?;
+        }
+        if pace.last_log.elapsed() >= Duration::from_secs(5) {
+            pace.last_consumed = self.log_progress(pace.last_log.elapsed(), pace.last_consumed);
+            pace.last_log = Instant::now();
+        }
+        if self.args.until_caught_up
+            && pace.idle_since.is_some_and(|t| t.elapsed() >= Duration::from_secs(1))
+            && pace.last_check.elapsed() >= Duration::from_secs(1)
+        {
+            pace.last_check = Instant::now();
+            if self.caught_up().await? {
+                return Ok(Step::CaughtUp);
+            }
+        }
+        Ok(Step::Go)
+    }
+
+    /// An outage of the broker, the catalog or the storage: wait (backing off), then drop the
+    /// uncommitted batch and start again from the tables. Nothing is lost or doubled: the
+    /// batch's files were never committed, and its records are read again.
+    async fn wait_out(&mut self, err: Error, outage: &mut Outage, stop: &AtomicBool) {
+        let (attempt, backoff) = outage.next();
+        self.metrics.failed(&err.to_string());
+        tracing::warn!(error = %err, attempt, retry_in = ?backoff, "ingest cannot go on for now; it will start again from the tables' offsets (nothing is lost)");
+        let until = Instant::now() + backoff;
+        while Instant::now() < until && !stop.load(Ordering::SeqCst) {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        self.restart_needed = Some("recovering from an outage");
     }
 
     /// Every partition of every topic (not only this process's share) is in its table, and
@@ -413,7 +548,12 @@ impl Job {
             return Ok(false);
         }
         let consumer = self.consumer.clone();
-        let names: Vec<String> = self.topics.keys().cloned().collect();
+        let names: Vec<String> = self
+            .topics
+            .iter()
+            .filter(|(_, t)| t.halted.is_none())
+            .map(|(k, _)| k.clone())
+            .collect();
         let ends = tokio::task::spawn_blocking(move || -> Result<Vec<(String, i32, i64, i64)>> {
             let mut ends = Vec::new();
             for topic in names {
@@ -465,7 +605,9 @@ impl Job {
         let partition = message.partition();
         let offset = message.offset();
         let open = |job: &Self| {
-            job.topics.get(topic).is_some_and(|t| t.partitions.contains_key(&partition))
+            job.topics
+                .get(topic)
+                .is_some_and(|t| t.halted.is_some() || t.partitions.contains_key(&partition))
         };
         if !open(self) {
             self.open_assigned().await?;
@@ -474,6 +616,10 @@ impl Job {
             }
         }
         let Some(state) = self.topics.get_mut(topic) else { return Ok(()) };
+        if state.halted.is_some() {
+            // Left on the broker: the table's offsets do not move past it.
+            return Ok(());
+        }
         let Some(p) = state.partitions.get_mut(&partition) else { return Ok(()) };
 
         if offset < p.next {
@@ -506,7 +652,8 @@ impl Job {
         }
         p.positioned = true;
 
-        let value = message.payload().unwrap_or_default();
+        let payload = message.payload();
+        let value = payload.unwrap_or_default();
         let kafka_timestamp = message.timestamp().to_millis();
         state.metrics.consumed.fetch_add(1, Ordering::Relaxed);
         state.metrics.bytes.fetch_add(value.len() as u64, Ordering::Relaxed);
@@ -514,7 +661,16 @@ impl Job {
         state.records += 1;
         p.records += 1;
         p.next = offset + 1;
-        match state.sink.append(value, kafka_timestamp, Source { partition, offset }) {
+        let appended = match payload {
+            Some(value) => state.sink.append(
+                value,
+                kafka_timestamp,
+                Source { partition, offset },
+                &self.window,
+            ),
+            None => Err(crate::decode::tombstone()),
+        };
+        match appended {
             Ok(rows) => {
                 state.metrics.rows.fetch_add(rows as u64, Ordering::Relaxed);
             }
@@ -529,7 +685,7 @@ impl Job {
                             partition,
                             offset,
                             message.key(),
-                            value,
+                            payload,
                             &reject,
                         )
                         .await?;
@@ -546,6 +702,9 @@ impl Job {
             context: "reading the assignment".into(),
             source,
         })?;
+        self.metrics.set_assigned(
+            assignment.elements().iter().map(|e| (e.topic().to_owned(), e.partition())).collect(),
+        );
         let mut closed: BTreeMap<String, Vec<i32>> = BTreeMap::new();
         for element in assignment.elements() {
             let (topic, partition) = (element.topic(), element.partition());
@@ -564,7 +723,9 @@ impl Job {
     /// more to the broker) run side by side, `OPENING_AT_ONCE` at a time.
     async fn open_partitions(&mut self, topic: &str, partitions: Vec<i32>) -> Result<()> {
         const OPENING_AT_ONCE: usize = 8;
-        let Some(state) = self.topics.get_mut(topic) else { return Ok(()) };
+        let Some(state) = self.topics.get_mut(topic).filter(|t| t.halted.is_none()) else {
+            return Ok(());
+        };
         let table = self.lake.load_table(state.sink.table().name()).await?;
         let progress = Progress::read(&table, topic);
         state.sink.set_table(table);
@@ -641,7 +802,9 @@ impl Job {
             }
         }
         self.open_assigned().await?;
+        self.pause_halted();
         self.batch_started = Instant::now();
+        self.batch_started_at = SystemTime::now();
         Ok(())
     }
 
@@ -650,37 +813,89 @@ impl Job {
         // The next interval starts now, not when this commit is done: a commit cycle (close
         // the files, commit through the catalog) would otherwise add to every interval.
         let started = Instant::now();
+        let started_at = SystemTime::now();
+        self.window = self.args.settings.event_time_window(started_at);
         // Dead letters first: once offsets are committed, their records are never read again.
         let marks = self.dead_letters.flush().await?;
         let topics: Vec<String> =
             self.topics.iter().filter(|(_, t)| t.records > 0).map(|(k, _)| k.clone()).collect();
         let mut fenced = false;
         for topic in topics {
-            if !self.commit_topic(&topic, &marks).await? {
-                fenced = true;
+            match self.commit_topic(&topic, &marks).await? {
+                Outcome::Committed => {}
+                Outcome::Dropped => fenced = true,
+                Outcome::Halted(why) => self.halt(&topic, why),
             }
         }
         if fenced {
             self.restart_batch("fenced").await?;
+        } else {
+            self.batch_started = started;
+            self.batch_started_at = started_at;
         }
-        self.batch_started = started;
         Ok(())
     }
 
-    /// Returns false when fenced (another writer moved a partition of this batch).
+    /// Stops ingesting one table whose schema or partitioning another engine changed so that
+    /// bidlake's rows no longer fit; the other tables go on. Its partitions are paused and its
+    /// records left on the broker (the table's offsets do not move), to be read once a person
+    /// has put the table right and restarted ingest.
+    fn halt(&mut self, topic: &str, why: String) {
+        let Some(state) = self.topics.get_mut(topic) else { return };
+        tracing::error!(table = state.sink.table().name(), %topic, "ingest of this table stops: {why}; the other tables go on; its records stay on the broker until ingest is restarted");
+        state.sink.abort();
+        state.partitions.clear();
+        state.bytes = 0;
+        state.records = 0;
+        state.halted = Some(why.clone());
+        self.metrics.halted(topic, why);
+        self.pause_halted();
+    }
+
+    /// Pauses the assigned partitions of halted tables (again after every reassignment).
+    fn pause_halted(&self) {
+        let Ok(assignment) = self.consumer.assignment() else { return };
+        let mut tpl = TopicPartitionList::new();
+        for element in assignment.elements() {
+            if self.topics.get(element.topic()).is_some_and(|t| t.halted.is_some()) {
+                tpl.add_partition(element.topic(), element.partition());
+            }
+        }
+        if tpl.count() > 0
+            && let Err(err) = self.consumer.pause(&tpl)
+        {
+            tracing::debug!(error = %err, "pausing the partitions of a halted table failed; its records are dropped as they arrive");
+        }
+    }
+
+    /// Commits one table's batch, unless another writer moved one of its partitions, the
+    /// batch is too old, or the table no longer takes bidlake's rows.
     async fn commit_topic(
         &mut self,
         topic: &str,
         marks: &BTreeMap<(String, i32), i64>,
-    ) -> Result<bool> {
-        let Some(state) = self.topics.get_mut(topic) else { return Ok(true) };
+    ) -> Result<Outcome> {
+        let Some(state) = self.topics.get_mut(topic) else { return Ok(Outcome::Committed) };
         let files: Vec<DataFile> = state.sink.close().await?;
         let rows: u64 = files.iter().map(|f| f.record_count()).sum();
         let bytes: u64 = files.iter().map(|f| f.file_size_in_bytes()).sum();
         let name = state.sink.table().name();
         let mut backoff = Duration::from_millis(50);
         loop {
+            let age = self.batch_started_at.elapsed().unwrap_or_default();
+            if age > self.args.settings.max_uncommitted_age {
+                tracing::warn!(table = name, age = %humantime::format_duration(Duration::from_secs(age.as_secs())), "this batch's files are too old to commit (was the process stopped, or the machine asleep?): orphan removal may have deleted them; dropping the batch, its records will be read again");
+                return Ok(Outcome::Dropped);
+            }
             let table = self.lake.load_table(name).await?;
+            // Another engine may have changed the table since the batch began: added columns
+            // are fine (read as null in these files); anything else halts this table.
+            if let Some(changed) = differences(state.sink.table(), &table)? {
+                return Ok(Outcome::Halted(format!(
+                    "{} was changed by another writer and no longer takes bidlake's rows: {changed}",
+                    self.lake.ident(name)
+                )));
+            }
             let mut progress = Progress::read(&table, topic);
             let moved: Vec<i32> = state
                 .partitions
@@ -691,7 +906,7 @@ impl Job {
             if !moved.is_empty() {
                 self.metrics.fenced.fetch_add(1, Ordering::Relaxed);
                 tracing::warn!(table = name, %topic, partitions = ?moved, "fenced: another writer committed these partitions; dropping this batch");
-                return Ok(false);
+                return Ok(Outcome::Dropped);
             }
             for (p, s) in &state.partitions {
                 if s.records == 0 {
@@ -704,20 +919,30 @@ impl Job {
                     None => s.dlq_mark,
                 };
                 if let Some(mark) = mark {
-                    progress.dlq.insert(*p, mark);
+                    // The DLQ mark never moves back: letters before it are covered.
+                    let recorded = progress.dlq.get(p).copied().unwrap_or(mark);
+                    progress.dlq.insert(*p, mark.max(recorded));
                 }
             }
-            let mut properties = progress.properties(topic);
-            properties.insert("bidlake.writer".into(), self.options.file_prefix.clone());
+            // The progress goes into the snapshot's summary and the table's properties in one
+            // commit (the properties outlive other engines' commits and snapshot expiry).
+            let recorded = progress.properties(topic);
+            let mut summary = recorded.clone();
+            summary.insert("bidlake.writer".into(), self.options.file_prefix.clone());
+            let planning =
+                |source| Error::iceberg(format!("planning the commit to {name}"), source);
             let tx = Transaction::new(&table);
             let tx = tx
                 .fast_append()
                 .add_data_files(files.clone())
-                .set_snapshot_properties(properties)
+                .set_snapshot_properties(summary)
                 .apply(tx)
-                .map_err(|source| {
-                    Error::iceberg(format!("planning the commit to {name}"), source)
-                })?;
+                .map_err(planning)?;
+            let mut update = tx.update_table_properties();
+            for (key, value) in recorded {
+                update = update.set(key, value);
+            }
+            let tx = update.apply(tx).map_err(planning)?;
             match commit_pinned(&self.lake.catalog, &table, tx).await {
                 Ok(Attempt::Committed(table)) => {
                     let snapshot_id = table.metadata().current_snapshot_id().unwrap_or_default();
@@ -766,7 +991,7 @@ impl Job {
                     }
                     state.bytes = 0;
                     state.records = 0;
-                    return Ok(true);
+                    return Ok(Outcome::Committed);
                 }
                 Ok(Attempt::Conflict) => {
                     tracing::debug!(table = name, "commit conflict; re-checking and retrying");
@@ -800,9 +1025,45 @@ impl Job {
     }
 }
 
+/// How often the lag of every partition is measured against the tables.
+const LAG_INTERVAL: Duration = Duration::from_secs(5);
+
+/// Measures every partition's lag against its table every `LAG_INTERVAL`, into `metrics`.
+async fn measure_lag(
+    lake: Lake,
+    kafka: KafkaArgs,
+    streams: Vec<(String, String)>,
+    metrics: Arc<IngestMetrics>,
+) {
+    let client = match crate::lag::client(&kafka) {
+        Ok(client) => client,
+        Err(err) => {
+            metrics.measured(Err(err.to_string()));
+            return;
+        }
+    };
+    loop {
+        let measured = crate::lag::measure(&lake, &client, &streams, LAG_INTERVAL).await;
+        if let Err(err) = &measured {
+            tracing::debug!(error = %err, "measuring the lag failed; trying again");
+        }
+        metrics.measured(measured.map_err(|err| err.to_string()));
+        tokio::time::sleep(LAG_INTERVAL).await;
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_outage_backs_off_from_one_second_to_thirty() {
+        let mut outage = Outage::default();
+        let waits: Vec<u64> = (0..8).map(|_| outage.next().1.as_secs()).collect();
+        assert_eq!(waits, [1, 2, 4, 8, 16, 30, 30, 30]);
+        outage.last = Instant::now().checked_sub(Duration::from_secs(61));
+        assert_eq!(outage.next(), (1, Duration::from_secs(1)), "a new outage starts over");
+    }
 
     #[test]
     fn the_fetch_wait_is_a_tenth_of_the_commit_interval_within_librdkafkas_default() {

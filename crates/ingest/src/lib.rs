@@ -6,11 +6,13 @@ pub mod decode;
 pub mod dlq;
 mod error;
 mod job;
+pub mod lag;
 pub mod metrics;
-pub mod progress;
 pub mod sink;
 pub mod timestamp;
 
-pub use config::{IngestArgs, IngestSettings};
+/// The offsets format is a table contract; it lives with the lake.
+pub use bidlake_lake::progress;
+pub use config::{Assignment, IngestArgs, IngestSettings};
 pub use error::{Error, Result};
 pub use job::Job;

@@ -1,11 +1,12 @@
 //! What the ingest job has done, in one place: the log line, `status` and the dashboard read it.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::SystemTime;
 
 use crate::decode::RejectKind;
+use crate::lag::PartitionLag;
 
 #[derive(Debug, Default)]
 pub struct TopicMetrics {
@@ -39,8 +40,19 @@ pub struct IngestMetrics {
     /// The last dead-letter reasons, newest last.
     pub recent_rejects: Mutex<Vec<(String, String)>>,
     pub rejects_by_kind: Mutex<BTreeMap<&'static str, u64>>,
-    /// (topic, partition) → consumer lag, from librdkafka's statistics.
-    pub lag: Mutex<BTreeMap<(String, i32), i64>>,
+    /// Every partition of every ingested topic against its table, as last measured.
+    pub lag: Mutex<Vec<PartitionLag>>,
+    /// When `lag` was last measured, and why it could not be since, if it could not.
+    pub lag_measured: Mutex<Option<SystemTime>>,
+    pub lag_error: Mutex<Option<String>>,
+    /// The partitions this process reads.
+    pub assigned: Mutex<BTreeSet<(String, i32)>>,
+    /// Times ingest waited out an outage (broker, catalog, storage) and started again, and the
+    /// last error that made it.
+    pub retries: AtomicU64,
+    pub last_failure: Mutex<Option<(SystemTime, String)>>,
+    /// Topics whose table stopped taking rows (another engine changed it), and why.
+    pub halted: Mutex<BTreeMap<String, String>>,
 }
 
 const KEEP: usize = 20;
@@ -75,6 +87,34 @@ impl IngestMetrics {
     }
 
     pub fn total_lag(&self) -> i64 {
-        self.lag.lock().unwrap_or_else(|e| e.into_inner()).values().filter(|l| **l > 0).sum()
+        self.lag.lock().unwrap_or_else(|e| e.into_inner()).iter().map(PartitionLag::lag).sum()
+    }
+
+    /// Records a measurement of every partition's lag.
+    pub fn measured(&self, result: Result<Vec<PartitionLag>, String>) {
+        match result {
+            Ok(lags) => {
+                *self.lag.lock().unwrap_or_else(|e| e.into_inner()) = lags;
+                *self.lag_measured.lock().unwrap_or_else(|e| e.into_inner()) =
+                    Some(SystemTime::now());
+                *self.lag_error.lock().unwrap_or_else(|e| e.into_inner()) = None;
+            }
+            Err(why) => *self.lag_error.lock().unwrap_or_else(|e| e.into_inner()) = Some(why),
+        }
+    }
+
+    /// Records a failure that ingest waits out.
+    pub fn failed(&self, error: &str) {
+        self.retries.fetch_add(1, Ordering::Relaxed);
+        *self.last_failure.lock().unwrap_or_else(|e| e.into_inner()) =
+            Some((SystemTime::now(), error.chars().take(500).collect()));
+    }
+
+    pub fn halted(&self, topic: &str, why: String) {
+        self.halted.lock().unwrap_or_else(|e| e.into_inner()).insert(topic.to_owned(), why);
+    }
+
+    pub fn set_assigned(&self, partitions: BTreeSet<(String, i32)>) {
+        *self.assigned.lock().unwrap_or_else(|e| e.into_inner()) = partitions;
     }
 }

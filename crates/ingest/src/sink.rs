@@ -25,7 +25,7 @@ use crate::columns::{
     BidRequestColumns, BidResponseColumns, ClickColumns, Columns, ImpressionColumns, Partitioned,
     Source,
 };
-use crate::decode::{self, Reject};
+use crate::decode::{self, EventTimeWindow, Reject};
 use crate::{Error, Result};
 
 type FileWriter =
@@ -351,23 +351,29 @@ impl TableSink {
         })
     }
 
-    /// Decodes a record and buffers its row(s); returns how many rows it gave.
+    /// Decodes a record and buffers its row(s); returns how many rows it gave. A row whose event
+    /// time is outside `window` is rejected, as a record that cannot be decoded is.
     pub fn append(
         &mut self,
         value: &[u8],
         kafka_timestamp: Option<i64>,
         source: Source,
+        window: &EventTimeWindow,
     ) -> Result<usize, Reject> {
         use crate::timestamp::day_of;
         match self {
             TableSink::BidRequests(sink) => {
                 let row = decode::bid_request(value, kafka_timestamp)?;
+                window.check(row.event_timestamp)?;
                 let (day, country) = BidRequestColumns::partition_of(&row);
                 sink.push_row(day, country, true, |c| c.push(&row, source));
                 Ok(1)
             }
             TableSink::BidResponses(sink) => {
                 let rows = decode::bid_responses(value, kafka_timestamp)?;
+                for row in &rows {
+                    window.check(row.event_timestamp)?;
+                }
                 for row in &rows {
                     sink.push_row(day_of(row.event_timestamp), None, false, |c| {
                         c.push(row, source)
@@ -377,11 +383,13 @@ impl TableSink {
             }
             TableSink::Impressions(sink) => {
                 let row = decode::impression(value, kafka_timestamp)?;
+                window.check(row.event_timestamp)?;
                 sink.push_row(day_of(row.event_timestamp), None, false, |c| c.push(&row, source));
                 Ok(1)
             }
             TableSink::Clicks(sink) => {
                 let row = decode::click(value, kafka_timestamp)?;
+                window.check(row.event_timestamp)?;
                 sink.push_row(day_of(row.event_timestamp), None, false, |c| c.push(&row, source));
                 Ok(1)
             }

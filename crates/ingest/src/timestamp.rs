@@ -66,6 +66,33 @@ pub fn day_of(micros: i64) -> i32 {
     micros.div_euclid(86_400_000_000) as i32
 }
 
+/// `YYYY-MM-DDTHH:MM:SSZ` of a timestamp in microseconds, for messages; `None` outside years
+/// 0 to 9999.
+pub fn format_micros(micros: i64) -> Option<String> {
+    let seconds = micros.div_euclid(1_000_000);
+    let (days, second_of_day) = (seconds.div_euclid(86_400), seconds.rem_euclid(86_400));
+    let (year, month, day) = civil_from_days(days);
+    if !(0..=9999).contains(&year) {
+        return None;
+    }
+    let (h, m, s) = (second_of_day / 3600, second_of_day / 60 % 60, second_of_day % 60);
+    Some(format!("{year:04}-{month:02}-{day:02}T{h:02}:{m:02}:{s:02}Z"))
+}
+
+/// Howard Hinnant's civil_from_days, the inverse of `days_from_civil`.
+fn civil_from_days(days: i64) -> (i64, i64, i64) {
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    (year, month, day)
+}
+
 fn digits(b: &[u8]) -> Option<i64> {
     let mut v = 0i64;
     for &c in b {
@@ -141,6 +168,21 @@ mod tests {
         ] {
             assert_eq!(parse_micros(bad), None, "{bad:?}");
         }
+    }
+
+    #[test]
+    fn formatting_is_the_inverse_of_parsing() {
+        for text in [
+            "1970-01-01T00:00:00Z",
+            "2000-02-29T23:59:59Z",
+            "2026-11-24T08:16:52Z",
+            "1969-12-31T23:59:59Z",
+            "9999-12-31T23:59:59Z",
+        ] {
+            assert_eq!(parse_micros(text).and_then(format_micros).as_deref(), Some(text));
+        }
+        assert_eq!(format_micros(i64::MAX), None);
+        assert_eq!(format_micros(i64::MIN), None);
     }
 
     #[test]

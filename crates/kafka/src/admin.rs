@@ -106,3 +106,25 @@ fn admin_client(args: &KafkaArgs) -> Result<AdminClient<DefaultClientContext>> {
         .create()
         .map_err(|source| Error::Client { bootstrap: args.bootstrap_servers.clone(), source })
 }
+
+/// Asks a broker whether it still serves: a process can be up and listening and still fail
+/// every request (tansu 0.6 does after its storage failed).
+#[allow(missing_debug_implementations)] // the client has no Debug
+pub struct BrokerProbe {
+    admin: std::sync::Arc<AdminClient<DefaultClientContext>>,
+}
+
+impl BrokerProbe {
+    pub fn new(args: &KafkaArgs) -> Result<Self> {
+        Ok(Self { admin: std::sync::Arc::new(admin_client(args)?) })
+    }
+
+    /// Whether the cluster answered a metadata request with at least one broker within
+    /// `timeout`.
+    pub async fn answers(&self, timeout: Duration) -> bool {
+        let client = self.admin.clone();
+        tokio::task::spawn_blocking(move || client.inner().fetch_metadata(None, timeout))
+            .await
+            .is_ok_and(|result| result.is_ok_and(|metadata| !metadata.brokers().is_empty()))
+    }
+}

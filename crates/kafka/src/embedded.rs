@@ -1,8 +1,14 @@
 //! The embedded broker: tansu, a Kafka-protocol broker, run as a child process with SQLite
 //! storage in a directory of ours, listening on 127.0.0.1 only.
+//!
+//! The broker runs in a process group of its own: Ctrl-C in a terminal signals the whole
+//! foreground group, and the broker must outlive the clients that still have to commit and leave.
+//! Its pid is kept in `tansu.pid` beside its storage, so a broker left behind by a `bidlake up`
+//! that was killed (kill -9, a closed terminal) is found and stopped by the next start.
 
 use std::fs::OpenOptions;
 use std::net::{TcpListener, TcpStream};
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
@@ -11,6 +17,9 @@ use crate::{Error, Result};
 
 /// The tansu version the project installs (scripts/install-tansu.sh).
 pub const TANSU_VERSION: &str = "0.6.0";
+
+/// The file beside the broker's storage that holds the running broker's pid.
+const PID_FILE: &str = "tansu.pid";
 
 /// The tansu binary: `$TANSU_BIN`, else where `scripts/install-tansu.sh` installs it
 /// (`$BIDLAKE_CACHE` or `~/.cache/bidlake`).
@@ -50,6 +59,7 @@ impl EmbeddedBroker {
                 binary.display()
             )));
         }
+        stop_leftover(dir);
         if TcpListener::bind(("127.0.0.1", port)).is_err() {
             return Err(Error::Embedded(format!(
                 "port {port} on 127.0.0.1 is in use; pass --kafka-port to use another, \
@@ -80,8 +90,14 @@ impl EmbeddedBroker {
             .stdin(Stdio::null())
             .stdout(log)
             .stderr(log_err)
+            // Not in the terminal's foreground group: Ctrl-C reaches `up`, which stops it last.
+            .process_group(0)
             .spawn()
             .map_err(|err| Error::Embedded(format!("starting {}: {err}", binary.display())))?;
+        let pid_path = dir.join(PID_FILE);
+        std::fs::write(&pid_path, child.id().to_string()).map_err(|err| {
+            Error::Embedded(format!("writing the broker's pid file {}: {err}", pid_path.display()))
+        })?;
         let mut broker = Self { child: Some(child), port, dir: dir.to_owned() };
 
         let deadline = Instant::now() + Duration::from_secs(20);
@@ -129,6 +145,11 @@ impl EmbeddedBroker {
         all[all.len().saturating_sub(lines)..].join("\n")
     }
 
+    /// The broker's process id, while it runs.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
+    }
+
     /// Asks the broker to stop (SIGTERM), and kills it if it has not within `grace`.
     pub fn stop(&mut self, grace: Duration) {
         let Some(child) = self.child.as_mut() else { return };
@@ -137,6 +158,7 @@ impl EmbeddedBroker {
         while Instant::now() < deadline {
             if let Ok(Some(_)) = child.try_wait() {
                 self.child = None;
+                self.forget_pid();
                 return;
             }
             std::thread::sleep(Duration::from_millis(50));
@@ -149,6 +171,46 @@ impl EmbeddedBroker {
         if let Some(mut child) = self.child.take() {
             let _ = child.kill();
             let _ = child.wait();
+            self.forget_pid();
+        }
+    }
+
+    fn forget_pid(&self) {
+        let _ = std::fs::remove_file(self.dir.join(PID_FILE));
+    }
+}
+
+/// Stops a broker that an earlier start left running on `dir` (its parent was killed before it
+/// could stop it). Only a process that is tansu and works in `dir` is touched: a pid file can
+/// outlive its process, and the pid be reused by something else.
+fn stop_leftover(dir: &Path) {
+    let Ok(text) = std::fs::read_to_string(dir.join(PID_FILE)) else { return };
+    let Ok(pid) = text.trim().parse::<u32>() else { return };
+    let proc = PathBuf::from(format!("/proc/{pid}"));
+    let is_tansu = std::fs::read(proc.join("cmdline")).is_ok_and(|cmdline| {
+        cmdline.split(|b| *b == 0).next().is_some_and(|exe| exe.ends_with(b"tansu"))
+    });
+    let works_here = match (std::fs::read_link(proc.join("cwd")), dir.canonicalize()) {
+        (Ok(cwd), Ok(dir)) => cwd == dir,
+        _ => false,
+    };
+    if !(is_tansu && works_here) {
+        return;
+    }
+    tracing::warn!(pid, dir = %dir.display(), "stopping the embedded broker an earlier run left behind (it was not stopped cleanly)");
+    for signal in ["-TERM", "-KILL"] {
+        let _ = Command::new("kill").args([signal, &pid.to_string()]).status();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < deadline {
+            // Gone, or a zombie nobody reaps yet (its port and storage are free either way).
+            let gone = std::fs::read_to_string(proc.join("stat")).map_or(true, |stat| {
+                stat.rsplit(')').next().is_some_and(|s| s.trim_start().starts_with('Z'))
+            });
+            if gone {
+                let _ = std::fs::remove_file(dir.join(PID_FILE));
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
         }
     }
 }

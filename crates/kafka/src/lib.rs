@@ -12,6 +12,6 @@ mod config;
 pub mod embedded;
 mod error;
 
-pub use admin::{TopicSpec, ensure_topics, wait_for_broker};
+pub use admin::{BrokerProbe, TopicSpec, ensure_topics, wait_for_broker};
 pub use config::{KafkaArgs, TopicArgs};
 pub use error::{Error, Result};

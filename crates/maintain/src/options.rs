@@ -2,10 +2,7 @@ use std::time::Duration;
 
 use crate::{Error, Result};
 
-/// The shortest orphan retention accepted: a writer's files exist before its commit references
-/// them (ingest writes for up to a commit interval, a compaction for as long as its rewrite
-/// takes), so a young unreferenced file is most likely in flight, not an orphan.
-pub const MIN_ORPHAN_AGE: Duration = Duration::from_secs(3600);
+pub use bidlake_lake::MIN_ORPHAN_AGE;
 
 /// Settings of `bidlake maintain`. Without an action flag, all three actions run.
 #[derive(Debug, Clone, clap::Args)]

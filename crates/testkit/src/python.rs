@@ -79,6 +79,11 @@ impl S3Server {
         format!("http://127.0.0.1:{}", self.port)
     }
 
+    /// The server's process id (to stop it with SIGSTOP, as an S3 that hangs).
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// The environment bidlake needs to put its warehouse at `s3://bucket/prefix` here.
     pub fn lake_env(&self, warehouse: &str) -> Vec<(&'static str, String)> {
         vec![

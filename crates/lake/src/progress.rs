@@ -1,6 +1,10 @@
-//! The table is the source of truth for progress: every commit carries, in its snapshot summary,
-//! the next Kafka offset of each partition it has consumed (merged with what earlier commits
-//! recorded, so the latest snapshot holds the whole map), and where the dead-letter topic stood.
+//! The table is the source of truth for ingest's progress (a table contract: ingest, `status`,
+//! `maintain` and the benchmarks read it). Every ingest commit records the next Kafka offset of
+//! each partition it has consumed (merged with what earlier commits recorded, so the latest
+//! record holds the whole map), and where the dead-letter topic stood, twice in one atomic
+//! commit: in its snapshot's summary, and in the table's properties. The properties survive what
+//! the snapshot summaries do not: commits of other engines (which carry no bidlake summary)
+//! followed by snapshot expiry that removes every snapshot bidlake wrote.
 
 use std::collections::{BTreeMap, HashMap};
 
@@ -29,10 +33,19 @@ pub struct Progress {
 }
 
 impl Progress {
-    /// The progress recorded by the latest snapshot that carries one for `topic` (snapshots of
-    /// other writers, e.g. compaction, carry none).
+    /// The progress the table records for `topic`: its properties, else (a table written
+    /// before they were kept there) the latest snapshot that carries one (snapshots of other
+    /// writers, e.g. compaction, carry none).
     pub fn read(table: &Table, topic: &str) -> Progress {
         let metadata = table.metadata();
+        let properties = metadata.properties();
+        if let Some(offsets) = properties.get(&offsets_key(topic)).and_then(|v| decode(v)) {
+            return Progress {
+                offsets,
+                dlq: properties.get(&dlq_key(topic)).and_then(|v| decode(v)).unwrap_or_default(),
+                snapshot_id: metadata.current_snapshot_id(),
+            };
+        }
         let mut snapshot = metadata.current_snapshot();
         while let Some(s) = snapshot {
             if let Some(progress) = Progress::of_snapshot(s, topic) {
@@ -54,6 +67,7 @@ impl Progress {
         })
     }
 
+    /// The snapshot summary entries (and table properties) that record this progress.
     pub fn properties(&self, topic: &str) -> HashMap<String, String> {
         let mut props = HashMap::from([(offsets_key(topic), encode(&self.offsets))]);
         if !self.dlq.is_empty() {
