@@ -226,13 +226,14 @@ async fn run_platform(
     ];
     print_banner(data_dir, &addresses, embedded, &args.gen_args, &config);
 
-    // Ingest stops on its own flag, raised only after the generator has stopped, so that it
-    // commits everything the generator produced. Both run in this task: the job holds
-    // borrowed Kafka records across awaits, so it is not a `Send` future to spawn.
-    let ingest_stop = Arc::new(AtomicBool::new(false));
+    // Ingest drains on its own flag, raised only after the generator has stopped: it goes on
+    // until every partition is in its table (for at most a few seconds), so that a clean stop
+    // leaves no lag. Both run in this task: the job holds borrowed Kafka records across
+    // awaits, so it is not a `Send` future to spawn.
+    let ingest_drain = Arc::new(AtomicBool::new(false));
     let ingest_done = AtomicBool::new(false);
     let ingest = async {
-        let result = job.run(ingest_stop.clone()).await;
+        let result = job.run_draining(Arc::default(), ingest_drain.clone()).await;
         if result.is_err() {
             stop.store(true, Ordering::SeqCst); // the generator too
         }
@@ -250,7 +251,7 @@ async fn run_platform(
         {
             tokio::time::sleep(Duration::from_millis(200)).await;
         }
-        ingest_stop.store(true, Ordering::SeqCst);
+        ingest_drain.store(true, Ordering::SeqCst);
         generated
     };
     let (generated, ingested) = tokio::join!(generate, ingest);

@@ -441,6 +441,13 @@ impl Job {
 
     /// Runs until `stop` is set (then commits what it holds) or `--duration` passes.
     pub async fn run(self, stop: Arc<AtomicBool>) -> Result<()> {
+        self.run_draining(stop, Arc::default()).await
+    }
+
+    /// Like [`Job::run`], and once `drain` is raised, goes on until every partition is in its
+    /// table (at most `DRAIN_LIMIT`), then commits and stops: how `up` stops after its generator,
+    /// so that what was produced is in the tables.
+    pub async fn run_draining(self, stop: Arc<AtomicBool>, drain: Arc<AtomicBool>) -> Result<()> {
         let streams = self
             .topics
             .iter()
@@ -452,21 +459,32 @@ impl Job {
             streams,
             self.metrics.clone(),
         ));
-        let result = self.consume(stop).await;
+        let result = self.consume(stop, drain).await;
         lag.abort();
         result
     }
 
-    async fn consume(mut self, stop: Arc<AtomicBool>) -> Result<()> {
+    async fn consume(mut self, stop: Arc<AtomicBool>, drain: Arc<AtomicBool>) -> Result<()> {
         let started = Instant::now();
         let mut pace = Pace::default();
         let mut outage = Outage::default();
+        let mut draining_since: Option<Instant> = None;
         self.batch_started = Instant::now();
         self.batch_started_at = SystemTime::now();
         while !stop.load(Ordering::SeqCst)
             && !self.args.duration.is_some_and(|d| started.elapsed() >= d)
         {
-            match self.step(&mut pace).await {
+            if drain.load(Ordering::SeqCst) {
+                let since = *draining_since.get_or_insert_with(Instant::now);
+                if since.elapsed() >= DRAIN_LIMIT {
+                    tracing::warn!(
+                        "not caught up after {DRAIN_LIMIT:?}; stopping with lag (the next run reads it)"
+                    );
+                    break;
+                }
+            }
+            let until_caught_up = self.args.until_caught_up || draining_since.is_some();
+            match self.step(&mut pace, until_caught_up).await {
                 Ok(Step::Go) => {}
                 Ok(Step::CaughtUp) => break,
                 Err(err) if err.is_transient() => self.wait_out(err, &mut outage, &stop).await,
@@ -485,7 +503,7 @@ impl Job {
     }
 
     /// One turn of the loop: restart the batch if needed, take a record, commit when due.
-    async fn step(&mut self, pace: &mut Pace) -> Result<Step> {
+    async fn step(&mut self, pace: &mut Pace, until_caught_up: bool) -> Result<Step> {
         if self.rebalanced.swap(false, Ordering::SeqCst) {
             self.restart_batch("the group rebalanced").await?;
         } else if let Some(why) = self.restart_needed.take() {
@@ -515,7 +533,7 @@ impl Job {
             pace.last_consumed = self.log_progress(pace.last_log.elapsed(), pace.last_consumed);
             pace.last_log = Instant::now();
         }
-        if self.args.until_caught_up
+        if until_caught_up
             && pace.idle_since.is_some_and(|t| t.elapsed() >= Duration::from_secs(1))
             && pace.last_check.elapsed() >= Duration::from_secs(1)
         {
@@ -1024,6 +1042,9 @@ impl Job {
         consumed
     }
 }
+
+/// How long a draining ingest (`up` stopping) goes on to catch up before it stops anyway.
+const DRAIN_LIMIT: Duration = Duration::from_secs(15);
 
 /// How often the lag of every partition is measured against the tables.
 const LAG_INTERVAL: Duration = Duration::from_secs(5);
