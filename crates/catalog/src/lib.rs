@@ -9,6 +9,7 @@
 
 mod auth;
 mod error;
+mod names;
 mod namespaces;
 mod rest_error;
 mod store;

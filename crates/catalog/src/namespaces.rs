@@ -6,7 +6,6 @@ use std::sync::Arc;
 use axum::Json;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
-use iceberg::NamespaceIdent;
 use iceberg_catalog_rest::{
     CreateNamespaceRequest, ListNamespaceResponse, NamespaceResponse,
     UpdateNamespacePropertiesRequest, UpdateNamespacePropertiesResponse,
@@ -14,16 +13,8 @@ use iceberg_catalog_rest::{
 use serde::Deserialize;
 
 use crate::CatalogService;
+use crate::names::{check_namespace, parse_namespace};
 use crate::rest_error::RestError;
-
-/// The spec separates the levels of a namespace in a path or `parent` with the unit separator.
-pub(crate) fn parse_namespace(text: &str) -> Result<NamespaceIdent, RestError> {
-    let levels: Vec<String> = text.split('\u{1f}').map(str::to_owned).collect();
-    if levels.iter().any(String::is_empty) {
-        return Err(RestError::bad_request(format!("invalid namespace {text:?}")));
-    }
-    NamespaceIdent::from_vec(levels).map_err(RestError::from)
-}
 
 /// The SQL catalog's marker property; removing it would make the namespace vanish.
 const EXISTS_MARKER: &str = "exists";
@@ -46,6 +37,7 @@ pub async fn create(
     State(service): State<Arc<CatalogService>>,
     Json(request): Json<CreateNamespaceRequest>,
 ) -> Result<Json<NamespaceResponse>, RestError> {
+    check_namespace(&request.namespace)?;
     let namespace =
         service.catalog.create_namespace(&request.namespace, request.properties).await?;
     Ok(Json(response(&namespace)))

@@ -17,14 +17,16 @@ use iceberg_catalog_rest::{
 use serde::Deserialize;
 
 use crate::CatalogService;
-use crate::namespaces::parse_namespace;
+use crate::names::{check_name, check_table, parse_namespace};
 use crate::rest_error::RestError;
 
 /// Attempts at a commit whose requirements still hold but lost the race for the pointer swap.
 const COMMIT_ATTEMPTS: usize = 8;
 
 fn ident(namespace: &str, table: String) -> Result<TableIdent, RestError> {
-    Ok(TableIdent::new(parse_namespace(namespace)?, table))
+    let namespace = parse_namespace(namespace)?;
+    check_name("table name", &table)?;
+    Ok(TableIdent::new(namespace, table))
 }
 
 /// `load_table`, with "no such table" whatever the catalog said was missing.
@@ -59,6 +61,7 @@ pub async fn create(
     Json(request): Json<CreateTableRequest>,
 ) -> Result<Json<LoadTableResult>, RestError> {
     let namespace = parse_namespace(&namespace)?;
+    check_name("table name", &request.name)?;
     if request.stage_create == Some(true) {
         return Err(RestError::new(
             StatusCode::NOT_ACCEPTABLE,
@@ -144,6 +147,8 @@ pub async fn rename(
     State(service): State<Arc<CatalogService>>,
     Json(request): Json<RenameTableRequest>,
 ) -> Result<StatusCode, RestError> {
+    check_table(&request.source)?;
+    check_table(&request.destination)?;
     service.catalog.rename_table(&request.source, &request.destination).await?;
     Ok(StatusCode::NO_CONTENT)
 }
