@@ -13,8 +13,20 @@ use iceberg_catalog_rest::{
 use serde::Deserialize;
 
 use crate::CatalogService;
+use crate::locations::NAMESPACE_LOCATION_PROPERTY;
 use crate::names::{check_namespace, parse_namespace};
 use crate::rest_error::RestError;
+
+/// A namespace's `location` is where its tables go by default: it must be in the warehouse.
+fn check_location_property(
+    service: &CatalogService,
+    properties: &HashMap<String, String>,
+) -> Result<(), RestError> {
+    if let Some(location) = properties.get(NAMESPACE_LOCATION_PROPERTY) {
+        service.warehouse.check("namespace location", location)?;
+    }
+    Ok(())
+}
 
 /// The SQL catalog's marker property; removing it would make the namespace vanish.
 const EXISTS_MARKER: &str = "exists";
@@ -38,6 +50,7 @@ pub async fn create(
     Json(request): Json<CreateNamespaceRequest>,
 ) -> Result<Json<NamespaceResponse>, RestError> {
     check_namespace(&request.namespace)?;
+    check_location_property(&service, &request.properties)?;
     let namespace =
         service.catalog.create_namespace(&request.namespace, request.properties).await?;
     Ok(Json(response(&namespace)))
@@ -98,6 +111,7 @@ pub async fn update_properties(
             format!("property {key:?} is both updated and removed"),
         ));
     }
+    check_location_property(&service, &request.updates)?;
     if !service.catalog.namespace_exists(&namespace).await? {
         return Err(RestError::no_such_namespace(namespace.join(".")));
     }

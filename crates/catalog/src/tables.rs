@@ -8,6 +8,7 @@ use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use bidlake_lake::commit::commit_updates;
 use bidlake_lake::pinned::Attempt;
+use iceberg::spec::TableMetadata;
 use iceberg::table::Table;
 use iceberg::{ErrorKind, TableCreation, TableIdent, TableRequirement};
 use iceberg_catalog_rest::{
@@ -17,6 +18,7 @@ use iceberg_catalog_rest::{
 use serde::Deserialize;
 
 use crate::CatalogService;
+use crate::locations::NAMESPACE_LOCATION_PROPERTY;
 use crate::names::{check_name, check_table, parse_namespace};
 use crate::rest_error::RestError;
 
@@ -69,6 +71,19 @@ pub async fn create(
             "staged table creation (create-table transactions) is not supported by bidlake's catalog: create the table, then commit to it",
         ));
     }
+    match &request.location {
+        Some(location) => {
+            service.warehouse.check("table location", location)?;
+        }
+        // The SQL catalog puts the table under its namespace's location, if it has one.
+        None => {
+            let found = service.catalog.get_namespace(&namespace).await?;
+            if let Some(location) = found.properties().get(NAMESPACE_LOCATION_PROPERTY) {
+                service.warehouse.check("namespace location", location)?;
+            }
+        }
+    }
+    service.warehouse.check_table_properties(&request.properties)?;
     let creation = TableCreation::builder()
         .name(request.name)
         .location_opt(request.location)
@@ -90,8 +105,30 @@ pub async fn register(
         return Err(RestError::bad_request("registering over an existing table is not supported"));
     }
     let ident = ident(&namespace, request.name)?;
+    // Read nothing outside the warehouse, and take no table whose files would be outside it.
+    service.warehouse.check("metadata location", &request.metadata_location)?;
+    let metadata = TableMetadata::read_from(&service.file_io, &request.metadata_location)
+        .await
+        .map_err(|err| {
+            RestError::bad_request(format!(
+                "cannot read the metadata file {}: {err}",
+                request.metadata_location
+            ))
+        })?;
+    check_registered(&service, &metadata)?;
     let table = service.catalog.register_table(&ident, request.metadata_location).await?;
+    // The catalog read the file again: if it changed in between, undo the registration.
+    if let Err(refusal) = check_registered(&service, table.metadata()) {
+        service.catalog.drop_table(&ident).await?;
+        return Err(refusal);
+    }
     Ok(Json(load_result(&service, &table)))
+}
+
+fn check_registered(service: &CatalogService, metadata: &TableMetadata) -> Result<(), RestError> {
+    service.warehouse.check("table location", metadata.location())?;
+    service.warehouse.check_table_properties(metadata.properties())?;
+    Ok(())
 }
 
 pub async fn load(
@@ -175,6 +212,7 @@ pub async fn commit(
             "create-table transactions (assert-create) are not supported by bidlake's catalog",
         ));
     }
+    service.warehouse.check_table_updates(&request.updates)?;
     for _ in 0..COMMIT_ATTEMPTS {
         let table = load_table(&service, &ident).await?;
         let metadata = table.metadata();
