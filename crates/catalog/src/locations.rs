@@ -129,6 +129,11 @@ impl Location {
             && !matches!(self.store, Store::Other { .. })
             && self.segments.starts_with(&other.segments)
     }
+
+    /// Whether deleting everything under one would delete something under the other.
+    pub fn overlaps(&self, other: &Location) -> bool {
+        self.is_within(other) || other.is_within(self)
+    }
 }
 
 /// The warehouse every table's files must lie inside.
@@ -357,5 +362,17 @@ mod tests {
         for text in ["memory:///w", "gs://b/w", "warehouse", "s3://b/a/../w"] {
             assert!(Warehouse::new(text).is_err(), "{text}");
         }
+    }
+
+    #[test]
+    fn overlapping_locations() {
+        let at = |text: &str| Location::parse(text).unwrap();
+        assert!(at("/w/db/t").overlaps(&at("file:///w/db/t")));
+        assert!(at("/w/db").overlaps(&at("/w/db/t")));
+        assert!(at("/w/db/t/data").overlaps(&at("/w/db/t")));
+        assert!(!at("/w/db/t").overlaps(&at("/w/db/t2")));
+        assert!(!at("/w/db/t").overlaps(&at("s3://w/db/t")));
+        assert!(!at("s3://a/t").overlaps(&at("s3://b/t")));
+        assert!(!at("memory:///w/db/t").overlaps(&at("memory:///w/db/t")));
     }
 }

@@ -1,6 +1,7 @@
 //! `/v1/namespaces/{ns}/tables...` and `/v1/tables/rename`: list, create, register, load,
 //! exists, drop, commit, rename.
 
+use std::collections::HashSet;
 use std::sync::Arc;
 
 use axum::Json;
@@ -18,7 +19,7 @@ use iceberg_catalog_rest::{
 use serde::Deserialize;
 
 use crate::CatalogService;
-use crate::locations::NAMESPACE_LOCATION_PROPERTY;
+use crate::locations::{Location, NAMESPACE_LOCATION_PROPERTY};
 use crate::names::{check_name, check_table, parse_namespace};
 use crate::rest_error::RestError;
 
@@ -159,7 +160,9 @@ pub struct DropQuery {
     purge_requested: Option<String>,
 }
 
-/// Drops the table from the catalog; with `purgeRequested=true` also deletes its files.
+/// Drops the table from the catalog; with `purgeRequested=true` also deletes every file under
+/// its location, which must be inside the warehouse and shared with no other table. Whatever
+/// stops a purge is found before the table is dropped, so a refused purge changes nothing.
 pub async fn drop(
     State(service): State<Arc<CatalogService>>,
     Path((namespace, table)): Path<(String, String)>,
@@ -167,9 +170,13 @@ pub async fn drop(
 ) -> Result<StatusCode, RestError> {
     let ident = ident(&namespace, table)?;
     let table = load_table(&service, &ident).await?;
+    let purge = query.purge_requested.is_some_and(|value| value.eq_ignore_ascii_case("true"));
+    let purged =
+        if purge { Some(purgeable_location(&service, &ident, &table).await?) } else { None };
     service.catalog.drop_table(&ident).await?;
-    if query.purge_requested.is_some_and(|value| value.eq_ignore_ascii_case("true")) {
+    if let Some(purged) = purged {
         let location = table.metadata().location();
+        warn_of_files_outside(&service, &ident, &table, &purged).await;
         table.file_io().delete_prefix(location).await.map_err(|err| {
             RestError::internal(format!(
                 "{ident} was dropped, but purging {location} failed: {err}"
@@ -178,6 +185,127 @@ pub async fn drop(
         tracing::info!(table = %ident, location, "dropped and purged");
     }
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// The table's location, if deleting everything under it deletes only this table's files:
+/// it is inside the warehouse, and no other table's location or metadata file is under it or
+/// above it.
+async fn purgeable_location(
+    service: &CatalogService,
+    ident: &TableIdent,
+    table: &Table,
+) -> Result<Location, RestError> {
+    let refuse = |why: String| {
+        RestError::bad_request(format!("not purging {ident}: {why}; drop it without purging"))
+    };
+    let location = table.metadata().location();
+    let own =
+        service.warehouse.check("its location", location).map_err(|err| refuse(err.to_string()))?;
+    let others = service
+        .store
+        .table_pointers()
+        .await
+        .map_err(|err| RestError::internal(format!("listing the catalog's tables: {err}")))?;
+    let own_namespace = ident.namespace().join(".");
+    for other in others {
+        if other.namespace == own_namespace && other.name == ident.name() {
+            continue;
+        }
+        let name = format!("{}.{}", other.namespace, other.name);
+        let mut places = vec![other.metadata_location.clone()];
+        match TableMetadata::read_from(&service.file_io, &other.metadata_location).await {
+            Ok(metadata) => places.push(metadata.location().to_owned()),
+            Err(err) => tracing::warn!(
+                table = name,
+                metadata = other.metadata_location,
+                error = %err,
+                "cannot read a table's metadata: comparing a purge with its metadata file only"
+            ),
+        }
+        for place in places {
+            // A location that cannot be placed might be anywhere.
+            let shared = service.warehouse.locate(&place).map_or(true, |at| at.overlaps(&own));
+            if shared {
+                return Err(refuse(format!(
+                    "its location {location} overlaps {place} of the table {name}, whose files a purge would delete"
+                )));
+            }
+        }
+    }
+    Ok(own)
+}
+
+/// Files a purge leaves because the table's metadata references them outside its location:
+/// logged, never read or deleted. Best effort: what cannot be read is logged and skipped.
+async fn warn_of_files_outside(
+    service: &CatalogService,
+    ident: &TableIdent,
+    table: &Table,
+    purged: &Location,
+) {
+    let outside =
+        |path: &str| service.warehouse.locate(path).map_or(true, |at| !at.is_within(purged));
+    let metadata = table.metadata();
+    let mut referenced: Vec<String> =
+        table.metadata_location().into_iter().map(str::to_owned).collect();
+    referenced.extend(metadata.metadata_log().iter().map(|log| log.metadata_file.clone()));
+    referenced.extend(metadata.statistics_iter().map(|file| file.statistics_path.clone()));
+    referenced
+        .extend(metadata.partition_statistics_iter().map(|file| file.statistics_path.clone()));
+    let mut left: Vec<String> = referenced.into_iter().filter(|path| outside(path)).collect();
+    let mut manifests_read = HashSet::new();
+    for snapshot in metadata.snapshots() {
+        let list_path = snapshot.manifest_list();
+        if list_path.is_empty() {
+            continue;
+        }
+        if outside(list_path) {
+            left.push(list_path.to_owned());
+            continue;
+        }
+        let list = match table.manifest_list_reader(snapshot).load().await {
+            Ok(list) => list,
+            Err(err) => {
+                tracing::warn!(table = %ident, manifest_list = list_path, error = %err, "purge: cannot read a manifest list");
+                continue;
+            }
+        };
+        for manifest_file in list.entries() {
+            let path = &manifest_file.manifest_path;
+            if outside(path) {
+                left.push(path.clone());
+                continue;
+            }
+            if !manifests_read.insert(path.clone()) {
+                continue;
+            }
+            match manifest_file.load_manifest(table.file_io()).await {
+                Ok(manifest) => left.extend(
+                    manifest
+                        .entries()
+                        .iter()
+                        .map(|entry| entry.file_path())
+                        .filter(|path| outside(path))
+                        .map(str::to_owned),
+                ),
+                Err(err) => {
+                    tracing::warn!(table = %ident, manifest = path, error = %err, "purge: cannot read a manifest");
+                }
+            }
+        }
+    }
+    left.sort();
+    left.dedup();
+    if !left.is_empty() {
+        const SHOWN: usize = 20;
+        tracing::warn!(
+            table = %ident,
+            location = metadata.location(),
+            count = left.len(),
+            files = ?&left[..left.len().min(SHOWN)],
+            "purge leaves the files the table references outside its location"
+        );
+    }
 }
 
 pub async fn rename(
