@@ -9,6 +9,8 @@
 
 mod auth;
 mod error;
+mod locations;
+mod names;
 mod namespaces;
 mod rest_error;
 mod store;
@@ -25,11 +27,14 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use bidlake_lake::{CatalogKind, Lake, Secret, Storage};
 use iceberg::Catalog;
+use iceberg::io::{FileIO, FileIOBuilder};
+use iceberg_storage_opendal::OpenDalResolvingStorageFactory;
 use serde::Serialize;
 
 pub use error::{Error, Result};
 
 use auth::Auth;
+use locations::Warehouse;
 use store::SqlStore;
 
 /// What the server needs: the open lake and who may call it.
@@ -38,6 +43,11 @@ pub struct CatalogService {
     lake: Lake,
     catalog: Arc<dyn Catalog>,
     store: SqlStore,
+    /// Where every table's files must lie.
+    warehouse: Warehouse,
+    /// Reads metadata files the catalog hands out as no table: a registration's before the
+    /// catalog takes it, the other tables' before a purge.
+    file_io: FileIO,
     /// Storage properties clients need to read and write the files (never secrets: clients bring
     /// their own keys).
     storage_config: HashMap<String, String>,
@@ -55,11 +65,17 @@ impl CatalogService {
         let CatalogKind::Sql { url, .. } = &lake.config.catalog else {
             return Err(Error::NotSqlCatalog { uri: lake.config.catalog_display() });
         };
+        let warehouse = Warehouse::new(&lake.config.warehouse)?;
         let store = SqlStore::open(url, &lake.config.catalog_name).await?;
+        let file_io = FileIOBuilder::new(Arc::new(OpenDalResolvingStorageFactory::new()))
+            .with_props(lake.config.file_io_props().clone())
+            .build();
         Ok(Arc::new(Self {
             lake: lake.clone(),
             catalog: lake.catalog.clone(),
             store,
+            warehouse,
+            file_io,
             storage_config: storage_config(&lake.config.storage),
             auth: Arc::new(Auth::new(token, credential)),
         }))

@@ -6,7 +6,6 @@ use std::sync::Arc;
 use axum::Json;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
-use iceberg::NamespaceIdent;
 use iceberg_catalog_rest::{
     CreateNamespaceRequest, ListNamespaceResponse, NamespaceResponse,
     UpdateNamespacePropertiesRequest, UpdateNamespacePropertiesResponse,
@@ -14,15 +13,19 @@ use iceberg_catalog_rest::{
 use serde::Deserialize;
 
 use crate::CatalogService;
+use crate::locations::NAMESPACE_LOCATION_PROPERTY;
+use crate::names::{check_namespace, parse_namespace};
 use crate::rest_error::RestError;
 
-/// The spec separates the levels of a namespace in a path or `parent` with the unit separator.
-pub(crate) fn parse_namespace(text: &str) -> Result<NamespaceIdent, RestError> {
-    let levels: Vec<String> = text.split('\u{1f}').map(str::to_owned).collect();
-    if levels.iter().any(String::is_empty) {
-        return Err(RestError::bad_request(format!("invalid namespace {text:?}")));
+/// A namespace's `location` is where its tables go by default: it must be in the warehouse.
+fn check_location_property(
+    service: &CatalogService,
+    properties: &HashMap<String, String>,
+) -> Result<(), RestError> {
+    if let Some(location) = properties.get(NAMESPACE_LOCATION_PROPERTY) {
+        service.warehouse.check("namespace location", location)?;
     }
-    NamespaceIdent::from_vec(levels).map_err(RestError::from)
+    Ok(())
 }
 
 /// The SQL catalog's marker property; removing it would make the namespace vanish.
@@ -46,6 +49,8 @@ pub async fn create(
     State(service): State<Arc<CatalogService>>,
     Json(request): Json<CreateNamespaceRequest>,
 ) -> Result<Json<NamespaceResponse>, RestError> {
+    check_namespace(&request.namespace)?;
+    check_location_property(&service, &request.properties)?;
     let namespace =
         service.catalog.create_namespace(&request.namespace, request.properties).await?;
     Ok(Json(response(&namespace)))
@@ -106,6 +111,7 @@ pub async fn update_properties(
             format!("property {key:?} is both updated and removed"),
         ));
     }
+    check_location_property(&service, &request.updates)?;
     if !service.catalog.namespace_exists(&namespace).await? {
         return Err(RestError::no_such_namespace(namespace.join(".")));
     }

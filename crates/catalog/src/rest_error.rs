@@ -100,3 +100,13 @@ impl IntoResponse for RestError {
         (self.status, Json(body)).into_response()
     }
 }
+
+impl From<crate::Error> for RestError {
+    fn from(err: crate::Error) -> Self {
+        if err.is_refusal() {
+            Self::bad_request(err.to_string())
+        } else {
+            Self::internal(err.to_string())
+        }
+    }
+}
