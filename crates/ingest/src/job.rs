@@ -233,7 +233,7 @@ enum Step {
 enum Outcome {
     Committed,
     /// Fenced by another writer, or too old: the batch is dropped and read again.
-    Dropped,
+    Dropped(&'static str),
     /// The table no longer takes bidlake's rows (the reason says why).
     Halted(String),
 }
@@ -837,16 +837,16 @@ impl Job {
         let marks = self.dead_letters.flush().await?;
         let topics: Vec<String> =
             self.topics.iter().filter(|(_, t)| t.records > 0).map(|(k, _)| k.clone()).collect();
-        let mut fenced = false;
+        let mut dropped = None;
         for topic in topics {
             match self.commit_topic(&topic, &marks).await? {
                 Outcome::Committed => {}
-                Outcome::Dropped => fenced = true,
+                Outcome::Dropped(why) => dropped = Some(why),
                 Outcome::Halted(why) => self.halt(&topic, why),
             }
         }
-        if fenced {
-            self.restart_batch("fenced").await?;
+        if let Some(why) = dropped {
+            self.restart_batch(why).await?;
         } else {
             self.batch_started = started;
             self.batch_started_at = started_at;
@@ -903,7 +903,7 @@ impl Job {
             let age = self.batch_started_at.elapsed().unwrap_or_default();
             if age > self.args.settings.max_uncommitted_age {
                 tracing::warn!(table = name, age = %humantime::format_duration(Duration::from_secs(age.as_secs())), "this batch's files are too old to commit (was the process stopped, or the machine asleep?): orphan removal may have deleted them; dropping the batch, its records will be read again");
-                return Ok(Outcome::Dropped);
+                return Ok(Outcome::Dropped("the batch was too old to commit"));
             }
             let table = self.lake.load_table(name).await?;
             // Another engine may have changed the table since the batch began: added columns
@@ -924,7 +924,7 @@ impl Job {
             if !moved.is_empty() {
                 self.metrics.fenced.fetch_add(1, Ordering::Relaxed);
                 tracing::warn!(table = name, %topic, partitions = ?moved, "fenced: another writer committed these partitions; dropping this batch");
-                return Ok(Outcome::Dropped);
+                return Ok(Outcome::Dropped("fenced"));
             }
             for (p, s) in &state.partitions {
                 if s.records == 0 {
@@ -1063,10 +1063,17 @@ async fn measure_lag(
             return;
         }
     };
+    let mut stalls = crate::lag::Stalls::default();
     loop {
         let measured = crate::lag::measure(&lake, &client, &streams, LAG_INTERVAL).await;
-        if let Err(err) = &measured {
-            tracing::debug!(error = %err, "measuring the lag failed; trying again");
+        match &measured {
+            Ok(lags) => {
+                let read_here = metrics.assigned.lock().unwrap_or_else(|e| e.into_inner()).clone();
+                for stalled in stalls.observe(lags, &read_here, Instant::now()) {
+                    tracing::warn!(topic = %stalled.topic, partition = stalled.partition, lag = stalled.lag(), "this partition has lag, no process here reads it and its table has not moved for a minute: if no other ingest of the group runs, a crashed member may still hold it (tansu 0.6 never expires one); INGEST_ASSIGNMENT=all reads every partition without a group");
+                }
+            }
+            Err(err) => tracing::debug!(error = %err, "measuring the lag failed; trying again"),
         }
         metrics.measured(measured.map_err(|err| err.to_string()));
         tokio::time::sleep(LAG_INTERVAL).await;

@@ -68,6 +68,52 @@ impl PartitionLag {
     }
 }
 
+/// How long a partition with lag that this process does not read may keep its table offset
+/// before it is called stalled.
+pub const STALL_AFTER: Duration = Duration::from_secs(60);
+
+/// Partitions with lag that nobody seems to read: not read by this process, and their table
+/// offset has not moved for `STALL_AFTER`. Under a consumer group, a member that crashed and
+/// was never expired (tansu 0.6 expires none) holds its partitions like this.
+#[derive(Debug, Default)]
+pub struct Stalls {
+    /// (topic, partition) → the table offset last seen and when it was first seen there.
+    seen: std::collections::HashMap<(String, i32), (Option<i64>, std::time::Instant)>,
+    /// When each stalled partition was last reported.
+    reported: std::collections::HashMap<(String, i32), std::time::Instant>,
+}
+
+impl Stalls {
+    /// Takes a measurement; returns the partitions to report now (each at most once per
+    /// `STALL_AFTER`).
+    pub fn observe(
+        &mut self,
+        lags: &[PartitionLag],
+        read_here: &std::collections::BTreeSet<(String, i32)>,
+        now: std::time::Instant,
+    ) -> Vec<PartitionLag> {
+        let mut stalled = Vec::new();
+        for lag in lags {
+            let key = (lag.topic.clone(), lag.partition);
+            let since = match self.seen.get(&key) {
+                Some((committed, since)) if *committed == lag.committed => *since,
+                _ => now,
+            };
+            self.seen.insert(key.clone(), (lag.committed, since));
+            let stuck = lag.lag() > 0
+                && !read_here.contains(&key)
+                && now.duration_since(since) >= STALL_AFTER;
+            let due =
+                self.reported.get(&key).is_none_or(|at| now.duration_since(*at) >= STALL_AFTER);
+            if stuck && due {
+                self.reported.insert(key, now);
+                stalled.push(lag.clone());
+            }
+        }
+        stalled
+    }
+}
+
 /// Measures every partition of each `(table, topic)`. The broker calls block; they run on a
 /// blocking thread with `timeout` each.
 pub async fn measure(
@@ -146,6 +192,31 @@ mod tests {
         assert_eq!(at(30, 100, None).lag(), 70, "nothing committed: the retained records");
         assert_eq!(at(0, 100, Some(100)).lag(), 0);
         assert!(at(0, 100, Some(40)).problem().is_none());
+    }
+
+    #[test]
+    fn a_partition_with_lag_that_nobody_reads_is_reported_once_a_minute() {
+        let start = std::time::Instant::now();
+        let mut stalls = Stalls::default();
+        let here = std::collections::BTreeSet::from([("t".to_owned(), 1)]);
+        let mut read_here = at(0, 100, Some(10));
+        read_here.partition = 1;
+        let lags = [at(0, 100, Some(10)), read_here];
+        assert!(stalls.observe(&lags, &here, start).is_empty(), "not yet a minute");
+        let later = start + STALL_AFTER;
+        let reported = stalls.observe(&lags, &here, later);
+        assert_eq!(
+            reported.iter().map(|l| l.partition).collect::<Vec<_>>(),
+            [0],
+            "only the unread one"
+        );
+        assert!(
+            stalls.observe(&lags, &here, later + Duration::from_secs(5)).is_empty(),
+            "once a minute"
+        );
+        // Someone else reads it: its table offset moves, and it is not stalled any more.
+        let moved = [at(0, 100, Some(50))];
+        assert!(stalls.observe(&moved, &here, later + STALL_AFTER).is_empty());
     }
 
     #[test]
