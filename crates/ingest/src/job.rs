@@ -472,7 +472,7 @@ impl Job {
         self.batch_started = Instant::now();
         self.batch_started_at = SystemTime::now();
         while !stop.load(Ordering::SeqCst)
-            && !self.args.duration.is_some_and(|d| started.elapsed() >= d)
+            && self.args.duration.is_none_or(|d| started.elapsed() < d)
         {
             if drain.load(Ordering::SeqCst) {
                 let since = *draining_since.get_or_insert_with(Instant::now);

@@ -18,6 +18,7 @@ use std::io::{BufRead, BufReader};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use bidlake_ingest::columns::Source;
+use bidlake_ingest::decode::EventTimeWindow;
 use bidlake_ingest::progress::Progress;
 use bidlake_ingest::sink::{TableSink, WriteOptions};
 use bidlake_lake::pinned::{Attempt, commit_pinned};
@@ -179,7 +180,8 @@ async fn ingest_small_commits(lake: &Lake, options: &Options) -> (u64, usize) {
             continue;
         }
         let now = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64);
-        let _ = sink.append(&line, Some(now), Source { partition: 0, offset });
+        let _ =
+            sink.append(&line, Some(now), Source { partition: 0, offset }, &EventTimeWindow::ANY);
         offset += 1;
         events += 1;
         sink.write_full().await.unwrap();
