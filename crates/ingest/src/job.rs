@@ -14,11 +14,9 @@ use std::time::{Duration, Instant, SystemTime};
 
 use bidlake_kafka::{KafkaArgs, TopicArgs, TopicSpec};
 use bidlake_lake::Lake;
-use bidlake_lake::pinned::{Attempt, commit_pinned};
-use bidlake_lake::setup::{differences, require_compatible};
+use bidlake_lake::setup::require_compatible;
 use bidlake_lake::tables::EventTable;
 use iceberg::spec::DataFile;
-use iceberg::transaction::{ApplyTransactionAction, Transaction};
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext, StreamConsumer};
 use rdkafka::message::{BorrowedMessage, Message};
 use rdkafka::types::RDKafkaRespErr;
@@ -28,6 +26,7 @@ use crate::columns::Source;
 use crate::config::{Assignment, IngestArgs};
 use crate::decode::EventTimeWindow;
 use crate::dlq::{self, DeadLetters};
+use crate::exactly_once::{self, Batch, Covered, Outcome};
 use crate::metrics::{CommitRecord, IngestMetrics, TopicMetrics};
 use crate::progress::Progress;
 use crate::sink::{TableSink, WriteOptions};
@@ -227,15 +226,6 @@ impl Default for Pace {
 enum Step {
     Go,
     CaughtUp,
-}
-
-/// What became of one table's batch at commit time.
-enum Outcome {
-    Committed,
-    /// Fenced by another writer, or too old: the batch is dropped and read again.
-    Dropped(&'static str),
-    /// The table no longer takes bidlake's rows (the reason says why).
-    Halted(String),
 }
 
 /// Backoff through an outage: 1 s, doubling to 30 s; a failure a minute after the last one
@@ -840,9 +830,10 @@ impl Job {
         let mut dropped = None;
         for topic in topics {
             match self.commit_topic(&topic, &marks).await? {
-                Outcome::Committed => {}
-                Outcome::Dropped(why) => dropped = Some(why),
-                Outcome::Halted(why) => self.halt(&topic, why),
+                Outcome::Committed { .. } => {}
+                Outcome::Fenced(_) => dropped = Some("fenced"),
+                Outcome::TooOld => dropped = Some("the batch was too old to commit"),
+                Outcome::Changed(why) => self.halt(&topic, why),
             }
         }
         if let Some(why) = dropped {
@@ -886,141 +877,104 @@ impl Job {
         }
     }
 
-    /// Commits one table's batch, unless another writer moved one of its partitions, the
-    /// batch is too old, or the table no longer takes bidlake's rows.
+    /// Commits one table's batch (see [`exactly_once`]), and on success moves the batch's
+    /// partitions on and reports the commit.
     async fn commit_topic(
         &mut self,
         topic: &str,
         marks: &BTreeMap<(String, i32), i64>,
     ) -> Result<Outcome> {
-        let Some(state) = self.topics.get_mut(topic) else { return Ok(Outcome::Committed) };
+        let Some(state) = self.topics.get_mut(topic) else {
+            return Ok(Outcome::Fenced(Vec::new()));
+        };
         let files: Vec<DataFile> = state.sink.close().await?;
-        let rows: u64 = files.iter().map(|f| f.record_count()).sum();
-        let bytes: u64 = files.iter().map(|f| f.file_size_in_bytes()).sum();
-        let name = state.sink.table().name();
-        let mut backoff = Duration::from_millis(50);
-        loop {
-            let age = self.batch_started_at.elapsed().unwrap_or_default();
-            if age > self.args.settings.max_uncommitted_age {
-                tracing::warn!(table = name, age = %humantime::format_duration(Duration::from_secs(age.as_secs())), "this batch's files are too old to commit (was the process stopped, or the machine asleep?): orphan removal may have deleted them; dropping the batch, its records will be read again");
-                return Ok(Outcome::Dropped("the batch was too old to commit"));
-            }
-            let table = self.lake.load_table(name).await?;
-            // Another engine may have changed the table since the batch began: added columns
-            // are fine (read as null in these files); anything else halts this table.
-            if let Some(changed) = differences(state.sink.table(), &table)? {
-                return Ok(Outcome::Halted(format!(
-                    "{} was changed by another writer and no longer takes bidlake's rows: {changed}",
-                    self.lake.ident(name)
-                )));
-            }
-            let mut progress = Progress::read(&table, topic);
-            let moved: Vec<i32> = state
-                .partitions
-                .iter()
-                .filter(|(p, s)| s.records > 0 && progress.offsets.get(p).copied() != s.started)
-                .map(|(p, _)| *p)
-                .collect();
-            if !moved.is_empty() {
-                self.metrics.fenced.fetch_add(1, Ordering::Relaxed);
-                tracing::warn!(table = name, %topic, partitions = ?moved, "fenced: another writer committed these partitions; dropping this batch");
-                return Ok(Outcome::Dropped("fenced"));
-            }
-            for (p, s) in &state.partitions {
-                if s.records == 0 {
-                    continue;
-                }
-                progress.offsets.insert(*p, s.next);
-                let mark = match marks.get(&(topic.to_owned(), *p)) {
+        let partitions = state
+            .partitions
+            .iter()
+            .filter(|(_, s)| s.records > 0)
+            .map(|(p, s)| {
+                // Letters delivered now, else (none pending beyond the batch) the scanned end.
+                let dlq_mark = match marks.get(&(topic.to_owned(), *p)) {
                     Some(delivered) => Some(*delivered),
                     None if s.scanned_max.is_none_or(|m| s.next > m) => Some(s.scanned_end),
                     None => s.dlq_mark,
                 };
-                if let Some(mark) = mark {
-                    // The DLQ mark never moves back: letters before it are covered.
-                    let recorded = progress.dlq.get(p).copied().unwrap_or(mark);
-                    progress.dlq.insert(*p, mark.max(recorded));
+                (*p, Covered { started: s.started, next: s.next, dlq_mark })
+            })
+            .collect();
+        let batch = Batch {
+            table: state.sink.table(),
+            topic,
+            files: &files,
+            partitions,
+            writer: &self.options.file_prefix,
+            commit_by: self.batch_started_at + self.args.settings.max_uncommitted_age,
+        };
+        let name = batch.table.name();
+        let outcome = exactly_once::commit(&self.lake, &batch).await?;
+        let Outcome::Committed { table, progress } = &outcome else {
+            match &outcome {
+                Outcome::Fenced(moved) => {
+                    self.metrics.fenced.fetch_add(1, Ordering::Relaxed);
+                    tracing::warn!(table = name, %topic, partitions = ?moved, "fenced: another writer committed these partitions; dropping this batch");
                 }
-            }
-            // The progress goes into the snapshot's summary and the table's properties in one
-            // commit (the properties outlive other engines' commits and snapshot expiry).
-            let recorded = progress.properties(topic);
-            let mut summary = recorded.clone();
-            summary.insert("bidlake.writer".into(), self.options.file_prefix.clone());
-            let planning =
-                |source| Error::iceberg(format!("planning the commit to {name}"), source);
-            let tx = Transaction::new(&table);
-            let tx = tx
-                .fast_append()
-                .add_data_files(files.clone())
-                .set_snapshot_properties(summary)
-                .apply(tx)
-                .map_err(planning)?;
-            let mut update = tx.update_table_properties();
-            for (key, value) in recorded {
-                update = update.set(key, value);
-            }
-            let tx = update.apply(tx).map_err(planning)?;
-            match commit_pinned(&self.lake.catalog, &table, tx).await {
-                Ok(Attempt::Committed(table)) => {
-                    let snapshot_id = table.metadata().current_snapshot_id().unwrap_or_default();
-                    {
-                        let mut cache = self.offsets.lock().unwrap_or_else(|e| e.into_inner());
-                        for (p, o) in &progress.offsets {
-                            cache.insert((topic.to_owned(), *p), *o);
-                        }
-                    }
-                    // Advisory: lets lag tools see where the group stands.
-                    let mut tpl = TopicPartitionList::new();
-                    for (p, s) in &state.partitions {
-                        if s.records > 0 {
-                            let _ = tpl.add_partition_offset(topic, *p, Offset::Offset(s.next));
-                        }
-                    }
-                    if let Err(err) = self.consumer.commit(&tpl, CommitMode::Async) {
-                        tracing::debug!(error = %err, "advisory offset commit failed");
-                    }
-                    state.metrics.committed_rows.fetch_add(rows, Ordering::Relaxed);
-                    self.metrics.committed(CommitRecord {
-                        at: SystemTime::now(),
-                        table: name.to_owned(),
-                        snapshot_id,
-                        files: files.len(),
-                        rows,
-                        bytes,
-                        records: state.records,
-                    });
-                    tracing::info!(
+                Outcome::TooOld => {
+                    tracing::warn!(
                         table = name,
-                        snapshot_id,
-                        files = files.len(),
-                        rows,
-                        bytes,
-                        records = state.records,
-                        "committed"
+                        "this batch's files are too old to commit (was the process stopped, or the machine asleep?): orphan removal may have deleted them; dropping the batch, its records will be read again"
                     );
-                    state.sink.set_table(*table);
-                    for (p, s) in state.partitions.iter_mut() {
-                        if s.records > 0 {
-                            s.started = Some(s.next);
-                            s.records = 0;
-                        }
-                        s.dlq_mark = progress.dlq.get(p).copied();
-                    }
-                    state.bytes = 0;
-                    state.records = 0;
-                    return Ok(Outcome::Committed);
                 }
-                Ok(Attempt::Conflict) => {
-                    tracing::debug!(table = name, "commit conflict; re-checking and retrying");
-                    tokio::time::sleep(backoff).await;
-                    backoff = (backoff * 2).min(Duration::from_secs(2));
-                }
-                Err(source) => {
-                    return Err(Error::iceberg(format!("committing to {name}"), source));
-                }
+                _ => {}
+            }
+            return Ok(outcome);
+        };
+        let rows: u64 = files.iter().map(|f| f.record_count()).sum();
+        let bytes: u64 = files.iter().map(|f| f.file_size_in_bytes()).sum();
+        let snapshot_id = table.metadata().current_snapshot_id().unwrap_or_default();
+        {
+            let mut cache = self.offsets.lock().unwrap_or_else(|e| e.into_inner());
+            for (p, o) in &progress.offsets {
+                cache.insert((topic.to_owned(), *p), *o);
             }
         }
+        // Advisory: lets lag tools see where the group stands.
+        let mut tpl = TopicPartitionList::new();
+        for (p, covered) in &batch.partitions {
+            let _ = tpl.add_partition_offset(topic, *p, Offset::Offset(covered.next));
+        }
+        if let Err(err) = self.consumer.commit(&tpl, CommitMode::Async) {
+            tracing::debug!(error = %err, "advisory offset commit failed");
+        }
+        state.metrics.committed_rows.fetch_add(rows, Ordering::Relaxed);
+        self.metrics.committed(CommitRecord {
+            at: SystemTime::now(),
+            table: name.to_owned(),
+            snapshot_id,
+            files: files.len(),
+            rows,
+            bytes,
+            records: state.records,
+        });
+        tracing::info!(
+            table = name,
+            snapshot_id,
+            files = files.len(),
+            rows,
+            bytes,
+            records = state.records,
+            "committed"
+        );
+        state.sink.set_table(table.as_ref().clone());
+        for (p, s) in state.partitions.iter_mut() {
+            if s.records > 0 {
+                s.started = Some(s.next);
+                s.records = 0;
+            }
+            s.dlq_mark = progress.dlq.get(p).copied();
+        }
+        state.bytes = 0;
+        state.records = 0;
+        Ok(outcome)
     }
 
     fn log_progress(&self, elapsed: Duration, last_consumed: u64) -> u64 {

@@ -5,6 +5,7 @@ mod config;
 pub mod decode;
 pub mod dlq;
 mod error;
+pub mod exactly_once;
 mod job;
 pub mod lag;
 pub mod metrics;
