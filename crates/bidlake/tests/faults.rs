@@ -835,3 +835,123 @@ fn a_catalog_held_locked_for_20_s_is_waited_out() {
     assert!(ingest.wait().unwrap().success());
     assert_every_record_once(&broker, data, "bid-requests", "bid_requests");
 }
+
+#[test]
+fn a_burst_of_distinct_partitions_is_committed_early_and_lands_whole() {
+    let broker = Broker::start();
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path();
+    run_ok(bidlake(&broker, data).arg("setup"));
+    // 300 records, each on a day of its own: 300 table partitions, past a limit of 100.
+    let day = 86_400_000_000_i64;
+    let start = 978_307_200_000_000_i64; // 2001-01-01
+    let records: Vec<Raw> = (0..300)
+        .map(|i| {
+            let micros = start + i * day;
+            let date = civil(micros / day);
+            Raw {
+                value: Some(request(&format!("d{i}"), "USA", &format!("{date}T12:00:00Z"))),
+                timestamp: None,
+            }
+        })
+        .collect();
+    produce_raw(&broker.bootstrap(), "bid-requests", &records);
+    let out = run_ok(bidlake(&broker, data).args([
+        "ingest",
+        "--table",
+        "bid_requests",
+        "--until-caught-up",
+        "--commit-interval",
+        "60s",
+        "--max-partitions-per-batch",
+        "100",
+        "--duration",
+        "120s",
+    ]));
+    let log = String::from_utf8_lossy(&out.stderr);
+    assert!(log.contains("committing it early to bound memory"), "{log}");
+    assert_eq!(assert_each_once(&scan(data, "bid_requests"), "bid_requests"), 300);
+}
+
+/// `YYYY-MM-DD` of a day since 1970-01-01.
+fn civil(days: i64) -> String {
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!("{y:04}-{m:02}-{d:02}")
+}
+
+#[test]
+fn an_s3_that_hangs_for_20_s_is_waited_out() {
+    let s3 = bidlake_testkit::S3Server::start();
+    let broker = Broker::start();
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path();
+    let env = s3.lake_env("s3://faults/lake");
+    let with_s3 = |command: &mut Command| {
+        for (key, value) in &env {
+            command.env(key, value);
+        }
+    };
+    let mut setup = bidlake(&broker, data);
+    with_s3(setup.arg("setup"));
+    run_ok(&mut setup);
+    let generate = |count: &str| {
+        run_ok(bidlake(&broker, data).args([
+            "gen",
+            "--count",
+            count,
+            "--rate",
+            "0",
+            "--bid-response-rate",
+            "0",
+        ]))
+    };
+    let log = data.join("ingest.log");
+    let mut ingest = bidlake(&broker, data);
+    with_s3(ingest.args([
+        "ingest",
+        "--table",
+        "bid_requests",
+        "--commit-interval",
+        "1s",
+        "--duration",
+        "150s",
+    ]));
+    let mut ingest = ingest.stderr(std::fs::File::create(&log).unwrap()).spawn().unwrap();
+    let rows = || {
+        let mut args = bidlake_lake::LakeArgs::embedded();
+        args.warehouse = Some("s3://faults/lake".into());
+        args.s3_endpoint = Some(s3.endpoint());
+        args.s3_path_style_access = true;
+        args.s3_access_key_id = Some(bidlake_testkit::S3_ACCESS_KEY.into());
+        args.s3_secret_access_key =
+            Some(bidlake_lake::Secret::from(bidlake_testkit::S3_SECRET_KEY.to_owned()));
+        bidlake_testkit::scan_lake(args, data, "bid_requests")
+            .iter()
+            .map(RecordBatch::num_rows)
+            .sum::<usize>()
+    };
+    generate("100");
+    wait_for("the first 100 requests", Duration::from_secs(60), || rows() == 100);
+
+    // S3 stops answering (its process stopped) while records arrive, then comes back.
+    let pid = s3.pid().to_string();
+    assert!(Command::new("kill").args(["-STOP", &pid]).status().unwrap().success());
+    generate("100");
+    std::thread::sleep(Duration::from_secs(20));
+    assert!(Command::new("kill").args(["-CONT", &pid]).status().unwrap().success());
+    wait_for("the requests sent while S3 hung", Duration::from_secs(90), || rows() == 200);
+    assert!(ingest.try_wait().unwrap().is_none(), "ingest waited S3 out");
+    assert!(
+        Command::new("kill").args(["-INT", &ingest.id().to_string()]).status().unwrap().success()
+    );
+    assert!(ingest.wait().unwrap().success(), "{}", std::fs::read_to_string(&log).unwrap());
+    assert_eq!(rows(), 200);
+}

@@ -86,6 +86,12 @@ pub struct IngestSettings {
     /// have deleted its files. At most 30m (half of maintain's shortest orphan age).
     #[arg(long, env = "INGEST_MAX_UNCOMMITTED_AGE", default_value = "30m", value_parser = humantime::parse_duration)]
     pub max_uncommitted_age: Duration,
+
+    /// A table's batch with rows for this many table partitions (days and countries) is
+    /// committed early: each holds builders and an open file, so this bounds the memory when
+    /// event times scatter over many days.
+    #[arg(long, env = "INGEST_MAX_PARTITIONS_PER_BATCH", default_value_t = 1_000)]
+    pub max_partitions_per_batch: usize,
 }
 
 /// How an ingest process gets its partitions.
@@ -128,8 +134,10 @@ impl IngestSettings {
         if self.commit_interval.is_zero() {
             return bad("COMMIT_INTERVAL (--commit-interval) must be more than 0");
         }
-        if self.commit_rows == 0 || self.batch_rows == 0 {
-            return bad("COMMIT_ROWS and INGEST_BATCH_ROWS must be at least 1");
+        if self.commit_rows == 0 || self.batch_rows == 0 || self.max_partitions_per_batch == 0 {
+            return bad(
+                "COMMIT_ROWS, INGEST_BATCH_ROWS and INGEST_MAX_PARTITIONS_PER_BATCH must be at least 1",
+            );
         }
         if !(1..=22).contains(&self.zstd_level) {
             return bad("PARQUET_ZSTD_LEVEL must be between 1 and 22");

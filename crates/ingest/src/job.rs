@@ -604,7 +604,26 @@ impl Job {
         held && (self.batch_started.elapsed() >= self.args.settings.commit_interval
             || self.topics.values().any(|t| t.sink.rows() >= self.args.settings.commit_rows)
             || self.topics.values().map(|t| t.bytes).sum::<u64>()
-                >= self.args.settings.commit_bytes)
+                >= self.args.settings.commit_bytes
+            || self.too_many_partitions())
+    }
+
+    /// A batch spread over very many table partitions (event times scattered over years, say)
+    /// is committed early: each partition holds builders and a file, so their number bounds
+    /// the memory.
+    fn too_many_partitions(&self) -> bool {
+        let limit = self.args.settings.max_partitions_per_batch;
+        let Some((topic, state)) = self.topics.iter().find(|(_, t)| t.sink.partitions() >= limit)
+        else {
+            return false;
+        };
+        tracing::info!(
+            %topic,
+            partitions = state.sink.partitions(),
+            records = state.records,
+            "this batch has rows for {limit} table partitions (days and countries): committing it early to bound memory (INGEST_MAX_PARTITIONS_PER_BATCH)"
+        );
+        true
     }
 
     /// One record: skip it if the table has it, else make it a row or a dead letter.

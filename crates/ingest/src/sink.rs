@@ -145,6 +145,11 @@ impl<C: Columns> Sink<C> {
         self.writers.values().map(|f| f.held).sum()
     }
 
+    /// Table partitions (day, country) this batch has rows for.
+    pub fn partitions(&self) -> usize {
+        self.buffers.partitions()
+    }
+
     /// Buffers one row (`push` appends it to the builders) in its partition, and queues the
     /// partition for writing once it holds `batch_rows`.
     fn push_row(
@@ -404,6 +409,9 @@ impl TableSink {
     }
     pub fn held_bytes(&self) -> usize {
         each_sink!(self, s => s.held_bytes())
+    }
+    pub fn partitions(&self) -> usize {
+        each_sink!(self, s => s.partitions())
     }
     pub async fn write_full(&mut self) -> Result<()> {
         each_sink!(self, s => s.write_full().await)
