@@ -698,30 +698,56 @@ fn assert_every_record_once(
 
 #[test]
 fn kill_9s_and_a_broker_restart_with_bad_records_mixed_in_lose_and_double_nothing() {
+    // Kills in rounds 1 and 4, the broker restarted in round 2.
+    kills_and_restarts(&[
+        None,
+        Some(Fault::Kill),
+        Some(Fault::BrokerRestart),
+        None,
+        Some(Fault::Kill),
+        None,
+    ]);
+}
+
+/// The soak version (`scripts/soak-faults.sh`): `FAULT_SOAK_ROUNDS` rounds (default 60), each
+/// followed by a kill -9 of ingest at a random moment, and a broker restart every tenth.
+#[test]
+#[ignore = "a soak of several minutes: scripts/soak-faults.sh runs it"]
+fn soak_dozens_of_kill_9s_and_broker_restarts() {
+    let rounds: usize =
+        std::env::var("FAULT_SOAK_ROUNDS").ok().and_then(|r| r.parse().ok()).unwrap_or(60);
+    let faults: Vec<Option<Fault>> = (1..=rounds)
+        .map(|n| Some(if n % 10 == 0 { Fault::BrokerRestart } else { Fault::Kill }))
+        .collect();
+    kills_and_restarts(&faults);
+}
+
+#[derive(Debug, Clone, Copy)]
+enum Fault {
+    Kill,
+    BrokerRestart,
+}
+
+/// Rounds of good and bad records into every partition of `bid-requests`, each followed by its
+/// fault while ingest (one process reading every partition) works; then a last ingest catches
+/// up and every record must be exactly one row or one dead letter.
+fn kills_and_restarts(faults: &[Option<Fault>]) {
     let mut broker = Broker::start();
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path();
     run_ok(bidlake(&broker, data).arg("setup"));
     let spawn_ingest = |broker: &Broker| {
         bidlake(broker, data)
-            .args([
-                "ingest",
-                "--table",
-                "bid_requests",
-                "--commit-interval",
-                "500ms",
-                "--batch-rows",
-                "32",
-            ])
+            .args(["ingest", "--table", "bid_requests", "--commit-interval", "500ms"])
+            .args(["--batch-rows", "32"])
             // The only ingest on this broker: no group a killed run could stay a member of.
-            .args(["--assignment", "all", "--duration", "120s"])
+            .args(["--assignment", "all", "--duration", "600s"])
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::null())
             .spawn()
             .unwrap()
     };
     let now = "2026-11-24T08:00:00Z";
-    // Rounds of good and bad records, and between them the faults.
     let round = |broker: &Broker, n: usize| {
         let records: Vec<Raw> = (0..60)
             .map(|i| {
@@ -741,19 +767,22 @@ fn kill_9s_and_a_broker_restart_with_bad_records_mixed_in_lose_and_double_nothin
             produce_raw_to(&broker.bootstrap(), "bid-requests", partition, &records);
         }
     };
+    // The moment of each kill varies from round to round (a fixed sequence: reproducible).
+    let mut jitter = 0x2545_f491_u64;
     let mut ingest = spawn_ingest(&broker);
-    for n in 0..6 {
+    for (n, fault) in faults.iter().enumerate() {
         round(&broker, n);
-        std::thread::sleep(Duration::from_millis(700 + 300 * n as u64));
-        match n {
-            1 | 4 => {
-                // kill -9 at some point of its work, and start again.
+        jitter =
+            jitter.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
+        std::thread::sleep(Duration::from_millis(300 + (jitter >> 33) % 1_500));
+        match fault {
+            Some(Fault::Kill) => {
                 ingest.kill().unwrap();
                 ingest.wait().unwrap();
                 ingest = spawn_ingest(&broker);
             }
-            2 => broker.restart(),
-            _ => {}
+            Some(Fault::BrokerRestart) => broker.restart(),
+            None => {}
         }
     }
     ingest.kill().unwrap();
@@ -764,10 +793,12 @@ fn kill_9s_and_a_broker_restart_with_bad_records_mixed_in_lose_and_double_nothin
         "--assignment",
         "all",
         "--duration",
-        "120s",
+        "300s",
     ]));
     let (rows, letters) = assert_every_record_once(&broker, data, "bid-requests", "bid_requests");
-    assert_eq!((rows, letters), (6 * 3 * 40, 6 * 3 * 20));
+    let rounds = faults.len();
+    assert_eq!((rows, letters), (rounds * 3 * 40, rounds * 3 * 20));
+    eprintln!("{rounds} rounds: {rows} rows and {letters} dead letters, each record once");
 }
 
 #[test]
