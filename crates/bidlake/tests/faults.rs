@@ -39,6 +39,16 @@ fn ingest_until_caught_up(broker: &Broker, dir: &Path) -> Output {
     ]))
 }
 
+/// `bidlake gen` of `count` bid requests, without the funnel.
+fn generate_requests(broker: &Broker, data: &Path, count: usize) {
+    let count = count.to_string();
+    run_ok(
+        bidlake(broker, data)
+            .args(["gen", "--count", &count, "--rate", "0"])
+            .args(["--bid-response-rate", "0"]),
+    );
+}
+
 fn strings(batches: &[RecordBatch], column: &str) -> Vec<Option<String>> {
     batches
         .iter()
@@ -548,18 +558,8 @@ fn progress_survives_another_engines_commit_and_the_expiry_of_every_bidlake_snap
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path();
     run_ok(bidlake(&broker, data).arg("setup"));
-    let generate = |count: &str| {
-        run_ok(bidlake(&broker, data).args([
-            "gen",
-            "--count",
-            count,
-            "--rate",
-            "0",
-            "--bid-response-rate",
-            "0",
-        ]))
-    };
-    generate("200");
+    let generate = |count: usize| generate_requests(&broker, data, count);
+    generate(200);
     ingest_until_caught_up(&broker, data);
 
     // PyIceberg appends through the REST catalog: a snapshot with no bidlake summary...
@@ -587,7 +587,7 @@ fn progress_survives_another_engines_commit_and_the_expiry_of_every_bidlake_snap
     ]));
 
     // Ingest resumes where it was: the 200 are not read again, the 100 new ones are added.
-    generate("100");
+    generate(100);
     ingest_until_caught_up(&broker, data);
     let table = scan(data, "bid_requests");
     let ingested: Vec<_> = sources(&table).into_iter().filter(|(_, o)| *o >= 0).collect();
@@ -602,18 +602,15 @@ fn a_table_changed_by_another_engine_while_ingest_runs_stops_alone_with_the_chan
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path();
     run_ok(bidlake(&broker, data).arg("setup"));
-    let generate = |count: &str| {
-        run_ok(bidlake(&broker, data).args([
-            "gen",
-            "--count",
-            count,
-            "--rate",
-            "0",
-            "--win-rate",
-            "0.5",
-        ]))
+    let generate = |count: usize| {
+        let count = count.to_string();
+        run_ok(
+            bidlake(&broker, data)
+                .args(["gen", "--count", &count, "--rate", "0"])
+                .args(["--win-rate", "0.5"]),
+        )
     };
-    generate("100");
+    generate(100);
     let log = data.join("ingest.log");
     let mut ingest = bidlake(&broker, data)
         .args(["ingest", "--commit-interval", "1s", "--duration", "120s"])
@@ -632,7 +629,7 @@ fn a_table_changed_by_another_engine_while_ingest_runs_stops_alone_with_the_chan
     };
     // A column added by another engine: ingest goes on.
     change(&["--add-column", "note"]);
-    generate("100");
+    generate(100);
     wait_for("requests after a column was added", Duration::from_secs(60), || {
         rows("bid_requests") == 200
     });
@@ -640,7 +637,7 @@ fn a_table_changed_by_another_engine_while_ingest_runs_stops_alone_with_the_chan
     // A column renamed: that table stops, named; the others go on.
     change(&["--rename", "site_domain:domain"]);
     let impressions = rows("impressions");
-    generate("100");
+    generate(100);
     wait_for("impressions after the rename", Duration::from_secs(60), || {
         rows("impressions") > impressions
     });
@@ -659,6 +656,23 @@ fn a_table_changed_by_another_engine_while_ingest_runs_stops_alone_with_the_chan
     assert!(!text.contains("panicked"), "{text}");
 }
 
+/// How many records `topic` holds (high minus low watermark, over its partitions).
+fn records_on_broker(bootstrap: &str, topic: &str) -> usize {
+    use rdkafka::consumer::{BaseConsumer, Consumer};
+    let client: BaseConsumer =
+        ClientConfig::new().set("bootstrap.servers", bootstrap).create().unwrap();
+    let timeout = Duration::from_secs(10);
+    let metadata = client.fetch_metadata(Some(topic), timeout).unwrap();
+    metadata.topics()[0]
+        .partitions()
+        .iter()
+        .map(|p| {
+            let (low, high) = client.fetch_watermarks(topic, p.id(), timeout).unwrap();
+            (high - low) as usize
+        })
+        .sum()
+}
+
 /// Asserts the promise on `topic`: every produced (partition, offset) is exactly one row of
 /// `table` or one dead letter, never both, never twice, none missing. Returns (rows, letters).
 fn assert_every_record_once(
@@ -667,9 +681,17 @@ fn assert_every_record_once(
     topic: &str,
     table: &str,
 ) -> (usize, usize) {
-    let produced = consume(&broker.bootstrap(), &[topic], usize::MAX, Duration::from_secs(3));
-    let dlq = format!("{topic}-dlq");
-    let letters = consume(&broker.bootstrap(), &[dlq.as_str()], usize::MAX, Duration::from_secs(3));
+    // Read until every record the broker holds is in (a group join on tansu can pause reading
+    // for seconds).
+    let bootstrap = broker.bootstrap();
+    let read_all = |topic: &str| {
+        let expected = records_on_broker(&bootstrap, topic);
+        let records = consume(&bootstrap, &[topic], expected, Duration::from_secs(30));
+        assert_eq!(records.len(), expected, "{topic}: read back every record");
+        records
+    };
+    let produced = read_all(topic);
+    let letters = read_all(&format!("{topic}-dlq"));
     let rows = sources(&scan(data, table));
     let mut seen: BTreeMap<(i32, i64), usize> = BTreeMap::new();
     for source in &rows {
@@ -698,13 +720,14 @@ fn assert_every_record_once(
 
 #[test]
 fn kill_9s_and_a_broker_restart_with_bad_records_mixed_in_lose_and_double_nothing() {
-    // Kills in rounds 1 and 4, the broker restarted in round 2.
+    // Kills in rounds 1 and 4, the broker restarted in round 2 and down for 15 s in round 5.
     kills_and_restarts(&[
         None,
         Some(Fault::Kill),
         Some(Fault::BrokerRestart),
         None,
         Some(Fault::Kill),
+        Some(Fault::BrokerDown(Duration::from_secs(15))),
         None,
     ]);
 }
@@ -726,6 +749,8 @@ fn soak_dozens_of_kill_9s_and_broker_restarts() {
 enum Fault {
     Kill,
     BrokerRestart,
+    /// The broker killed, and started again after this long.
+    BrokerDown(Duration),
 }
 
 /// Rounds of good and bad records into every partition of `bid-requests`, each followed by its
@@ -782,6 +807,11 @@ fn kills_and_restarts(faults: &[Option<Fault>]) {
                 ingest = spawn_ingest(&broker);
             }
             Some(Fault::BrokerRestart) => broker.restart(),
+            Some(Fault::BrokerDown(down)) => {
+                broker.kill();
+                std::thread::sleep(*down);
+                broker.restart();
+            }
             None => {}
         }
     }
@@ -807,17 +837,7 @@ fn a_catalog_held_locked_for_20_s_is_waited_out() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path();
     run_ok(bidlake(&broker, data).arg("setup"));
-    let generate = |count: &str| {
-        run_ok(bidlake(&broker, data).args([
-            "gen",
-            "--count",
-            count,
-            "--rate",
-            "0",
-            "--bid-response-rate",
-            "0",
-        ]))
-    };
+    let generate = |count: usize| generate_requests(&broker, data, count);
     let log = data.join("ingest.log");
     let mut ingest = bidlake(&broker, data)
         .args([
@@ -832,7 +852,7 @@ fn a_catalog_held_locked_for_20_s_is_waited_out() {
         .stderr(std::fs::File::create(&log).unwrap())
         .spawn()
         .unwrap();
-    generate("100");
+    generate(100);
     let rows = || scan(data, "bid_requests").iter().map(RecordBatch::num_rows).sum::<usize>();
     wait_for("the first 100 requests", Duration::from_secs(60), || rows() == 100);
 
@@ -854,7 +874,7 @@ fn a_catalog_held_locked_for_20_s_is_waited_out() {
     )
     .unwrap();
     assert_eq!(line.trim(), "locked");
-    generate("100");
+    generate(100);
     assert!(lock.wait().unwrap().success());
     wait_for("the requests sent while the catalog was locked", Duration::from_secs(90), || {
         rows() == 200
@@ -878,12 +898,8 @@ fn a_burst_of_distinct_partitions_is_committed_early_and_lands_whole() {
     let start = 978_307_200_000_000_i64; // 2001-01-01
     let records: Vec<Raw> = (0..300)
         .map(|i| {
-            let micros = start + i * day;
-            let date = civil(micros / day);
-            Raw {
-                value: Some(request(&format!("d{i}"), "USA", &format!("{date}T12:00:00Z"))),
-                timestamp: None,
-            }
+            let date = bidlake_ingest::timestamp::format_micros(start + i * day).unwrap();
+            Raw { value: Some(request(&format!("d{i}"), "USA", &date)), timestamp: None }
         })
         .collect();
     produce_raw(&broker.bootstrap(), "bid-requests", &records);
@@ -904,20 +920,6 @@ fn a_burst_of_distinct_partitions_is_committed_early_and_lands_whole() {
     assert_eq!(assert_each_once(&scan(data, "bid_requests"), "bid_requests"), 300);
 }
 
-/// `YYYY-MM-DD` of a day since 1970-01-01.
-fn civil(days: i64) -> String {
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    format!("{y:04}-{m:02}-{d:02}")
-}
-
 #[test]
 fn an_s3_that_hangs_for_20_s_is_waited_out() {
     let s3 = bidlake_testkit::S3Server::start();
@@ -933,17 +935,7 @@ fn an_s3_that_hangs_for_20_s_is_waited_out() {
     let mut setup = bidlake(&broker, data);
     with_s3(setup.arg("setup"));
     run_ok(&mut setup);
-    let generate = |count: &str| {
-        run_ok(bidlake(&broker, data).args([
-            "gen",
-            "--count",
-            count,
-            "--rate",
-            "0",
-            "--bid-response-rate",
-            "0",
-        ]))
-    };
+    let generate = |count: usize| generate_requests(&broker, data, count);
     let log = data.join("ingest.log");
     let mut ingest = bidlake(&broker, data);
     with_s3(ingest.args([
@@ -969,13 +961,13 @@ fn an_s3_that_hangs_for_20_s_is_waited_out() {
             .map(RecordBatch::num_rows)
             .sum::<usize>()
     };
-    generate("100");
+    generate(100);
     wait_for("the first 100 requests", Duration::from_secs(60), || rows() == 100);
 
     // S3 stops answering (its process stopped) while records arrive, then comes back.
     let pid = s3.pid().to_string();
     assert!(Command::new("kill").args(["-STOP", &pid]).status().unwrap().success());
-    generate("100");
+    generate(100);
     std::thread::sleep(Duration::from_secs(20));
     assert!(Command::new("kill").args(["-CONT", &pid]).status().unwrap().success());
     wait_for("the requests sent while S3 hung", Duration::from_secs(90), || rows() == 200);

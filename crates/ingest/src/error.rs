@@ -52,6 +52,9 @@ impl Error {
     /// storage. What a person must fix (a setting, a missing or incompatible table, bad
     /// credentials the catalog names) is not.
     pub fn is_transient(&self) -> bool {
+        if refused_credentials(&self.to_string()) {
+            return false;
+        }
         match self {
             Error::Config(_) | Error::Halted(_) | Error::Arrow { .. } => false,
             Error::Lake(lake) => !matches!(
@@ -80,3 +83,39 @@ impl Error {
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Whether an error says the catalog or the storage refused our credentials (HTTP 401/403, as
+/// the REST client and the S3 layer report them): waiting does not fix that.
+fn refused_credentials(message: &str) -> bool {
+    ["401 Unauthorized", "403 Forbidden", "PermissionDenied"].iter().any(|m| message.contains(m))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn outages_are_waited_out_and_what_a_person_must_fix_is_not() {
+        let outage = Error::DeadLetter {
+            topic: "t-dlq".into(),
+            reason: "Local: Broker transport failure".into(),
+        };
+        assert!(outage.is_transient());
+        let locked = Error::iceberg(
+            "committing to bid_requests",
+            iceberg::Error::new(iceberg::ErrorKind::Unexpected, "database is locked"),
+        );
+        assert!(locked.is_transient());
+        let refused = Error::iceberg(
+            "committing to bid_requests",
+            iceberg::Error::new(
+                iceberg::ErrorKind::Unexpected,
+                "Received response with unexpected status code",
+            )
+            .with_context("status", "401 Unauthorized"),
+        );
+        assert!(!refused.is_transient(), "{refused}");
+        assert!(!Error::Config("COMMIT_INTERVAL".into()).is_transient());
+        assert!(!Error::Halted("db.bid_requests changed".into()).is_transient());
+    }
+}

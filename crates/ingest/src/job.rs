@@ -145,16 +145,24 @@ impl Opening {
             dlq_mark,
         } = self;
         let scan = dlq::scan(&kafka, &dlq_topic, dlq_partitions, &topic, partition, dlq_mark)?;
-        let next = match started {
-            Some(offset) => offset,
-            None => consumer
-                .fetch_watermarks(&topic, partition, Duration::from_secs(10))
-                .map(|(low, _)| low)
-                .map_err(|source| Error::Consumer {
-                    context: format!("reading the offsets of {topic}/{partition}"),
-                    source,
-                })?,
+        let (low, high) = consumer
+            .fetch_watermarks(&topic, partition, Duration::from_secs(10))
+            .map_err(|source| Error::Consumer {
+                context: format!("reading the offsets of {topic}/{partition}"),
+                source,
+            })?;
+        let next = started.unwrap_or(low);
+        // Said out loud, never skipped in silence (status and the dashboard show it too).
+        let standing = crate::lag::PartitionLag {
+            topic: topic.clone(),
+            partition,
+            low,
+            high,
+            committed: started,
         };
+        if let Some(problem) = standing.problem() {
+            tracing::error!("{problem}");
+        }
         let scanned_max = scan.offsets.iter().copied().max();
         Ok(PartitionState {
             started,
