@@ -172,6 +172,8 @@ fn stop_on_signal() -> Arc<AtomicBool> {
             }
             if flag.swap(true, Ordering::SeqCst) {
                 eprintln!("second signal: exiting without waiting");
+                // The embedded broker has a process group of its own: take it down too.
+                bidlake_kafka::embedded::kill_running();
                 std::process::exit(130);
             }
             tracing::info!(

@@ -436,6 +436,20 @@ fn ctrl_c_in_a_terminal_twice_then_kill_9_and_every_run_ingests_every_partition(
         bidlake_kafka::embedded::EmbeddedBroker::start(&data.join("kafka"), up.kafka).unwrap();
     let lag = lag_with_broker(&broker.bootstrap(), &data);
     assert!(lag.values().all(|l| *l == 0), "a clean stop leaves no lag: {lag:?} ({rows} rows)");
+    drop(broker);
+
+    // Ctrl-C twice: up exits at once, and takes its broker down with it.
+    before = last_offsets(&data);
+    up.start(5);
+    wait_for_every_partition(&data, &before, 5);
+    terminal.ctrl_c();
+    std::thread::sleep(Duration::from_millis(300));
+    terminal.ctrl_c();
+    assert_eq!(up.exit_status(5), "exit=130");
+    wait_for("the broker is gone after a second Ctrl-C", Duration::from_secs(5), || {
+        !port_in_use(up.kafka)
+    });
+    assert_each_once(&scan(&data, "bid_requests"), "bid_requests");
 }
 
 fn lag_with_broker(bootstrap: &str, data: &Path) -> BTreeMap<String, i64> {

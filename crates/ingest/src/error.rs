@@ -115,6 +115,15 @@ mod tests {
             .with_context("status", "401 Unauthorized"),
         );
         assert!(!refused.is_transient(), "{refused}");
+        let unavailable = Error::iceberg(
+            "loading bid_requests",
+            iceberg::Error::new(
+                iceberg::ErrorKind::Unexpected,
+                "Received response with unexpected status code",
+            )
+            .with_context("status", "503 Service Unavailable"),
+        );
+        assert!(unavailable.is_transient(), "a catalog answering 5xx is waited out");
         assert!(!Error::Config("COMMIT_INTERVAL".into()).is_transient());
         assert!(!Error::Halted("db.bid_requests changed".into()).is_transient());
     }

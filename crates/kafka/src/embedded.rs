@@ -21,6 +21,19 @@ pub const TANSU_VERSION: &str = "0.6.0";
 /// The file beside the broker's storage that holds the running broker's pid.
 const PID_FILE: &str = "tansu.pid";
 
+/// The brokers this process runs: its own process group keeps a broker alive when this process
+/// exits without stopping it, so an exit in a hurry (a second Ctrl-C) kills them first.
+static RUNNING: std::sync::Mutex<Vec<u32>> = std::sync::Mutex::new(Vec::new());
+
+/// Kills (SIGKILL) every broker this process started and has not stopped: for an exit that
+/// cannot wait for a clean stop. Their storage is SQLite and survives a kill.
+pub fn kill_running() {
+    let pids = std::mem::take(&mut *RUNNING.lock().unwrap_or_else(|e| e.into_inner()));
+    for pid in pids {
+        let _ = Command::new("kill").args(["-KILL", &pid.to_string()]).status();
+    }
+}
+
 /// The tansu binary: `$TANSU_BIN`, else where `scripts/install-tansu.sh` installs it
 /// (`$BIDLAKE_CACHE` or `~/.cache/bidlake`).
 pub fn tansu_binary() -> PathBuf {
@@ -94,6 +107,7 @@ impl EmbeddedBroker {
             .process_group(0)
             .spawn()
             .map_err(|err| Error::Embedded(format!("starting {}: {err}", binary.display())))?;
+        RUNNING.lock().unwrap_or_else(|e| e.into_inner()).push(child.id());
         let pid_path = dir.join(PID_FILE);
         std::fs::write(&pid_path, child.id().to_string()).map_err(|err| {
             Error::Embedded(format!("writing the broker's pid file {}: {err}", pid_path.display()))
@@ -157,8 +171,9 @@ impl EmbeddedBroker {
         let deadline = Instant::now() + grace;
         while Instant::now() < deadline {
             if let Ok(Some(_)) = child.try_wait() {
+                let pid = child.id();
                 self.child = None;
-                self.forget_pid();
+                self.forget_pid(pid);
                 return;
             }
             std::thread::sleep(Duration::from_millis(50));
@@ -171,11 +186,12 @@ impl EmbeddedBroker {
         if let Some(mut child) = self.child.take() {
             let _ = child.kill();
             let _ = child.wait();
-            self.forget_pid();
+            self.forget_pid(child.id());
         }
     }
 
-    fn forget_pid(&self) {
+    fn forget_pid(&self, pid: u32) {
+        RUNNING.lock().unwrap_or_else(|e| e.into_inner()).retain(|p| *p != pid);
         let _ = std::fs::remove_file(self.dir.join(PID_FILE));
     }
 }
