@@ -303,7 +303,17 @@ struct UpInTerminal<'a> {
     dashboard: u16,
 }
 
-impl UpInTerminal<'_> {
+impl<'a> UpInTerminal<'a> {
+    fn on_free_ports(terminal: &'a Terminal, data: &Path) -> Self {
+        Self {
+            terminal,
+            data: data.to_owned(),
+            kafka: free_port(),
+            catalog: free_port(),
+            dashboard: free_port(),
+        }
+    }
+
     /// Types `bidlake up` (its log to `up-N.log`, its exit status to `exit-N`) and waits for
     /// its banner.
     fn start(&self, run: usize) {
@@ -380,13 +390,7 @@ fn ctrl_c_in_a_terminal_twice_then_kill_9_and_every_run_ingests_every_partition(
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().to_owned();
     let terminal = Terminal::open(&data);
-    let up = UpInTerminal {
-        terminal: &terminal,
-        data: data.clone(),
-        kafka: free_port(),
-        catalog: free_port(),
-        dashboard: free_port(),
-    };
+    let up = UpInTerminal::on_free_ports(&terminal, &data);
 
     let mut before = BTreeMap::new();
     for run in 1..=2 {
@@ -471,13 +475,7 @@ fn up_restarts_a_broker_that_still_runs_but_answers_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().to_owned();
     let terminal = Terminal::open(&data);
-    let up = UpInTerminal {
-        terminal: &terminal,
-        data: data.clone(),
-        kafka: free_port(),
-        catalog: free_port(),
-        dashboard: free_port(),
-    };
+    let up = UpInTerminal::on_free_ports(&terminal, &data);
     up.start(1);
     wait_for_every_partition(&data, &BTreeMap::new(), 1);
     // A stopped broker keeps its port and answers nothing, as tansu 0.6 did after its storage

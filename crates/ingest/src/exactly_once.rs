@@ -130,7 +130,10 @@ pub async fn attempt(lake: &Lake, table: &Table, batch: &Batch<'_>) -> Result<Op
     }
     let tx = update.apply(tx).map_err(planning)?;
     match commit_pinned(&lake.catalog, table, tx).await {
-        Ok(Attempt::Committed(table)) => Ok(Some(Outcome::Committed { table, progress })),
+        Ok(Attempt::Committed(committed)) => {
+            bidlake_lake::metadata_files::delete_dropped(table, &committed).await;
+            Ok(Some(Outcome::Committed { table: committed, progress }))
+        }
         Ok(Attempt::Conflict) => Ok(None),
         Err(source) => Err(Error::iceberg(format!("committing to {name}"), source)),
     }
@@ -253,6 +256,30 @@ mod tests {
         let outcome = commit(&lake, &mine).await.unwrap();
         assert!(matches!(outcome, Outcome::Committed { .. }), "{outcome:?}");
         assert_eq!(progress(&lake).await.offsets, BTreeMap::from([(0, 3), (1, 5)]));
+    }
+
+    #[tokio::test]
+    async fn old_metadata_files_are_deleted_as_they_fall_out_of_the_log() {
+        let dir = tempfile::tempdir().unwrap();
+        let lake = lake(dir.path()).await;
+        let metadata_dir = dir.path().join("warehouse/db/bid_requests/metadata");
+        let count = || {
+            std::fs::read_dir(&metadata_dir)
+                .unwrap()
+                .filter(|e| {
+                    e.as_ref().unwrap().file_name().to_string_lossy().ends_with(".metadata.json")
+                })
+                .count()
+        };
+        for next in 1..=40 {
+            let covered = Covered { started: (next > 1).then_some(next - 1), next, dlq_mark: None };
+            commit(&lake, &batch(&[], &[(0, covered)])).await.unwrap();
+        }
+        // The log keeps 25 earlier versions, and the current file is the 26th.
+        let table = lake.load_table("bid_requests").await.unwrap();
+        assert_eq!(table.metadata().metadata_log().len(), 25);
+        assert_eq!(count(), 26, "41 metadata files were written");
+        assert_eq!(progress(&lake).await.offsets, BTreeMap::from([(0, 40)]));
     }
 
     #[tokio::test]

@@ -6,6 +6,7 @@ pub mod bucket;
 mod catalog;
 pub mod commit;
 mod error;
+pub mod metadata_files;
 pub mod pinned;
 pub mod progress;
 mod settings;

@@ -48,11 +48,16 @@ pub struct Item {
 
 /// Table properties bidlake creates its tables with.
 fn table_properties() -> HashMap<String, String> {
-    HashMap::from([
+    let mut properties = HashMap::from([
         ("write.format.default".to_owned(), "parquet".to_owned()),
         ("write.parquet.compression-codec".to_owned(), "zstd".to_owned()),
         ("created-by".to_owned(), concat!("bidlake ", env!("CARGO_PKG_VERSION")).to_owned()),
-    ])
+    ]);
+    properties.extend(
+        crate::metadata_files::table_properties()
+            .map(|(key, value)| (key.to_owned(), value.to_owned())),
+    );
+    properties
 }
 
 /// Creates what is missing (or, with `check_only`, only reports). Returns one item per object.
