@@ -131,7 +131,7 @@ pub async fn attempt(lake: &Lake, table: &Table, batch: &Batch<'_>) -> Result<Op
     let tx = update.apply(tx).map_err(planning)?;
     match commit_pinned(&lake.catalog, table, tx).await {
         Ok(Attempt::Committed(committed)) => {
-            bidlake_lake::metadata_files::delete_dropped(table, &committed).await;
+            bidlake_lake::metadata_files::delete_dropped(lake, table, &committed).await;
             Ok(Some(Outcome::Committed { table: committed, progress }))
         }
         Ok(Attempt::Conflict) => Ok(None),

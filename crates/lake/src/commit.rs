@@ -90,6 +90,7 @@ pub async fn commit_updates(
     // Committed; the catalog hands out the table (with its runtime) as readers will see it.
     let committed =
         lake.catalog.load_table(&ident).await.context(|| format!("reloading {ident}"))?;
+    crate::metadata_files::delete_dropped(lake, &current, &committed).await;
     Ok(Attempt::Committed(Box::new(committed)))
 }
 

@@ -8,6 +8,8 @@ use std::collections::HashSet;
 
 use iceberg::table::Table;
 
+use crate::{CatalogKind, Lake};
+
 /// Whether a commit deletes the metadata files it drops from the log (Iceberg's property).
 pub const DELETE_AFTER_COMMIT: &str = "write.metadata.delete-after-commit.enabled";
 /// How many earlier metadata files the log keeps (Iceberg's property; its default is 100).
@@ -36,9 +38,13 @@ pub fn dropped(before: &Table, committed: &Table) -> Vec<String> {
 }
 
 /// Deletes the metadata files the commit from `before` to `committed` dropped from the log,
-/// when the table asks for it. Best effort: a file left behind costs only disk, so a failure is
-/// logged, not returned.
-pub async fn delete_dropped(before: &Table, committed: &Table) {
+/// when the table asks for it and the catalog is bidlake's own SQL catalog (a REST catalog
+/// server owns its metadata files). Best effort: a file left behind costs only disk, so a
+/// failure is logged, not returned.
+pub async fn delete_dropped(lake: &Lake, before: &Table, committed: &Table) {
+    if !matches!(lake.config.catalog, CatalogKind::Sql { .. }) {
+        return;
+    }
     let enabled = committed
         .metadata()
         .properties()

@@ -69,6 +69,7 @@ pub async fn expire(
                 .context(|| format!("committing the snapshot expiry of {name}"))?
             {
                 Attempt::Committed(table) => {
+                    bidlake_lake::metadata_files::delete_dropped(lake, &before, &table).await;
                     after = *table;
                     break;
                 }
