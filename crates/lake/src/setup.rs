@@ -170,6 +170,25 @@ async fn ensure_table(lake: &Lake, table: EventTable, check_only: bool) -> Resul
         tx.commit(lake.catalog.as_ref()).await.context(|| format!("adding columns to {ident}"))?;
     }
 
+    // Tables made before bidlake deleted old metadata files get the properties that ask for it
+    // (unless someone set them).
+    let existing = lake.load_table(table.name()).await?;
+    let unset: Vec<_> = crate::metadata_files::table_properties()
+        .into_iter()
+        .filter(|(key, _)| !existing.metadata().properties().contains_key(*key))
+        .collect();
+    if !unset.is_empty() && !check_only {
+        let tx = Transaction::new(&existing);
+        let mut update = tx.update_table_properties();
+        for (key, value) in unset {
+            update = update.set(key.to_owned(), value.to_owned());
+        }
+        let tx = update.apply(tx).context(|| format!("setting the properties of {ident}"))?;
+        tx.commit(lake.catalog.as_ref())
+            .await
+            .context(|| format!("setting the properties of {ident}"))?;
+    }
+
     let existing = lake.load_table(table.name()).await?;
     Ok(match differences(table, &existing)? {
         Some(why) => State::Differs(why),

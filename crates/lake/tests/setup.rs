@@ -47,6 +47,42 @@ async fn setup_creates_everything_once_and_check_reports_it() {
 }
 
 #[tokio::test]
+async fn tables_made_without_the_metadata_cleanup_properties_get_them_and_a_users_value_stands() {
+    use iceberg::transaction::{ApplyTransactionAction, Transaction};
+    let dir = tempfile::tempdir().unwrap();
+    let lake = lake(dir.path()).await;
+    setup_lake(&lake, false).await.unwrap();
+    let delete = "write.metadata.delete-after-commit.enabled";
+    let keep = "write.metadata.previous-versions-max";
+    // As an older bidlake made them: without the properties; and a user's own choice on one.
+    for (table, value) in [("bid_requests", None), ("clicks", Some("false"))] {
+        let loaded = lake.load_table(table).await.unwrap();
+        let tx = Transaction::new(&loaded);
+        let mut update = tx.update_table_properties().remove(keep.to_owned());
+        update = match value {
+            None => update.remove(delete.to_owned()),
+            Some(v) => update.set(delete.to_owned(), v.to_owned()),
+        };
+        let tx = update.apply(tx).unwrap();
+        tx.commit(lake.catalog.as_ref()).await.unwrap();
+    }
+    setup_lake(&lake, false).await.unwrap();
+    let properties = |table: &str| {
+        let lake = &lake;
+        let table = table.to_owned();
+        async move { lake.load_table(&table).await.unwrap().metadata().properties().clone() }
+    };
+    let requests = properties("bid_requests").await;
+    assert_eq!((requests[delete].as_str(), requests[keep].as_str()), ("true", "25"));
+    let clicks = properties("clicks").await;
+    assert_eq!(
+        (clicks[delete].as_str(), clicks[keep].as_str()),
+        ("false", "25"),
+        "the user's value stands"
+    );
+}
+
+#[tokio::test]
 async fn a_table_with_another_schema_is_reported_not_replaced() {
     let dir = tempfile::tempdir().unwrap();
     let lake = lake(dir.path()).await;
