@@ -866,7 +866,8 @@ impl Job {
         if let Some(why) = dropped {
             self.restart_batch(why).await?;
         } else {
-            self.batch_started = started;
+            self.batch_started =
+                next_batch_start(started, Instant::now(), self.args.settings.commit_interval);
             self.batch_started_at = started_at;
         }
         Ok(())
@@ -1024,6 +1025,15 @@ impl Job {
     }
 }
 
+/// When the next batch counts as started. The interval counts from the start of the previous
+/// commit, so a commit's own duration does not add to every interval; but the loop takes no
+/// record while it commits, so a commit as long as the interval would leave the next batch due
+/// at its first record: one row per commit, each as slow as the last. The next batch therefore
+/// always gets at least half an interval.
+fn next_batch_start(commit_started: Instant, now: Instant, interval: Duration) -> Instant {
+    commit_started.max(now.checked_sub(interval / 2).unwrap_or(now))
+}
+
 /// How long a draining ingest (`up` stopping) goes on to catch up before it stops anyway.
 const DRAIN_LIMIT: Duration = Duration::from_secs(15);
 
@@ -1064,6 +1074,19 @@ async fn measure_lag(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_next_batch_gets_at_least_half_an_interval_however_long_the_commit() {
+        let interval = Duration::from_secs(1);
+        let start = Instant::now();
+        // A quick commit: the interval counts from its start.
+        let quick = next_batch_start(start, start + Duration::from_millis(100), interval);
+        assert_eq!(quick, start);
+        // A commit as long as the interval: the next batch still consumes for half of one.
+        let slow_end = start + Duration::from_millis(1200);
+        let slow = next_batch_start(start, slow_end, interval);
+        assert_eq!(slow, slow_end - Duration::from_millis(500));
+    }
 
     #[test]
     fn an_outage_backs_off_from_one_second_to_thirty() {
