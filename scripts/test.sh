@@ -18,7 +18,8 @@ BIDLAKE_PYTHON_VENV="$(scripts/install-python.sh)"
 export BIDLAKE_PYTHON_VENV
 BIDLAKE_CHROMIUM="$(scripts/install-browser.sh)"
 export BIDLAKE_CHROMIUM
-scripts/install-tmux.sh
+# tmux: the terminal the fault suite types into (Ctrl-C reaches the whole foreground group).
+scripts/install-apt.sh tmux >/dev/null
 if ! cargo nextest --version >/dev/null 2>&1; then
   cargo install cargo-nextest --locked
 fi
