@@ -42,8 +42,7 @@ pub struct IngestMetrics {
     pub rejects_by_kind: Mutex<BTreeMap<&'static str, u64>>,
     /// Every partition of every ingested topic against its table, as last measured.
     pub lag: Mutex<Vec<PartitionLag>>,
-    /// When `lag` was last measured, and why it could not be since, if it could not.
-    pub lag_measured: Mutex<Option<SystemTime>>,
+    /// Why the lag could not be measured last time, if it could not.
     pub lag_error: Mutex<Option<String>>,
     /// The partitions this process reads.
     pub assigned: Mutex<BTreeSet<(String, i32)>>,
@@ -95,8 +94,6 @@ impl IngestMetrics {
         match result {
             Ok(lags) => {
                 *self.lag.lock().unwrap_or_else(|e| e.into_inner()) = lags;
-                *self.lag_measured.lock().unwrap_or_else(|e| e.into_inner()) =
-                    Some(SystemTime::now());
                 *self.lag_error.lock().unwrap_or_else(|e| e.into_inner()) = None;
             }
             Err(why) => *self.lag_error.lock().unwrap_or_else(|e| e.into_inner()) = Some(why),
