@@ -118,8 +118,11 @@ pub async fn attempt(lake: &Lake, table: &Table, batch: &Batch<'_>) -> Result<Op
     summary.insert(WRITER_KEY.into(), batch.writer.to_owned());
     let planning = |source| Error::iceberg(format!("planning the commit to {name}"), source);
     let tx = Transaction::new(table);
+    // No duplicate check: it reads every manifest of the table on every commit (a cost that
+    // grows with the history), and the batch's files have names no other file has.
     let tx = tx
         .fast_append()
+        .with_check_duplicate(false)
         .add_data_files(batch.files.to_vec())
         .set_snapshot_properties(summary)
         .apply(tx)

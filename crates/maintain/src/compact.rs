@@ -149,6 +149,9 @@ pub async fn compact(
             .collect(),
         added,
         properties,
+        // The manifests are being rewritten anyway; one per spec keeps every later append's
+        // manifest list short.
+        merge_manifests: true,
     };
 
     // Commit, re-planning on every conflict.

@@ -13,6 +13,7 @@
 pub mod compact;
 mod error;
 pub mod expire;
+pub mod manifests;
 mod options;
 pub mod orphans;
 pub mod plan;

@@ -1,18 +1,20 @@
-//! The `replace` snapshot a compaction commits, built by hand (iceberg 0.10.1 has no rewrite
-//! action): a manifest of the new files (ADDED), each manifest that held a rewritten file written
-//! again with that file DELETED and the rest EXISTING, every other manifest carried over as is,
-//! and a manifest list over all of them. It is planned against one exact version of the table
+//! The `replace` snapshot a compaction or a manifest merge commits, built by hand (iceberg 0.10.1
+//! has neither a rewrite action nor manifest merging): a manifest of the new files (ADDED), each
+//! manifest that held a rewritten file written again with that file DELETED and the rest
+//! EXISTING (or, when merging, every data manifest of a partition spec written as one), every
+//! other manifest carried over as is, and a manifest list over all of them. It is planned against one exact version of the table
 //! and committed only if `main` still points at that version's snapshot, so concurrent appends
 //! are never dropped: on a conflict the caller reloads the table and plans again.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use bidlake_lake::Lake;
 use bidlake_lake::commit::commit_updates;
 use bidlake_lake::pinned::Attempt;
 use iceberg::spec::{
-    DataFile, MAIN_BRANCH, ManifestContentType, ManifestFile, ManifestListWriter,
+    DataFile, MAIN_BRANCH, Manifest, ManifestContentType, ManifestFile, ManifestListWriter,
     ManifestWriterBuilder, Operation, Snapshot, SnapshotReference, SnapshotRetention,
     SnapshotSummaryCollector, Summary, TableMetadata, TableProperties,
 };
@@ -35,6 +37,9 @@ pub struct Replacement {
     pub added: Vec<DataFile>,
     /// `bidlake.compaction.*` summary entries.
     pub properties: HashMap<String, String>,
+    /// Merge every data manifest of a partition spec into one (the manifest list then stays
+    /// short however many appends came before).
+    pub merge_manifests: bool,
 }
 
 /// How one commit attempt ended.
@@ -58,7 +63,6 @@ pub async fn commit(
     cache: &mut ManifestCache,
 ) -> Result<Outcome> {
     let metadata = table.metadata();
-    let name = table.identifier().to_string();
     let Some(parent) = metadata.current_snapshot() else {
         return Ok(Outcome::Stale("the table has no snapshot any more".into()));
     };
@@ -98,67 +102,53 @@ pub async fn commit(
             |path: &str| table.file_io().new_output(path).context(|| format!("creating {path}"));
 
         let mut new_list: Vec<ManifestFile> = Vec::with_capacity(manifests.len() + 1);
-        let path = manifest_path(0);
-        let mut added = ManifestWriterBuilder::new(
-            output(&path)?,
-            Some(snapshot_id),
-            schema.clone(),
-            metadata.default_partition_spec().as_ref().clone(),
-        )
-        .build_v2_data();
-        for file in &replacement.added {
-            // A negative sequence number: inherited from the manifest list at commit.
-            added.add_file(file.clone(), -1).context(|| format!("adding a file to {path}"))?;
+        let mut next_path = 0..;
+        if !replacement.added.is_empty() {
+            let path = manifest_path(next_path.next().unwrap_or_default());
+            let mut added = ManifestWriterBuilder::new(
+                output(&path)?,
+                Some(snapshot_id),
+                schema.clone(),
+                metadata.default_partition_spec().as_ref().clone(),
+            )
+            .build_v2_data();
+            for file in &replacement.added {
+                // A negative sequence number: inherited from the manifest list at commit.
+                added.add_file(file.clone(), -1).context(|| format!("adding a file to {path}"))?;
+            }
+            written.push(path.clone());
+            new_list.push(added.write_manifest_file().await.context(|| format!("writing {path}"))?);
         }
-        written.push(path.clone());
-        new_list.push(added.write_manifest_file().await.context(|| format!("writing {path}"))?);
 
-        for (n, (file, manifest)) in manifests.iter().enumerate() {
+        // Manifests that hold a rewritten file are written again; with `merge_manifests`, all
+        // data manifests of a partition spec become one.
+        let mut groups: BTreeMap<i32, Vec<&(ManifestFile, Arc<Manifest>)>> = BTreeMap::new();
+        for source in &manifests {
+            let (file, manifest) = source;
             let touched = manifest
                 .entries()
                 .iter()
                 .any(|e| e.is_alive() && replacement.rewritten.contains(e.file_path()));
-            if !touched {
+            if replacement.merge_manifests && file.content == ManifestContentType::Data {
+                groups.entry(file.partition_spec_id).or_default().push(source);
+            } else if touched {
+                let path = manifest_path(next_path.next().unwrap_or_default());
+                let rewritten =
+                    rewrite_manifests(table, &path, snapshot_id, &[source], replacement).await?;
+                written.push(path);
+                new_list.extend(rewritten);
+            } else {
                 new_list.push(file.clone());
-                continue;
             }
-            let spec = metadata.partition_spec_by_id(file.partition_spec_id).ok_or_else(|| {
-                Error::Config(format!(
-                    "{} names partition spec {} that {name} does not have",
-                    file.manifest_path, file.partition_spec_id
-                ))
-            })?;
-            let path = manifest_path(n + 1);
-            let mut writer = ManifestWriterBuilder::new(
-                output(&path)?,
-                Some(snapshot_id),
-                schema.clone(),
-                spec.as_ref().clone(),
-            )
-            .build_v2_data();
-            // Entries deleted by earlier snapshots are dropped (the spec allows it); live ones
-            // keep their sequence numbers and the snapshot that added them.
-            for entry in manifest.entries().iter().filter(|e| e.is_alive()) {
-                let sequence = entry.sequence_number().ok_or_else(|| {
-                    Error::Config(format!(
-                        "{} lists {} without a sequence number",
-                        file.manifest_path,
-                        entry.file_path()
-                    ))
-                })?;
-                let file_sequence = entry.file_sequence_number.or(Some(sequence));
-                let data = entry.data_file().clone();
-                if replacement.rewritten.contains(entry.file_path()) {
-                    writer.add_delete_file(data, sequence, file_sequence)
-                } else {
-                    let added_by = entry.snapshot_id().unwrap_or(file.added_snapshot_id);
-                    writer.add_existing_file(data, added_by, sequence, file_sequence)
-                }
-                .context(|| format!("adding an entry to {path}"))?;
-            }
-            written.push(path.clone());
-            new_list
-                .push(writer.write_manifest_file().await.context(|| format!("writing {path}"))?);
+        }
+        let mut changes = ManifestChanges { kept: new_list.len(), ..Default::default() };
+        for sources in groups.values() {
+            changes.replaced += sources.len();
+            let path = manifest_path(next_path.next().unwrap_or_default());
+            let merged = rewrite_manifests(table, &path, snapshot_id, sources, replacement).await?;
+            written.push(path);
+            changes.created += usize::from(merged.is_some());
+            new_list.extend(merged);
         }
 
         let list_path =
@@ -175,7 +165,11 @@ pub async fn commit(
             .context(|| format!("writing {list_path}"))?;
         list_writer.close().await.context(|| format!("writing {list_path}"))?;
 
-        let summary = summary(metadata, parent, &deleted, replacement)?;
+        let mut summary = summary(metadata, parent, &deleted, replacement)?;
+        if replacement.merge_manifests {
+            changes.kept -= usize::from(!replacement.added.is_empty());
+            changes.record(&mut summary);
+        }
         let now_ms = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map(|d| d.as_millis() as i64)
@@ -295,6 +289,80 @@ pub fn progress_of(metadata: &TableMetadata, parent: &Snapshot) -> HashMap<Strin
             s.parent_snapshot_id().and_then(|id| metadata.snapshot_by_id(id)).map(|s| s.as_ref());
     }
     carried
+}
+
+/// How a merge changed the manifest list, in Iceberg's summary keys (as its rewrite-manifests
+/// action reports them).
+#[derive(Debug, Default)]
+struct ManifestChanges {
+    created: usize,
+    replaced: usize,
+    kept: usize,
+}
+
+impl ManifestChanges {
+    fn record(&self, summary: &mut Summary) {
+        let props = &mut summary.additional_properties;
+        props.insert("manifests-created".into(), self.created.to_string());
+        props.insert("manifests-replaced".into(), self.replaced.to_string());
+        props.insert("manifests-kept".into(), self.kept.to_string());
+    }
+}
+
+/// Writes the live entries of `sources` (manifests of one partition spec) into one manifest at
+/// `path`: rewritten files as DELETED, the rest EXISTING with their sequence numbers and the
+/// snapshot that added them. Entries deleted by earlier snapshots are dropped (the spec allows
+/// it). Nothing is written when no entry is live.
+async fn rewrite_manifests(
+    table: &Table,
+    path: &str,
+    snapshot_id: i64,
+    sources: &[&(ManifestFile, Arc<Manifest>)],
+    replacement: &Replacement,
+) -> Result<Option<ManifestFile>> {
+    let metadata = table.metadata();
+    let Some((first, _)) = sources.first() else { return Ok(None) };
+    if sources.iter().all(|(_, m)| m.entries().iter().all(|e| !e.is_alive())) {
+        return Ok(None);
+    }
+    let spec = metadata.partition_spec_by_id(first.partition_spec_id).ok_or_else(|| {
+        Error::Config(format!(
+            "{} names partition spec {} that {} does not have",
+            first.manifest_path,
+            first.partition_spec_id,
+            table.identifier()
+        ))
+    })?;
+    let output = table.file_io().new_output(path).context(|| format!("creating {path}"))?;
+    let mut writer = ManifestWriterBuilder::new(
+        output,
+        Some(snapshot_id),
+        metadata.current_schema().clone(),
+        spec.as_ref().clone(),
+    )
+    .build_v2_data();
+    for (file, manifest) in sources {
+        for entry in manifest.entries().iter().filter(|e| e.is_alive()) {
+            let sequence = entry.sequence_number().ok_or_else(|| {
+                Error::Config(format!(
+                    "{} lists {} without a sequence number",
+                    file.manifest_path,
+                    entry.file_path()
+                ))
+            })?;
+            let file_sequence = entry.file_sequence_number.or(Some(sequence));
+            let data = entry.data_file().clone();
+            if replacement.rewritten.contains(entry.file_path()) {
+                writer.add_delete_file(data, sequence, file_sequence)
+            } else {
+                let added_by = entry.snapshot_id().unwrap_or(file.added_snapshot_id);
+                writer.add_existing_file(data, added_by, sequence, file_sequence)
+            }
+            .context(|| format!("adding an entry to {path}"))?;
+        }
+    }
+    let written = writer.write_manifest_file().await.context(|| format!("writing {path}"))?;
+    Ok(Some(written))
 }
 
 fn unique_snapshot_id(metadata: &TableMetadata) -> i64 {

@@ -14,6 +14,7 @@ use arrow_array::{
 use arrow_schema::DataType;
 use bidlake_lake::setup::setup_lake;
 use bidlake_lake::{Lake, LakeArgs, open_lake};
+use bidlake_maintain::manifests::{data_manifests, merge};
 use bidlake_maintain::plan::plan;
 use bidlake_maintain::reach::ManifestCache;
 use bidlake_maintain::replace::{Outcome, Replacement, commit};
@@ -179,6 +180,7 @@ async fn a_replace_replans_over_an_append_and_gives_up_when_its_files_are_gone()
         rewritten: rewritten.clone(),
         added: added.clone(),
         properties: HashMap::new(),
+        merge_manifests: false,
     };
 
     // Ingest commits meanwhile.
@@ -227,10 +229,55 @@ async fn a_replace_replans_over_an_append_and_gives_up_when_its_files_are_gone()
         rewritten,
         added: rewriter.rewrite(&compaction.bins[0]).await.unwrap(),
         properties: HashMap::new(),
+        merge_manifests: false,
     };
     assert!(matches!(commit(&lake, &table, &again, &mut cache).await.unwrap(), Outcome::Stale(_)));
     assert_eq!(
         offsets(&lake.load_table("clicks").await.unwrap()).await,
         (0..50).collect::<Vec<_>>()
     );
+}
+
+#[tokio::test]
+async fn merged_manifests_keep_every_row_and_ingests_progress() {
+    let dir = tempfile::tempdir().unwrap();
+    let lake = open_lake(LakeArgs::embedded().resolve(dir.path()).unwrap()).await.unwrap();
+    setup_lake(&lake, false).await.unwrap();
+    for i in 0..6 {
+        append(&lake, i * 10, 10).await;
+    }
+    let table = lake.load_table("clicks").await.unwrap();
+    let files = live_files(&table).await;
+    let mut cache = ManifestCache::default();
+
+    // Below the threshold: nothing happens.
+    let report = merge(&lake, &table, 7, false, &mut cache).await.unwrap();
+    assert_eq!((report.before, report.snapshot_id), (6, None));
+
+    // Planned on a version an append has since left behind: re-planned on top of it.
+    append(&lake, 60, 10).await;
+    let report = merge(&lake, &table, 4, false, &mut cache).await.unwrap();
+    assert_eq!(report.before, 6);
+    assert_eq!(report.after, 1);
+    let merged = lake.load_table("clicks").await.unwrap();
+    let snapshot = merged.metadata().current_snapshot().unwrap();
+    assert_eq!(Some(snapshot.snapshot_id()), report.snapshot_id);
+    assert_eq!(snapshot.summary().operation, Operation::Replace);
+    let summary = &snapshot.summary().additional_properties;
+    assert_eq!(summary["bidlake.kafka.clicks.offsets"], "0:70", "the append's offsets carried");
+    assert_eq!(summary["manifests-replaced"], "7");
+    assert_eq!(summary["manifests-created"], "1");
+    assert_eq!(summary["total-records"], "70");
+    assert_eq!(data_manifests(&merged).await.unwrap(), 1);
+    assert_eq!(live_files(&merged).await.len(), files.len() + 1);
+    assert_eq!(offsets(&merged).await, (0..70).collect::<Vec<_>>());
+
+    // Appends after a merge add to it; merging again keeps the one manifest.
+    append(&lake, 70, 10).await;
+    let table = lake.load_table("clicks").await.unwrap();
+    assert_eq!(data_manifests(&table).await.unwrap(), 2);
+    merge(&lake, &table, 2, false, &mut cache).await.unwrap();
+    let table = lake.load_table("clicks").await.unwrap();
+    assert_eq!(data_manifests(&table).await.unwrap(), 1);
+    assert_eq!(offsets(&table).await, (0..80).collect::<Vec<_>>());
 }
