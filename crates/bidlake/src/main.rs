@@ -53,6 +53,8 @@ enum Command {
         kafka: KafkaArgs,
         #[command(flatten)]
         lake: bidlake_lake::LakeArgs,
+        #[command(flatten)]
+        maintain: bidlake_maintain::AutoMaintainArgs,
     },
     /// Run SQL over the tables (DataFusion), e.g. `bidlake query "SELECT COUNT(*) FROM
     /// db.bid_requests"`; without SQL, read statements from standard input.
@@ -140,14 +142,22 @@ fn run(cli: Cli) -> Result<(), Error> {
             }
             Command::Up(args) => up::up(&cli.data_dir, args, stop_on_signal()).await,
             Command::Setup(args) => setup::setup(&cli.data_dir, args).await,
-            Command::Ingest { ingest, kafka, lake } => {
+            Command::Ingest { ingest, kafka, lake, maintain } => {
                 let stop = stop_on_signal();
+                let maintained = maintain.enabled_or(false);
+                if maintained {
+                    maintain.validate()?;
+                }
                 let lake = bidlake_lake::open_lake(lake.resolve(&cli.data_dir)?).await?;
                 let metrics =
                     std::sync::Arc::new(bidlake_ingest::metrics::IngestMetrics::default());
-                let job = bidlake_ingest::Job::start(ingest, kafka, lake, metrics).await?;
-                job.run(stop).await?;
-                Ok(())
+                let job = bidlake_ingest::Job::start(ingest, kafka, lake.clone(), metrics).await?;
+                let background = maintained.then(|| maintain::Background::start(&lake, maintain));
+                let result = job.run(stop).await;
+                if let Some(background) = background {
+                    background.stop().await;
+                }
+                Ok(result?)
             }
             Command::Query(args) => query::query(&cli.data_dir, args).await,
             Command::Catalog { command } => {

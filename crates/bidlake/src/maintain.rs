@@ -1,11 +1,15 @@
-//! `bidlake maintain`: compaction, snapshot expiry and orphan-file removal, with a summary per
-//! table on standard output (and, in a dry run, everything that would change).
+//! `bidlake maintain`: compaction, manifest merging, snapshot expiry and orphan-file removal, with
+//! a summary per table on standard output (and, in a dry run, everything that would change); and
+//! the same on a schedule beside ingest ([`Background`]).
 
 use std::io::Write;
 use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
 
-use bidlake_lake::{LakeArgs, open_lake};
-use bidlake_maintain::{MaintainArgs, TableReport};
+use bidlake_lake::{Lake, LakeArgs, open_lake};
+use bidlake_maintain::{AutoMaintainArgs, MaintainArgs, MaintenanceMetrics, TableReport};
 
 use crate::Error;
 
@@ -77,6 +81,23 @@ fn print(
                 }
             }
         }
+        if let Some(m) = &report.manifests {
+            match (&m.skipped, args.dry_run) {
+                (Some(_), _) => {
+                    writeln!(out, "  manifests    {} data manifests, left as they are", m.before)?
+                }
+                (None, true) => writeln!(
+                    out,
+                    "  manifests    would merge {} data manifests into one",
+                    m.before
+                )?,
+                (None, false) => writeln!(
+                    out,
+                    "  manifests    merged {} data manifests into {}",
+                    m.before, m.after
+                )?,
+            }
+        }
         if let Some(e) = &report.expiry {
             let verb = if args.dry_run { "would expire" } else { "expired" };
             writeln!(
@@ -126,4 +147,51 @@ fn bytes(n: u64) -> String {
         unit += 1;
     }
     if unit == 0 { format!("{n} B") } else { format!("{value:.1} {}", UNITS[unit]) }
+}
+
+/// Table maintenance running beside ingest in this process (`up`, `ingest --maintain`).
+#[derive(Debug)]
+pub struct Background {
+    stop: Arc<AtomicBool>,
+    abort: Option<tokio::sync::oneshot::Sender<()>>,
+    task: tokio::task::JoinHandle<()>,
+    pub metrics: Arc<MaintenanceMetrics>,
+}
+
+/// How long a round in progress may go on after the process is asked to stop. Stopping it
+/// sooner is safe (a commit is atomic; files written for one that never happens are orphans),
+/// but a person pressing Ctrl-C should not wait for a large compaction.
+const STOP_WAIT: Duration = Duration::from_secs(10);
+
+impl Background {
+    pub fn start(lake: &Lake, settings: AutoMaintainArgs) -> Self {
+        let stop = Arc::new(AtomicBool::new(false));
+        let metrics = Arc::new(MaintenanceMetrics::default());
+        let (abort, aborted) = tokio::sync::oneshot::channel::<()>();
+        let (lake, for_rounds, flag) = (lake.clone(), metrics.clone(), stop.clone());
+        // On a thread of its own, driven by this runtime: compaction's rewrite stream is not a
+        // `Send` future, so it cannot be a task of its own.
+        let runtime = tokio::runtime::Handle::current();
+        let task = tokio::task::spawn_blocking(move || {
+            let rounds = bidlake_maintain::background::run(lake, settings, for_rounds, flag);
+            runtime.block_on(async {
+                tokio::select! {
+                    () = rounds => {}
+                    _ = aborted => {}
+                }
+            });
+        });
+        Self { stop, abort: Some(abort), task, metrics }
+    }
+
+    pub async fn stop(mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        if tokio::time::timeout(STOP_WAIT, &mut self.task).await.is_err() {
+            tracing::info!("stopping the maintenance round in progress");
+            if let Some(abort) = self.abort.take() {
+                let _ = abort.send(());
+            }
+            let _ = self.task.await;
+        }
+    }
 }

@@ -35,8 +35,8 @@ pub async fn setup(data_dir: &Path, args: SetupArgs) -> Result<(), Error> {
     if !args.skip_topics {
         let mut specs = Vec::new();
         for topic in args.topics.event_topics() {
-            specs.push(TopicSpec::new(topic, args.topics.partitions));
-            specs.push(TopicSpec::new(TopicArgs::dlq(topic), args.topics.partitions));
+            specs.push(TopicSpec::of(topic, &args.topics));
+            specs.push(TopicSpec::of(TopicArgs::dlq(topic), &args.topics));
         }
         let metadata = bidlake_kafka::wait_for_broker(&args.kafka).await?;
         let created = if args.check {

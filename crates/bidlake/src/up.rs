@@ -19,9 +19,11 @@ use bidlake_ingest::{Assignment, IngestArgs, IngestSettings, Job};
 use bidlake_kafka::KafkaArgs;
 use bidlake_kafka::embedded::EmbeddedBroker;
 use bidlake_lake::{LakeArgs, LakeConfig, open_lake};
+use bidlake_maintain::AutoMaintainArgs;
 
 use crate::Error;
 use crate::catalog::until;
+use crate::maintain::Background;
 use crate::setup::{SetupArgs, setup};
 
 #[derive(Debug, Clone, clap::Args)]
@@ -50,12 +52,25 @@ pub struct UpArgs {
 
     #[command(flatten)]
     pub lake: LakeArgs,
+
+    #[command(flatten)]
+    pub maintain: AutoMaintainArgs,
 }
+
+/// How long the embedded broker keeps records (of the topics `up` creates): a day of lag is
+/// plenty to catch up from, and a laptop running `up` for weeks keeps a day of events on disk.
+const EMBEDDED_RETENTION: Duration = Duration::from_secs(24 * 3600);
 
 /// Restarts of the embedded broker tolerated within a minute before `up` gives up.
 const MAX_RESTARTS_PER_MINUTE: usize = 3;
 
-pub async fn up(data_dir: &Path, args: UpArgs, stop: Arc<AtomicBool>) -> Result<(), Error> {
+pub async fn up(data_dir: &Path, mut args: UpArgs, stop: Arc<AtomicBool>) -> Result<(), Error> {
+    if args.maintain.enabled_or(true) {
+        args.maintain.validate()?;
+    }
+    if args.bootstrap_servers.is_none() {
+        args.gen_args.topics.topic_retention.get_or_insert(EMBEDDED_RETENTION);
+    }
     std::fs::create_dir_all(data_dir)
         .map_err(|err| Error::DataDir { path: data_dir.to_owned(), source: err })?;
     let data_dir = data_dir.canonicalize().unwrap_or_else(|_| data_dir.to_owned());
@@ -170,6 +185,8 @@ async fn run_platform(
     }
     let ingest_args = IngestArgs::all_tables(settings, args.gen_args.topics.clone());
     let job = Job::start(ingest_args, kafka.clone(), lake.clone(), metrics.clone()).await?;
+    let maintenance =
+        args.maintain.enabled_or(true).then(|| Background::start(&lake, args.maintain.clone()));
 
     let addresses = Addresses {
         kafka: kafka.bootstrap_servers.clone(),
@@ -203,6 +220,8 @@ async fn run_platform(
             service("catalog", &addresses.catalog),
             service("dashboard", &addresses.dashboard),
         ],
+        maintenance: maintenance.as_ref().map(|m| m.metrics.clone()),
+        broker: embedded.then(|| (data_dir.join("kafka"), args.gen_args.topics.topic_retention)),
     });
     let servers = [
         tokio::spawn(report_failure(
@@ -255,6 +274,9 @@ async fn run_platform(
         generated
     };
     let (generated, ingested) = tokio::join!(generate, ingest);
+    if let Some(maintenance) = maintenance {
+        maintenance.stop().await;
+    }
     servers_stop.store(true, Ordering::SeqCst);
     let mut server_failure = None;
     for server in servers {

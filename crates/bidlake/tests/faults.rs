@@ -14,7 +14,8 @@ use std::time::{Duration, Instant};
 use arrow_array::cast::AsArray;
 use arrow_array::{Array, RecordBatch};
 use bidlake_testkit::{
-    Broker, assert_each_once, bidlake_command, consume, free_port, http_get, run_ok, scan, sources,
+    Broker, assert_each_once, bidlake_command, consume, free_port, http_get, records_on_broker,
+    run_ok, scan, sources,
 };
 use rdkafka::ClientConfig;
 use rdkafka::producer::{BaseRecord, DefaultProducerContext, Producer, ThreadedProducer};
@@ -666,23 +667,6 @@ fn a_table_changed_by_another_engine_while_ingest_runs_stops_alone_with_the_chan
     assert!(!status.success(), "a halted table is reported by the exit status");
     assert!(text.contains("field id 7 is named domain, bidlake expects site_domain"), "{text}");
     assert!(!text.contains("panicked"), "{text}");
-}
-
-/// How many records `topic` holds (high minus low watermark, over its partitions).
-fn records_on_broker(bootstrap: &str, topic: &str) -> usize {
-    use rdkafka::consumer::{BaseConsumer, Consumer};
-    let client: BaseConsumer =
-        ClientConfig::new().set("bootstrap.servers", bootstrap).create().unwrap();
-    let timeout = Duration::from_secs(10);
-    let metadata = client.fetch_metadata(Some(topic), timeout).unwrap();
-    metadata.topics()[0]
-        .partitions()
-        .iter()
-        .map(|p| {
-            let (low, high) = client.fetch_watermarks(topic, p.id(), timeout).unwrap();
-            (high - low) as usize
-        })
-        .sum()
 }
 
 /// Asserts the promise on `topic`: every produced (partition, offset) is exactly one row of

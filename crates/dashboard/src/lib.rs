@@ -22,8 +22,8 @@ use bidlake_ingest::metrics::IngestMetrics;
 use bidlake_lake::Lake;
 
 use status::{
-    Commit, DeadLetter, Failure, GeneratorStatus, IngestStatus, Sample, TableStatus, TopicStatus,
-    millis,
+    BrokerStatus, Commit, DeadLetter, Failure, GeneratorStatus, IngestStatus, Sample, TableStatus,
+    TopicStatus, millis,
 };
 pub use status::{Service, Status, table_stats};
 
@@ -54,6 +54,9 @@ pub struct Sources {
     /// (topic, table) of each event stream, in `Topic::ALL` order.
     pub streams: Vec<(String, String)>,
     pub services: Vec<Service>,
+    pub maintenance: Option<Arc<bidlake_maintain::MaintenanceMetrics>>,
+    /// The embedded broker's data directory and the retention of its topics, if it runs here.
+    pub broker: Option<(std::path::PathBuf, Option<Duration>)>,
 }
 
 #[derive(Debug)]
@@ -73,6 +76,7 @@ struct Sampled {
     last_at: Option<Instant>,
     tables: Vec<TableStatus>,
     tables_at: Option<Instant>,
+    broker_disk: u64,
 }
 
 impl Dashboard {
@@ -146,6 +150,11 @@ impl Dashboard {
                     state.tables_at = Some(Instant::now());
                 }
                 Err(err) => tracing::warn!("dashboard: reading table sizes: {err}"),
+            }
+            if let Some((dir, _)) = &self.sources.broker {
+                let dir = dir.clone();
+                let used = tokio::task::spawn_blocking(move || status::disk_use(&dir)).await;
+                self.sampled().broker_disk = used.unwrap_or_default();
             }
         }
     }
@@ -254,6 +263,11 @@ impl Dashboard {
             generator,
             ingest,
             tables: state.tables.clone(),
+            maintenance: self.sources.maintenance.as_ref().map(|m| m.snapshot().into()),
+            broker: self.sources.broker.as_ref().map(|(_, retention)| BrokerStatus {
+                disk_bytes: state.broker_disk,
+                retention_secs: retention.map(|r| r.as_secs()),
+            }),
             history: state.history.iter().copied().collect(),
         }
     }

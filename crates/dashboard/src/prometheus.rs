@@ -127,5 +127,56 @@ pub fn render(status: &Status) -> String {
         "Snapshots the table keeps.",
         per_table(&|t| t.snapshots as f64),
     );
+    if let Some(m) = &status.maintenance {
+        for (name, help, value) in [
+            (
+                "bidlake_maintenance_rounds_total",
+                "Background maintenance rounds over every table.",
+                m.rounds,
+            ),
+            ("bidlake_maintenance_compactions_total", "Compactions committed.", m.compactions),
+            (
+                "bidlake_maintenance_files_rewritten_total",
+                "Small data files compaction rewrote.",
+                m.files_rewritten,
+            ),
+            (
+                "bidlake_maintenance_manifest_merges_total",
+                "Manifest merges committed.",
+                m.manifest_merges,
+            ),
+            (
+                "bidlake_maintenance_snapshots_expired_total",
+                "Snapshots expired.",
+                m.snapshots_expired,
+            ),
+            (
+                "bidlake_maintenance_files_deleted_total",
+                "Files of expired snapshots and orphan files deleted.",
+                m.files_deleted,
+            ),
+            (
+                "bidlake_maintenance_failures_total",
+                "Maintenance steps that failed (tried again next round).",
+                m.failures,
+            ),
+        ] {
+            family(name, "counter", help, one(value as f64));
+        }
+        family(
+            "bidlake_maintenance_last_round_seconds",
+            "gauge",
+            "How long the last maintenance round took.",
+            one(m.last_round_took_ms.unwrap_or(0) as f64 / 1000.0),
+        );
+    }
+    if let Some(broker) = &status.broker {
+        family(
+            "bidlake_broker_disk_bytes",
+            "gauge",
+            "Bytes the embedded broker's storage takes on disk.",
+            one(broker.disk_bytes as f64),
+        );
+    }
     out
 }

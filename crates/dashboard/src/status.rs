@@ -18,6 +18,12 @@ pub struct Status {
     pub generator: Option<GeneratorStatus>,
     pub ingest: Option<IngestStatus>,
     pub tables: Vec<TableStatus>,
+    /// Table maintenance running in this process, if it does.
+    #[serde(default)]
+    pub maintenance: Option<MaintenanceStatus>,
+    /// The embedded broker's storage, if this process runs one.
+    #[serde(default)]
+    pub broker: Option<BrokerStatus>,
     /// Throughput samples, oldest first, one a second over the last minutes.
     pub history: Vec<Sample>,
 }
@@ -113,6 +119,33 @@ pub struct Commit {
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct MaintenanceStatus {
+    pub every_secs: u64,
+    pub rounds: u64,
+    pub last_round_ms: Option<u64>,
+    pub last_round_took_ms: Option<u64>,
+    pub compactions: u64,
+    pub files_rewritten: u64,
+    pub files_written: u64,
+    pub manifest_merges: u64,
+    pub snapshots_expired: u64,
+    pub files_deleted: u64,
+    pub orphans_deleted: u64,
+    pub failures: u64,
+    pub last_failure: Option<Failure>,
+    /// Per table: what its last round did.
+    pub tables: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct BrokerStatus {
+    /// Bytes under the broker's data directory.
+    pub disk_bytes: u64,
+    /// How long it keeps records of the topics bidlake created, if bounded.
+    pub retention_secs: Option<u64>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct TableStatus {
     pub table: String,
     pub snapshots: usize,
@@ -131,6 +164,40 @@ pub struct Sample {
 
 pub(crate) fn millis(at: SystemTime) -> u64 {
     at.duration_since(UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0)
+}
+
+impl From<bidlake_maintain::MaintenanceSnapshot> for MaintenanceStatus {
+    fn from(m: bidlake_maintain::MaintenanceSnapshot) -> Self {
+        Self {
+            every_secs: m.every.as_secs(),
+            rounds: m.rounds,
+            last_round_ms: m.last_round.map(|(at, _)| millis(at)),
+            last_round_took_ms: m.last_round.map(|(_, took)| took.as_millis() as u64),
+            compactions: m.compactions,
+            files_rewritten: m.files_rewritten,
+            files_written: m.files_written,
+            manifest_merges: m.manifest_merges,
+            snapshots_expired: m.snapshots_expired,
+            files_deleted: m.files_deleted,
+            orphans_deleted: m.orphans_deleted,
+            failures: m.failures,
+            last_failure: m.last_failure.map(|(at, error)| Failure { at_ms: millis(at), error }),
+            tables: m.tables,
+        }
+    }
+}
+
+/// Bytes of the files under `dir` (the embedded broker's storage).
+pub fn disk_use(dir: &std::path::Path) -> u64 {
+    let Ok(entries) = std::fs::read_dir(dir) else { return 0 };
+    entries
+        .flatten()
+        .map(|entry| match entry.metadata() {
+            Ok(meta) if meta.is_dir() => disk_use(&entry.path()),
+            Ok(meta) => meta.len(),
+            Err(_) => 0,
+        })
+        .sum()
 }
 
 /// Sizes of the lake's tables from their current snapshots' summaries (no file is read).

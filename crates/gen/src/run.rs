@@ -111,12 +111,8 @@ pub async fn produce_with_metrics(
     metrics: Arc<GenMetrics>,
 ) -> Result<Summary> {
     let rates = args.funnel_rates()?;
-    let specs: Vec<TopicSpec> = args
-        .topics
-        .event_topics()
-        .iter()
-        .map(|name| TopicSpec::new(*name, args.topics.partitions))
-        .collect();
+    let specs: Vec<TopicSpec> =
+        args.topics.event_topics().iter().map(|name| TopicSpec::of(*name, &args.topics)).collect();
     let created = bidlake_kafka::ensure_topics(kafka, &specs).await?;
     if !created.is_empty() {
         tracing::info!(topics = ?created, "created missing topics");

@@ -310,8 +310,8 @@ impl Job {
         // subscription does not wait on auto-creation.
         let mut specs = Vec::new();
         for (_, topic, _) in &tables {
-            specs.push(TopicSpec::new(topic.clone(), args.topics.partitions));
-            specs.push(TopicSpec::new(TopicArgs::dlq(topic), args.topics.partitions));
+            specs.push(TopicSpec::of(topic.clone(), &args.topics));
+            specs.push(TopicSpec::of(TopicArgs::dlq(topic), &args.topics));
         }
         bidlake_kafka::ensure_topics(&kafka, &specs).await?;
         let metadata = bidlake_kafka::wait_for_broker(&kafka).await?;

@@ -15,11 +15,18 @@ pub struct TopicSpec {
     pub partitions: i32,
     /// `None` leaves the replication factor to the broker's default.
     pub replication: Option<i32>,
+    /// `retention.ms` (with `cleanup.policy=delete`); `None` leaves it to the broker.
+    pub retention: Option<Duration>,
 }
 
 impl TopicSpec {
     pub fn new(name: impl Into<String>, partitions: i32) -> Self {
-        Self { name: name.into(), partitions, replication: None }
+        Self { name: name.into(), partitions, replication: None, retention: None }
+    }
+
+    /// A topic as `args` asks bidlake to create its topics.
+    pub fn of(name: impl Into<String>, args: &crate::TopicArgs) -> Self {
+        Self { retention: args.topic_retention, ..Self::new(name, args.partitions) }
     }
 }
 
@@ -71,14 +78,21 @@ pub async fn ensure_topics(args: &KafkaArgs, specs: &[TopicSpec]) -> Result<Vec<
     }
 
     let admin = admin_client(args)?;
+    let retention: Vec<Option<String>> =
+        missing.iter().map(|spec| spec.retention.map(|r| r.as_millis().to_string())).collect();
     let new_topics: Vec<NewTopic<'_>> = missing
         .iter()
-        .map(|spec| {
-            NewTopic::new(
+        .zip(&retention)
+        .map(|(spec, retention)| {
+            let topic = NewTopic::new(
                 &spec.name,
                 spec.partitions,
                 TopicReplication::Fixed(spec.replication.unwrap_or(-1)),
-            )
+            );
+            match retention {
+                Some(ms) => topic.set("cleanup.policy", "delete").set("retention.ms", ms),
+                None => topic,
+            }
         })
         .collect();
     let options = AdminOptions::new().operation_timeout(Some(Duration::from_secs(30)));

@@ -83,6 +83,11 @@ pub struct TopicArgs {
     /// Partitions of a topic bidlake creates (existing topics keep theirs).
     #[arg(long, env = "TOPIC_PARTITIONS", default_value_t = 3)]
     pub partitions: i32,
+    /// How long the broker keeps the records of a topic bidlake creates (`retention.ms`, with
+    /// `cleanup.policy=delete`); existing topics keep theirs. Default: the broker's own; 24h on
+    /// `up`'s embedded broker.
+    #[arg(long, env = "TOPIC_RETENTION", value_parser = humantime::parse_duration)]
+    pub topic_retention: Option<std::time::Duration>,
 }
 
 impl Default for TopicArgs {
@@ -93,6 +98,7 @@ impl Default for TopicArgs {
             topic_impressions: "impressions".into(),
             topic_clicks: "clicks".into(),
             partitions: 3,
+            topic_retention: None,
         }
     }
 }

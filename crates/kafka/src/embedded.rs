@@ -51,6 +51,11 @@ pub fn tansu_binary() -> PathBuf {
     cache.join(format!("tansu-{TANSU_VERSION}/bin/tansu"))
 }
 
+/// How often tansu removes the records of topics with `cleanup.policy=delete` that are older
+/// than their `retention.ms` (tansu 0.6's own default; the freed SQLite pages are reused, so the
+/// file stops growing once records leave as fast as they come).
+pub const CLEANUP_EVERY: Duration = Duration::from_secs(600);
+
 /// A running tansu broker. Dropping it kills the process; [`EmbeddedBroker::stop`] ends it
 /// gracefully first.
 #[derive(Debug)]
@@ -64,6 +69,12 @@ impl EmbeddedBroker {
     /// Starts tansu on 127.0.0.1:`port` with its storage and log in `dir`, and waits until it
     /// accepts connections.
     pub fn start(dir: &Path, port: u16) -> Result<Self> {
+        Self::start_with(dir, port, CLEANUP_EVERY)
+    }
+
+    /// [`EmbeddedBroker::start`], with tansu's storage maintenance (removing records past their
+    /// topic's `retention.ms`) every `cleanup_every`.
+    pub fn start_with(dir: &Path, port: u16, cleanup_every: Duration) -> Result<Self> {
         let binary = tansu_binary();
         if !binary.exists() {
             return Err(Error::Embedded(format!(
@@ -94,7 +105,11 @@ impl EmbeddedBroker {
             .arg("broker")
             .args(["--listener-url", &url, "--advertised-listener-url", &url])
             // tansu resolves the SQLite path against its working directory.
-            .args(["--storage-engine", "sqlite://tansu.db"])
+            .arg("--storage-engine")
+            .arg(format!(
+                "sqlite://tansu.db?maintenance_interval={}",
+                humantime::format_duration(cleanup_every)
+            ))
             .current_dir(dir)
             .env_remove("LISTENER_URL")
             .env_remove("ADVERTISED_LISTENER_URL")

@@ -13,7 +13,7 @@ use futures::{StreamExt, TryStreamExt};
 use iceberg::spec::DataFile;
 use iceberg::table::Table;
 
-use crate::plan::{FileStats, Plan, plan};
+use crate::plan::{FileStats, Plan, plan_selected};
 use crate::progress::RewriteProgress;
 use crate::reach::ManifestCache;
 use crate::replace::{Outcome, Replacement, commit, delete_quietly};
@@ -46,7 +46,8 @@ pub async fn compact(
 ) -> Result<CompactionReport> {
     let name = table.identifier().to_string();
     let small = args.small_file_threshold();
-    let plan: Plan = plan(table, cache, small, args.target_file_size).await?;
+    let plan: Plan =
+        plan_selected(table, cache, small, args.target_file_size, args.selection).await?;
     let mut report = CompactionReport {
         bins: plan
             .bins
@@ -62,7 +63,14 @@ pub async fn compact(
         return Ok(report);
     }
     if plan.bins.is_empty() {
-        report.skipped = Some("no partition has two or more small files".into());
+        report.skipped = Some(if args.selection == crate::Selection::ALL {
+            "no partition has two or more small files".into()
+        } else {
+            format!(
+                "no partition has {} or more small files, or two and nothing new for a while",
+                args.selection.min_files
+            )
+        });
         return Ok(report);
     }
     tracing::info!(

@@ -2,14 +2,16 @@
 //!
 //! - compaction ([`compact`]): small data files of a partition are rewritten into files near a
 //!   target size and committed as one `replace` snapshot that carries ingest's Kafka offsets;
+//! - manifest merging ([`manifests`]): the data manifests appends left behind become one;
 //! - snapshot expiry ([`expire`]): old snapshots leave the metadata, and files only they needed
 //!   are deleted;
 //! - orphan-file removal ([`orphans`]): files under a table's location that nothing references.
 //!
 //! Each action is safe to run while `ingest` commits: none deletes a file a retained snapshot or
 //! a commit in flight needs, and a compaction that raced an append re-plans its commit on top of
-//! it or gives up.
+//! it or gives up. [`background`] runs them on a schedule beside ingest.
 
+pub mod background;
 pub mod compact;
 mod error;
 pub mod expire;
@@ -28,11 +30,12 @@ use std::time::{Duration, Instant};
 use bidlake_lake::Lake;
 use iceberg::table::Table;
 
+pub use background::{AutoMaintainArgs, MaintenanceMetrics, MaintenanceSnapshot};
 pub use compact::CompactionReport;
 pub(crate) use error::Context;
 pub use error::{Error, Result};
 pub use expire::ExpiryReport;
-pub use options::{Actions, MIN_ORPHAN_AGE, MaintainArgs, parse_size};
+pub use options::{Actions, MIN_ORPHAN_AGE, MaintainArgs, Selection, parse_size};
 pub use orphans::OrphanReport;
 pub use plan::FileStats;
 
@@ -47,6 +50,8 @@ pub struct TableReport {
     pub before: FileStats,
     pub after: FileStats,
     pub compaction: Option<CompactionReport>,
+    /// Manifest merging (runs with compaction).
+    pub manifests: Option<manifests::MergeReport>,
     pub expiry: Option<ExpiryReport>,
     pub orphans: Option<OrphanReport>,
     pub elapsed: Duration,
@@ -80,6 +85,7 @@ pub async fn run(lake: &Lake, args: &MaintainArgs) -> Result<Vec<TableReport>> {
             before,
             after: before,
             compaction: None,
+            manifests: None,
             expiry: None,
             orphans: None,
             elapsed: Duration::ZERO,
@@ -92,6 +98,17 @@ pub async fn run(lake: &Lake, args: &MaintainArgs) -> Result<Vec<TableReport>> {
                     report.after.files - compaction.input.files + compaction.output.files;
             }
             report.compaction = Some(compaction);
+            let table = lake.load_table(name).await?;
+            report.manifests = Some(
+                manifests::merge(
+                    lake,
+                    &table,
+                    manifests::MIN_MANIFESTS_TO_MERGE,
+                    args.dry_run,
+                    &mut cache,
+                )
+                .await?,
+            );
         }
         if actions.expire {
             let table = lake.load_table(name).await?;

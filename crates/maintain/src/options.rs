@@ -68,6 +68,26 @@ pub struct MaintainArgs {
     /// Only files older than this (by last-modified time) count as orphans; at least 1h.
     #[arg(long, env = "MAINTAIN_ORPHAN_OLDER_THAN", default_value = "7d", value_parser = humantime::parse_duration)]
     pub orphan_older_than: Duration,
+
+    /// Which partitions compaction rewrites: `maintain` takes every partition with two small
+    /// files; maintenance beside ingest leaves the ones being written until they have more.
+    #[arg(skip = Selection::ALL)]
+    pub selection: Selection,
+}
+
+/// The partitions a compaction rewrites.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Selection {
+    /// A partition with this many small files is compacted.
+    pub min_files: usize,
+    /// A partition with two or more small files is compacted once nothing was added to it for
+    /// this long (`None`: no partition counts as quiet).
+    pub quiet_after: Option<Duration>,
+}
+
+impl Selection {
+    /// Every partition with two or more small files.
+    pub const ALL: Selection = Selection { min_files: 2, quiet_after: None };
 }
 
 /// Which actions a run takes.
@@ -95,6 +115,7 @@ impl MaintainArgs {
             retain_snapshots_older_than: Duration::from_secs(7 * 86_400),
             retain_last: 1,
             orphan_older_than: Duration::from_secs(7 * 86_400),
+            selection: Selection::ALL,
         }
     }
 

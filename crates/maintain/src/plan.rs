@@ -3,12 +3,17 @@
 //! file; a bin of one file would only copy it, so it is left alone.
 
 use std::collections::BTreeMap;
+use std::time::{SystemTime, UNIX_EPOCH};
 
 use iceberg::spec::{DataContentType, DataFile, FormatVersion, ManifestContentType, Struct};
 use iceberg::table::Table;
 
-use crate::Result;
 use crate::reach::{ManifestCache, manifest_list};
+use crate::{Result, Selection};
+
+/// In a partition still being written, files under this fraction of the small-file size are the
+/// fresh ones a round compacts.
+const ACTIVE_TIER: u64 = 16;
 
 /// Small files of one partition that become one file.
 #[derive(Debug, Clone)]
@@ -57,12 +62,23 @@ impl Plan {
     }
 }
 
-/// Plans the compaction of `table`'s current snapshot.
+/// Plans the compaction of every partition of `table`'s current snapshot.
 pub async fn plan(
     table: &Table,
     cache: &mut ManifestCache,
     small: u64,
     target: u64,
+) -> Result<Plan> {
+    plan_selected(table, cache, small, target, Selection::ALL).await
+}
+
+/// Plans the compaction of the partitions of `table`'s current snapshot that `selection` takes.
+pub async fn plan_selected(
+    table: &Table,
+    cache: &mut ManifestCache,
+    small: u64,
+    target: u64,
+    selection: Selection,
 ) -> Result<Plan> {
     let metadata = table.metadata();
     let mut plan = Plan {
@@ -81,8 +97,14 @@ pub async fn plan(
     let spec = metadata.default_partition_spec().clone();
     let schema = metadata.current_schema().clone();
 
-    // Small files of the default spec, by partition (ordered, so plans and logs are stable).
+    // Small files of the default spec, by partition (ordered, so plans and logs are stable),
+    // and when the newest of them was committed.
     let mut small_files: BTreeMap<String, (Struct, Vec<DataFile>)> = BTreeMap::new();
+    let mut newest: BTreeMap<String, i64> = BTreeMap::new();
+    let added_at = |snapshot_id: Option<i64>| {
+        // A snapshot expired since counts as old.
+        snapshot_id.and_then(|id| metadata.snapshot_by_id(id)).map_or(0, |s| s.timestamp_ms())
+    };
     let list = manifest_list(table, snapshot).await?;
     for (file, manifest) in cache.load(table, &list).await? {
         for entry in manifest.entries().iter().filter(|e| e.is_alive()) {
@@ -100,6 +122,9 @@ pub async fn plan(
             plan.live.records += data.record_count();
             if file.partition_spec_id == spec.spec_id() && data.file_size_in_bytes() < small {
                 let path = spec.partition_to_path(data.partition(), schema.clone());
+                let at = added_at(entry.snapshot_id().or(Some(file.added_snapshot_id)));
+                let latest = newest.entry(path.clone()).or_insert(at);
+                *latest = (*latest).max(at);
                 small_files
                     .entry(path)
                     .or_insert_with(|| (data.partition().clone(), Vec::new()))
@@ -111,7 +136,21 @@ pub async fn plan(
     if plan.unsupported.is_some() {
         return Ok(plan);
     }
-    for (partition_path, (partition, files)) in small_files {
+    let quiet_before = selection.quiet_after.map(|quiet| {
+        let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
+        now.saturating_sub(quiet).as_millis() as i64
+    });
+    for (partition_path, (partition, mut files)) in small_files {
+        let quiet = quiet_before.is_some_and(|before| newest[&partition_path] <= before);
+        if selection.quiet_after.is_some() && !quiet {
+            // Still being written: only the fresh small files, so that what earlier rounds
+            // compacted is not rewritten on every round (it is, once, when the partition goes
+            // quiet).
+            files.retain(|f| f.file_size_in_bytes() < small / ACTIVE_TIER);
+        }
+        if files.len() < selection.min_files.max(2) && !(quiet && files.len() >= 2) {
+            continue;
+        }
         for files in pack(files, target) {
             plan.bins.push(Bin {
                 partition_path: partition_path.clone(),

@@ -6,6 +6,7 @@
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
+use std::time::Duration;
 
 use arrow_array::{
     ArrayRef, Int32Array, Int64Array, RecordBatch, StringArray, TimestampMicrosecondArray,
@@ -14,8 +15,9 @@ use arrow_array::{
 use arrow_schema::DataType;
 use bidlake_lake::setup::setup_lake;
 use bidlake_lake::{Lake, LakeArgs, open_lake};
+use bidlake_maintain::Selection;
 use bidlake_maintain::manifests::{data_manifests, merge};
-use bidlake_maintain::plan::plan;
+use bidlake_maintain::plan::{plan, plan_selected};
 use bidlake_maintain::reach::ManifestCache;
 use bidlake_maintain::replace::{Outcome, Replacement, commit};
 use bidlake_maintain::rewrite::Rewriter;
@@ -280,4 +282,38 @@ async fn merged_manifests_keep_every_row_and_ingests_progress() {
     let table = lake.load_table("clicks").await.unwrap();
     assert_eq!(data_manifests(&table).await.unwrap(), 1);
     assert_eq!(offsets(&table).await, (0..80).collect::<Vec<_>>());
+}
+
+#[tokio::test]
+async fn maintenance_beside_ingest_waits_for_enough_fresh_files_or_a_quiet_partition() {
+    let dir = tempfile::tempdir().unwrap();
+    let lake = open_lake(LakeArgs::embedded().resolve(dir.path()).unwrap()).await.unwrap();
+    setup_lake(&lake, false).await.unwrap();
+    for i in 0..3 {
+        append(&lake, i * 10, 10).await;
+    }
+    let mut cache = ManifestCache::default();
+    let active = Selection { min_files: 4, quiet_after: Some(Duration::from_secs(3600)) };
+    let quiet = Selection { min_files: 4, quiet_after: Some(Duration::ZERO) };
+
+    // Three files in a partition written a moment ago: left alone, unless it counts as quiet.
+    let table = lake.load_table("clicks").await.unwrap();
+    let planned = plan_selected(&table, &mut cache, TARGET, TARGET, active).await.unwrap();
+    assert!(planned.bins.is_empty());
+    let planned = plan_selected(&table, &mut cache, TARGET, TARGET, quiet).await.unwrap();
+    assert_eq!(planned.bins[0].files.len(), 3);
+
+    // A fourth: compacted while still being written.
+    append(&lake, 30, 10).await;
+    let table = lake.load_table("clicks").await.unwrap();
+    let planned = plan_selected(&table, &mut cache, TARGET, TARGET, active).await.unwrap();
+    assert_eq!(planned.bins.len(), 1);
+    assert_eq!(planned.bins[0].files.len(), 4);
+    // Files past the fresh tier (what earlier rounds wrote) wait for the partition to go quiet.
+    let largest = planned.bins[0].files.iter().map(|f| f.file_size_in_bytes()).max().unwrap();
+    let small = largest + 1;
+    let planned = plan_selected(&table, &mut cache, small, TARGET, active).await.unwrap();
+    assert!(planned.bins.is_empty());
+    let planned = plan_selected(&table, &mut cache, small, TARGET, quiet).await.unwrap();
+    assert_eq!(planned.bins[0].files.len(), 4);
 }

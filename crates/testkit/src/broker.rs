@@ -29,6 +29,19 @@ impl Broker {
         Self { broker, dir }
     }
 
+    /// A broker that removes records past their topic's retention every `cleanup_every`.
+    pub fn start_with_cleanup(cleanup_every: std::time::Duration) -> Self {
+        let dir = tempfile::tempdir().expect("creating a temporary directory for the broker");
+        let broker = EmbeddedBroker::start_with(dir.path(), free_port(), cleanup_every)
+            .unwrap_or_else(|err| panic!("{err}"));
+        Self { broker, dir }
+    }
+
+    /// The broker's data directory.
+    pub fn dir(&self) -> &std::path::Path {
+        self.dir.path()
+    }
+
     /// `host:port` to give Kafka clients.
     pub fn bootstrap(&self) -> String {
         self.broker.bootstrap()

@@ -85,3 +85,19 @@ pub fn consume(bootstrap: &str, topics: &[&str], expected: usize, idle: Duration
     }
     records
 }
+
+/// How many records `topic` holds (high minus low watermark, over its partitions).
+pub fn records_on_broker(bootstrap: &str, topic: &str) -> usize {
+    let client: BaseConsumer =
+        ClientConfig::new().set("bootstrap.servers", bootstrap).create().unwrap();
+    let timeout = Duration::from_secs(10);
+    let metadata = client.fetch_metadata(Some(topic), timeout).unwrap();
+    metadata.topics()[0]
+        .partitions()
+        .iter()
+        .map(|p| {
+            let (low, high) = client.fetch_watermarks(topic, p.id(), timeout).unwrap();
+            (high - low) as usize
+        })
+        .sum()
+}

@@ -1,0 +1,121 @@
+//! Running unattended: the maintenance ingest runs beside itself (`ingest --maintain`, on by
+//! default in `up`) and the embedded broker's retention, driven from the outside against the
+//! real binary and a real broker (tansu), checked as a user would: rows in the tables, files
+//! on disk, records on the broker.
+
+#![allow(clippy::unwrap_used)] // a test file: a failed unwrap is a failed test
+
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use bidlake_testkit::{
+    Broker, assert_each_once, bidlake_command, records_on_broker, run_ok, scan, sources,
+};
+
+const BIDLAKE: &str = env!("CARGO_BIN_EXE_bidlake");
+
+fn bidlake(broker: &Broker, data_dir: &Path) -> Command {
+    bidlake_command(BIDLAKE, broker, data_dir)
+}
+
+fn count_files(dir: &Path, suffix: &str) -> usize {
+    std::fs::read_dir(dir)
+        .map(|entries| {
+            entries.flatten().filter(|e| e.file_name().to_string_lossy().ends_with(suffix)).count()
+        })
+        .unwrap_or(0)
+}
+
+#[test]
+fn maintenance_beside_ingest_loses_and_doubles_nothing_and_metadata_stays_bounded() {
+    let broker = Broker::start();
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path();
+    run_ok(bidlake(&broker, data).arg("setup"));
+
+    // A stream of ~20 s with its funnel, while ingest commits every 200 ms and maintains every
+    // second: compactions, manifest merges and expiries race its commits the whole time.
+    let mut generator = bidlake(&broker, data)
+        .args(["gen", "--count", "3000", "--rate", "150", "--seed", "15"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let log_path = data.join("ingest.log");
+    let mut ingest = bidlake(&broker, data)
+        .args(["ingest", "--assignment", "all", "--commit-interval", "200ms"])
+        .args(["--maintain", "--maintain-every", "1s", "--maintain-min-files", "4"])
+        .args(["--maintain-retain-snapshots", "3s", "--duration", "120s"])
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(&log_path).unwrap())
+        .spawn()
+        .unwrap();
+    assert!(generator.wait().unwrap().success());
+    std::thread::sleep(Duration::from_secs(4));
+    assert!(ingest.try_wait().unwrap().is_none(), "ingest with maintenance ended by itself");
+    // A person's Ctrl-C: ingest commits what it holds, maintenance stops between steps.
+    assert!(
+        Command::new("kill").args(["-INT", &ingest.id().to_string()]).status().unwrap().success()
+    );
+    let stopped = Instant::now();
+    assert!(ingest.wait().unwrap().success());
+    assert!(stopped.elapsed() < Duration::from_secs(30), "stopping took {:?}", stopped.elapsed());
+    let log = std::fs::read_to_string(&log_path).unwrap();
+    for done in ["compaction committed", "snapshots expired"] {
+        assert!(log.contains(done), "no {done:?} in the ingest log:\n{log}");
+    }
+    assert!(!log.contains("fenced"), "maintenance fenced ingest:\n{log}");
+    assert!(!log.contains("background maintenance failed"), "{log}");
+
+    // Whatever was left on the broker, then every record is exactly one row.
+    run_ok(bidlake(&broker, data).args(["ingest", "--until-caught-up", "--assignment", "all"]));
+    for (topic, table) in [
+        ("bid-requests", "bid_requests"),
+        ("bid-responses", "bid_responses"),
+        ("impressions", "impressions"),
+        ("clicks", "clicks"),
+    ] {
+        let rows = assert_each_once(&scan(data, table), table);
+        let letters = records_on_broker(&broker.bootstrap(), &format!("{topic}-dlq"));
+        assert_eq!(letters, 0, "{topic}: dead letters from the generator's valid events");
+        assert_eq!(rows, records_on_broker(&broker.bootstrap(), topic), "{table}: rows");
+        assert_eq!(sources(&scan(data, table)).len(), rows);
+    }
+
+    // Hundreds of commits, yet the metadata files are the table's log (25) and the current one.
+    let metadata = data.join("warehouse/db/bid_requests/metadata");
+    let commits = log.matches("committed table=\"bid_requests\"").count();
+    assert!(commits > 40, "only {commits} commits to bid_requests");
+    let json = count_files(&metadata, ".metadata.json");
+    assert!(json <= 26, "{json} metadata files after {commits} commits");
+    // Expired snapshots took their manifest lists with them.
+    let lists = std::fs::read_dir(&metadata)
+        .unwrap()
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().starts_with("snap-"))
+        .count();
+    assert!(lists < commits / 2, "{lists} manifest lists after {commits} commits");
+}
+
+#[test]
+fn the_embedded_broker_removes_records_past_their_retention() {
+    let broker = Broker::start_with_cleanup(Duration::from_secs(1));
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path();
+    // Topics bidlake creates get the retention (as `up` gives its embedded broker 24 h).
+    run_ok(bidlake(&broker, data).args(["setup", "--topic-retention", "3s"]));
+    run_ok(bidlake(&broker, data).args(["gen", "--count", "200", "--rate", "0"]));
+    let bootstrap = broker.bootstrap();
+    let held = records_on_broker(&bootstrap, "bid-requests");
+    assert_eq!(held, 200);
+    let started = Instant::now();
+    while records_on_broker(&bootstrap, "bid-requests") > 0 {
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "records past their retention still on the broker after {:?}",
+            started.elapsed()
+        );
+        std::thread::sleep(Duration::from_millis(500));
+    }
+}
