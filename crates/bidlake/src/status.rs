@@ -147,6 +147,27 @@ fn render_running(status: &Status, url: &str) -> String {
             let _ = writeln!(out, "  {}: {}", dead.topic, dead.reason);
         }
     }
+    if let Some(m) = &status.maintenance {
+        let _ = writeln!(
+            out,
+            "\nmaintenance: every {} s, {} rounds, {} compactions ({} files into {}), {} manifest merges, {} snapshots expired, {} files deleted, {} failures",
+            m.every_secs,
+            m.rounds,
+            m.compactions,
+            m.files_rewritten,
+            m.files_written,
+            m.manifest_merges,
+            m.snapshots_expired,
+            m.files_deleted,
+            m.failures
+        );
+        if let Some(failure) = &m.last_failure {
+            let _ = writeln!(out, "  last failure at {}: {}", time(failure.at_ms), failure.error);
+        }
+    }
+    if let Some(broker) = &status.broker {
+        let _ = writeln!(out, "broker storage: {} bytes", broker.disk_bytes);
+    }
     out.push('\n');
     out.push_str(&render_tables(&status.tables));
     out

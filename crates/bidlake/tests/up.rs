@@ -59,7 +59,7 @@ impl Ports {
 /// Starts `up` and returns once it printed its banner.
 fn start_up(data_dir: &std::path::Path, ports: Ports) -> Child {
     let mut child = bidlake()
-        .args(["up", "--rate", "200", "--commit-interval", "2s"])
+        .args(["up", "--rate", "200", "--commit-interval", "2s", "--maintain-every", "2s"])
         .args(ports.args())
         .arg("--data-dir")
         .arg(data_dir)
@@ -228,6 +228,15 @@ fn the_dashboard_shows_the_platform_live_in_a_browser() {
         std::thread::sleep(Duration::from_millis(500));
     }
 
+    // Maintenance runs by itself (every 2 s here) and says so; the broker's disk use is shown.
+    while status_json(ports.dashboard)["maintenance"]["rounds"].as_u64().unwrap_or(0) == 0 {
+        assert!(std::time::Instant::now() < deadline, "no maintenance round after a minute");
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    let status = status_json(ports.dashboard);
+    assert!(status["broker"]["disk_bytes"].as_u64().unwrap() > 0, "{status}");
+    assert_eq!(status["broker"]["retention_secs"].as_u64(), Some(86_400), "{status}");
+
     // A real browser runs the page's script, which polls /api/status: the numbers move.
     let page = format!("http://127.0.0.1:{}/", ports.dashboard);
     let first = render_dom(&page, Duration::from_secs(2));
@@ -238,6 +247,7 @@ fn the_dashboard_shows_the_platform_live_in_a_browser() {
         assert!(dom.contains("bid-requests → db.bid_requests"));
         assert!(!dom.contains("points=\"\""), "the throughput chart is drawn");
     }
+    assert!(second.contains("manifest merges") && second.contains("db.bid_requests</td>"));
     let (before, after) = (shown(&first, "rows-total"), shown(&second, "rows-total"));
     assert!(before > 0 && after > before, "rows shown: {before}, then {after}");
     assert!(shown(&second, "commits") > 0);
@@ -258,6 +268,9 @@ fn the_dashboard_shows_the_platform_live_in_a_browser() {
         .parse()
         .unwrap();
     assert!(rows > 0.0);
+    for name in ["bidlake_maintenance_rounds_total ", "bidlake_broker_disk_bytes "] {
+        assert!(samples.iter().any(|l| l.starts_with(name)), "no {name}in {metrics}");
+    }
 
     // `status` prints the same from the command line; the REST catalog serves the tables.
     let out = bidlake()
