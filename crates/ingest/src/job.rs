@@ -939,7 +939,9 @@ impl Job {
             commit_by: self.batch_started_at + self.args.settings.max_uncommitted_age,
         };
         let name = batch.table.name();
+        let started = Instant::now();
         let outcome = exactly_once::commit(&self.lake, &batch).await?;
+        let took = started.elapsed();
         let Outcome::Committed { table, progress } = &outcome else {
             match &outcome {
                 Outcome::Fenced(moved) => {
@@ -990,6 +992,7 @@ impl Job {
             rows,
             bytes,
             records = state.records,
+            took_ms = (took.as_secs_f64() * 1e4).round() / 10.0,
             "committed"
         );
         state.sink.set_table(table.as_ref().clone());
