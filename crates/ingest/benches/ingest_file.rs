@@ -246,7 +246,7 @@ async fn commit(lake: &bidlake_lake::Lake, sink: &mut TableSink, next: i64) -> (
         .set_snapshot_properties(progress.properties("bench"))
         .apply(tx)
         .unwrap();
-    match commit_pinned(&lake.catalog, &table, tx).await.unwrap() {
+    match commit_pinned(lake, &table, tx).await.unwrap() {
         Attempt::Committed(table) => sink.set_table(*table),
         Attempt::Conflict => panic!("no other writer exists in the benchmark"),
     }

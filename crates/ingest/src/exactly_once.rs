@@ -132,9 +132,8 @@ pub async fn attempt(lake: &Lake, table: &Table, batch: &Batch<'_>) -> Result<Op
         update = update.set(key, value);
     }
     let tx = update.apply(tx).map_err(planning)?;
-    match commit_pinned(&lake.catalog, table, tx).await {
+    match commit_pinned(lake, table, tx).await {
         Ok(Attempt::Committed(committed)) => {
-            bidlake_lake::metadata_files::delete_dropped(lake, table, &committed).await;
             Ok(Some(Outcome::Committed { table: committed, progress }))
         }
         Ok(Attempt::Conflict) => Ok(None),

@@ -62,3 +62,18 @@ impl<T> IcebergContext<T> for Result<T, iceberg::Error> {
         self.map_err(|source| Error::Iceberg { context: context(), source: Box::new(source) })
     }
 }
+
+/// An error and its sources in one line, without repeating a source its message already has.
+pub(crate) fn error_chain(err: &dyn std::error::Error) -> String {
+    let mut text = err.to_string();
+    let mut source = err.source();
+    while let Some(cause) = source {
+        let cause_text = cause.to_string();
+        if !text.contains(&cause_text) {
+            text.push_str(": ");
+            text.push_str(&cause_text);
+        }
+        source = cause.source();
+    }
+    text
+}

@@ -3,11 +3,19 @@
 //! the commit's content depends on the table it was planned against (Kafka offsets that fence a
 //! stale writer, a compaction's rewritten files). Here the transaction is applied to exactly
 //! the table the caller checked, and a conflict comes back to the caller to re-plan.
+//!
+//! Through the SQL catalog the commit goes through [`crate::commit::commit_updates`] rather than
+//! iceberg's `SqlCatalog`, which leaves the metadata file it wrote behind when another commit
+//! came first (with maintenance beside ingest, a few an hour) and never deletes the ones that fall
+//! out of the log.
 
 use std::collections::HashMap;
 use std::sync::Arc;
 
 use async_trait::async_trait;
+
+use crate::commit::commit_updates;
+use crate::{CatalogKind, Lake};
 use iceberg::table::Table;
 use iceberg::transaction::Transaction;
 use iceberg::{
@@ -24,12 +32,13 @@ pub enum Attempt {
 }
 
 /// Commits `tx` (built on `table`) only if the table is still at `table`'s version.
-pub async fn commit_pinned(
-    catalog: &Arc<dyn Catalog>,
-    table: &Table,
-    tx: Transaction,
-) -> IcebergResult<Attempt> {
-    let pinned = PinnedCatalog { inner: catalog.clone(), table: table.clone(), dry_run: false };
+pub async fn commit_pinned(lake: &Lake, table: &Table, tx: Transaction) -> IcebergResult<Attempt> {
+    let pinned = PinnedCatalog {
+        inner: lake.catalog.clone(),
+        lake: Some(lake.clone()),
+        table: table.clone(),
+        dry_run: false,
+    };
     match tx.commit(&pinned).await {
         Ok(table) => Ok(Attempt::Committed(Box::new(table))),
         Err(err) if err.kind() == ErrorKind::CatalogCommitConflicts => Ok(Attempt::Conflict),
@@ -44,7 +53,8 @@ pub async fn preview(
     table: &Table,
     tx: Transaction,
 ) -> IcebergResult<Table> {
-    let pinned = PinnedCatalog { inner: catalog.clone(), table: table.clone(), dry_run: true };
+    let pinned =
+        PinnedCatalog { inner: catalog.clone(), lake: None, table: table.clone(), dry_run: true };
     tx.commit(&pinned).await
 }
 
@@ -53,6 +63,8 @@ pub async fn preview(
 #[derive(Debug)]
 struct PinnedCatalog {
     inner: Arc<dyn Catalog>,
+    /// The lake whose SQL catalog commits go through [`commit_updates`].
+    lake: Option<Lake>,
     table: Table,
     dry_run: bool,
 }
@@ -124,9 +136,29 @@ impl Catalog for PinnedCatalog {
     ) -> IcebergResult<Table> {
         self.inner.register_table(table, metadata_location).await
     }
-    async fn update_table(&self, commit: TableCommit) -> IcebergResult<Table> {
+    async fn update_table(&self, mut commit: TableCommit) -> IcebergResult<Table> {
         if self.dry_run {
             return commit.apply(self.table.clone());
+        }
+        if let Some(lake) =
+            self.lake.as_ref().filter(|l| matches!(l.config.catalog, CatalogKind::Sql { .. }))
+        {
+            let (requirements, updates) = (commit.take_requirements(), commit.take_updates());
+            return match commit_updates(lake, &self.table, requirements, updates).await {
+                Ok(Attempt::Committed(table)) => Ok(*table),
+                Ok(Attempt::Conflict) => Err(iceberg::Error::new(
+                    ErrorKind::CatalogCommitConflicts,
+                    format!("{} changed since it was loaded", self.table.identifier()),
+                )
+                .with_retryable(false)),
+                Err(err) => {
+                    let kind = match &err {
+                        crate::Error::Iceberg { source, .. } => source.kind(),
+                        _ => ErrorKind::Unexpected,
+                    };
+                    Err(iceberg::Error::new(kind, crate::error_chain(&err)).with_retryable(false))
+                }
+            };
         }
         self.inner.update_table(commit).await.map_err(|err| {
             // Requirements that fail (another commit came first) are conflicts too.

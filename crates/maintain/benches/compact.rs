@@ -209,7 +209,7 @@ async fn commit(lake: &Lake, sink: &mut TableSink, next: i64) {
         .set_snapshot_properties(progress.properties("bid-requests"))
         .apply(tx)
         .unwrap();
-    match commit_pinned(&lake.catalog, &table, tx).await.unwrap() {
+    match commit_pinned(lake, &table, tx).await.unwrap() {
         Attempt::Committed(table) => sink.set_table(*table),
         Attempt::Conflict => panic!("no other writer exists in the benchmark"),
     }

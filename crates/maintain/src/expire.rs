@@ -64,12 +64,11 @@ pub async fn expire(
     if !args.dry_run {
         let mut attempt = 1;
         loop {
-            match commit_pinned(&lake.catalog, &before, plan(&before)?)
+            match commit_pinned(lake, &before, plan(&before)?)
                 .await
                 .context(|| format!("committing the snapshot expiry of {name}"))?
             {
                 Attempt::Committed(table) => {
-                    bidlake_lake::metadata_files::delete_dropped(lake, &before, &table).await;
                     after = *table;
                     break;
                 }
