@@ -1,8 +1,9 @@
 //! Maintenance that runs itself, in the process that ingests (`bidlake up`, `bidlake ingest
 //! --maintain`). Every round, for each table of the namespace:
-//! - compaction of the partitions with `--maintain-min-files` fresh small files, and of any
-//!   partition with two or more small files once nothing was added to it for
-//!   `--maintain-quiet-after` (the day that ended, a country that went quiet);
+//! - compaction, in each partition being written, of the files of each size tier (under 1 MiB,
+//!   then 8 times larger each) that holds `--maintain-min-files`, and of every small file of a
+//!   partition nothing was added to for `--maintain-quiet-after` (the day that ended, a country
+//!   that went quiet);
 //! - manifest merging once the current snapshot names [`MIN_MANIFESTS_TO_MERGE`] data manifests;
 //! - snapshot expiry past `--maintain-retain-snapshots` (with the files only they referenced);
 //! - orphan removal every `--maintain-orphans-every`, of files older than
@@ -48,7 +49,8 @@ pub struct AutoMaintainArgs {
         long = "maintain-every", env = "MAINTAIN_EVERY", default_value = "1m", value_parser = humantime::parse_duration)]
     pub every: Duration,
 
-    /// A partition is compacted once it has this many small files.
+    /// In a partition being written, the files of a size tier are compacted once there are this
+    /// many (tiers: under 1 MiB, then each 8 times larger).
     #[arg(
         id = "maintain_min_files",
         value_name = "N",

@@ -11,9 +11,33 @@ use iceberg::table::Table;
 use crate::reach::{ManifestCache, manifest_list};
 use crate::{Result, Selection};
 
-/// In a partition still being written, files under this fraction of the small-file size are the
-/// fresh ones a round compacts.
-const ACTIVE_TIER: u64 = 16;
+/// Size tiers of a partition still being written: files under 1 MiB, then each tier 8 times the
+/// size of the one before. A tier is compacted once it holds enough files, so a file is rewritten
+/// about once per tier it passes through (not on every round), and a partition keeps at most a
+/// few files per tier.
+const TIER_BASE: u64 = 1 << 20;
+const TIER_RATIO: u64 = 8;
+
+/// The size tier of a file of `size` bytes.
+fn tier(size: u64) -> u32 {
+    let mut tier = 0;
+    let mut bound = TIER_BASE;
+    while size >= bound {
+        tier += 1;
+        bound = bound.saturating_mul(TIER_RATIO);
+    }
+    tier
+}
+
+/// The files of a partition still being written that a round compacts: those of every size tier
+/// that holds at least `min_files`.
+fn full_tiers(files: Vec<DataFile>, min_files: usize) -> Vec<DataFile> {
+    let mut tiers: BTreeMap<u32, Vec<DataFile>> = BTreeMap::new();
+    for file in files {
+        tiers.entry(tier(file.file_size_in_bytes())).or_default().push(file);
+    }
+    tiers.into_values().filter(|files| files.len() >= min_files).flatten().collect()
+}
 
 /// Small files of one partition that become one file.
 #[derive(Debug, Clone)]
@@ -140,15 +164,17 @@ pub async fn plan_selected(
         let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
         now.saturating_sub(quiet).as_millis() as i64
     });
-    for (partition_path, (partition, mut files)) in small_files {
+    let min_files = selection.min_files.max(2);
+    for (partition_path, (partition, files)) in small_files {
         let quiet = quiet_before.is_some_and(|before| newest[&partition_path] <= before);
-        if selection.quiet_after.is_some() && !quiet {
-            // Still being written: only the fresh small files, so that what earlier rounds
-            // compacted is not rewritten on every round (it is, once, when the partition goes
-            // quiet).
-            files.retain(|f| f.file_size_in_bytes() < small / ACTIVE_TIER);
-        }
-        if files.len() < selection.min_files.max(2) && !(quiet && files.len() >= 2) {
+        let files = match selection.quiet_after {
+            // Still being written: the tiers with enough files, so that what earlier rounds
+            // compacted is not rewritten on every round.
+            Some(_) if !quiet => full_tiers(files, min_files),
+            // Quiet, or `maintain` by hand: every small file.
+            _ => files,
+        };
+        if files.len() < 2 {
             continue;
         }
         for files in pack(files, target) {
@@ -209,6 +235,29 @@ mod tests {
         let files = vec![file("a", 60), file("b", 50), file("c", 40), file("d", 30), file("e", 10)];
         // 60+40 | 50+30+10: first fit, largest first.
         assert_eq!(names(&pack(files, 100)), [vec!["a", "c"], vec!["b", "d", "e"]]);
+    }
+
+    #[test]
+    fn a_partition_being_written_compacts_the_tiers_with_enough_files() {
+        let mib = 1 << 20;
+        assert_eq!(
+            (tier(0), tier(mib - 1), tier(mib), tier(8 * mib - 1), tier(8 * mib)),
+            (0, 0, 1, 1, 2)
+        );
+        // Three fresh files and two files earlier rounds wrote: with 3 per tier, only the fresh.
+        let files = vec![
+            file("a", 10),
+            file("b", 20),
+            file("c", 30),
+            file("old1", 2 * mib),
+            file("old2", 3 * mib),
+        ];
+        let chosen = full_tiers(files.clone(), 3);
+        assert_eq!(chosen.iter().map(DataFile::file_path).collect::<Vec<_>>(), ["a", "b", "c"]);
+        // A third file in the 1 MiB tier: that tier goes too.
+        let mut more = files;
+        more.push(file("old3", 4 * mib));
+        assert_eq!(full_tiers(more, 3).len(), 6);
     }
 
     #[test]
