@@ -111,10 +111,10 @@ by_table = {}
 for line in open(log):
     m = commit.match(line)
     if m:
-        at = datetime.fromisoformat(m.group(1)).timestamp()
+        at = datetime.fromisoformat(m.group(1) + "+00:00").timestamp()
         by_table.setdefault(m.group(2), []).append((at, float(m.group(3))))
 rows = [l.split() for l in open(samples).read().splitlines()[1:]]
-rows = [[float(x) for x in r] for r in rows if len(r) == 11]
+rows = [[float(x) for x in r] for r in rows if len(r) == 10]
 def pct(xs, p):
     xs = sorted(xs)
     return xs[min(len(xs) - 1, int(len(xs) * p))] if xs else float('nan')
@@ -131,7 +131,7 @@ for start in range(0, len(main), 1000):
     took = [ms for c in by_table.values() for at, ms in c if t0 <= at <= t1]
     inside = [r for r in rows if t0 <= r[0] <= t1 + 1] or [min(rows, key=lambda r: abs(r[0] - t1))]
     last = inside[-1]
-    q = sorted(r[10] for r in inside)
+    q = sorted(r[9] for r in inside)
     print(f"{start:,}-{start + 1000:,} | {pct(took, .5):.1f} | {pct(took, .99):.1f} | "
           f"{last[2] / 1024:.0f} | {last[3] / 1024:.0f} | "
           f"{last[5]:.0f}/{last[6]:.0f}/{last[7]:.0f}/{last[8]:.0f} | {q[len(q) // 2]:.0f}")

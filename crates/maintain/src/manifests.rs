@@ -4,7 +4,6 @@
 //! data, as Iceberg's rewrite-manifests action does), planned on one version of the table and
 //! re-planned when an append commits first.
 
-use std::time::Duration;
 
 use bidlake_lake::Lake;
 use iceberg::spec::ManifestContentType;
@@ -12,7 +11,7 @@ use iceberg::table::Table;
 
 use crate::Result;
 use crate::reach::{ManifestCache, manifest_list};
-use crate::replace::{Outcome, Replacement, commit};
+use crate::replace::{Outcome, Replacement, commit_prepared, prepare};
 
 /// Data manifests a snapshot may name before they are merged: few enough that an append's
 /// manifest list and a scan's planning stay small, enough that a merge is not a commit of its own
@@ -20,7 +19,7 @@ use crate::replace::{Outcome, Replacement, commit};
 pub const MIN_MANIFESTS_TO_MERGE: usize = 8;
 
 /// Commit attempts before a merge gives up on a table that keeps moving.
-const MAX_ATTEMPTS: u32 = 20;
+const MAX_ATTEMPTS: u32 = 100;
 
 /// What a merge did to one table.
 #[derive(Debug, Clone, Default)]
@@ -62,10 +61,16 @@ pub async fn merge(
         .into(),
         merge_manifests: true,
     };
+    let mut prepared = match prepare(table, &replacement, cache).await? {
+        Ok(prepared) => prepared,
+        Err(reason) => {
+            report.skipped = Some(reason);
+            return Ok(report);
+        }
+    };
     let mut current = table.clone();
-    let mut backoff = Duration::from_millis(50);
     for attempt in 1..=MAX_ATTEMPTS {
-        match commit(lake, &current, &replacement, cache).await? {
+        match commit_prepared(lake, &current, &mut prepared, &replacement, cache).await? {
             Outcome::Committed { table, snapshot_id } => {
                 report.after = data_manifests(&table).await?;
                 report.snapshot_id = Some(snapshot_id);
@@ -73,16 +78,17 @@ pub async fn merge(
                 return Ok(report);
             }
             Outcome::Stale(reason) => {
+                prepared.discard(table).await;
                 report.skipped = Some(reason);
                 return Ok(report);
             }
             Outcome::Conflict => {
-                tokio::time::sleep(backoff).await;
-                backoff = (backoff * 2).min(Duration::from_secs(2));
+                tokio::time::sleep(crate::compact::retry_pause()).await;
                 current = lake.load_table(current.identifier().name()).await?;
             }
         }
     }
+    prepared.discard(table).await;
     report.skipped = Some(format!("the table changed on each of {MAX_ATTEMPTS} commit attempts"));
     Ok(report)
 }

@@ -55,16 +55,64 @@ pub enum Outcome {
     Stale(String),
 }
 
-/// Plans the replace snapshot on `table` as loaded and commits it if the table is unchanged.
+/// A replace snapshot's manifests, written once against one version of the table. They are
+/// committed on top of whatever appends come after that version ([`commit_prepared`]): a retry
+/// after a conflict only writes a new manifest list, so it stays cheap however many files the
+/// replacement rewrote, and a compaction is not starved by an ingest that commits every 100 ms.
+#[derive(Debug)]
+pub struct Prepared {
+    snapshot_id: i64,
+    commit_id: uuid::Uuid,
+    /// The manifests of the planned-on version it replaces (rewritten or merged).
+    consumed: HashSet<String>,
+    /// The manifests written for it: the added files' and the rewritten or merged ones.
+    manifests: Vec<ManifestFile>,
+    /// Every file written for it (manifests and manifest lists).
+    written: Vec<String>,
+    /// The data files it deletes, as their manifests listed them.
+    deleted: Vec<DataFile>,
+    /// Manifests replaced and created by merging.
+    replaced: usize,
+    created: usize,
+    attempts: usize,
+}
+
+impl Prepared {
+    /// Deletes the manifests written for a replacement that will never be committed.
+    pub async fn discard(&self, table: &Table) {
+        delete_quietly(table, &self.written).await;
+    }
+}
+
+/// Plans the replace snapshot on `table` as loaded and commits it if the table is unchanged;
+/// nothing it wrote is left behind when it is not committed.
 pub async fn commit(
     lake: &Lake,
     table: &Table,
     replacement: &Replacement,
     cache: &mut ManifestCache,
 ) -> Result<Outcome> {
+    let mut prepared = match prepare(table, replacement, cache).await? {
+        Ok(prepared) => prepared,
+        Err(reason) => return Ok(Outcome::Stale(reason)),
+    };
+    let outcome = commit_prepared(lake, table, &mut prepared, replacement, cache).await?;
+    if !matches!(outcome, Outcome::Committed { .. }) {
+        prepared.discard(table).await;
+    }
+    Ok(outcome)
+}
+
+/// Writes the manifests of the replace snapshot planned on `table` as loaded; `Err` says why the
+/// replacement no longer applies.
+pub async fn prepare(
+    table: &Table,
+    replacement: &Replacement,
+    cache: &mut ManifestCache,
+) -> Result<Result<Prepared, String>> {
     let metadata = table.metadata();
     let Some(parent) = metadata.current_snapshot() else {
-        return Ok(Outcome::Stale("the table has no snapshot any more".into()));
+        return Ok(Err("the table has no snapshot any more".into()));
     };
     let list = manifest_list(table, parent).await?;
     let manifests = cache.load(table, &list).await?;
@@ -75,7 +123,7 @@ pub async fn commit(
     for (file, manifest) in &manifests {
         for entry in manifest.entries().iter().filter(|e| e.is_alive()) {
             if file.content == ManifestContentType::Deletes {
-                return Ok(Outcome::Stale("delete files were committed meanwhile".into()));
+                return Ok(Err("delete files were committed meanwhile".into()));
             }
             if replacement.rewritten.contains(entry.file_path()) && live.insert(entry.file_path()) {
                 deleted.push(entry.data_file().clone());
@@ -83,137 +131,198 @@ pub async fn commit(
         }
     }
     if live.len() != replacement.rewritten.len() {
-        return Ok(Outcome::Stale(format!(
+        return Ok(Err(format!(
             "{} of the {} rewritten files are no longer in the table",
             replacement.rewritten.len() - live.len(),
             replacement.rewritten.len()
         )));
     }
 
-    let snapshot_id = unique_snapshot_id(metadata);
-    let sequence_number = metadata.next_sequence_number();
-    let commit_id = uuid::Uuid::new_v4();
-    let mut written = Vec::new();
-    let attempt = async {
-        let schema = metadata.current_schema().clone();
-        let manifest_path =
-            |n: usize| format!("{}/metadata/{commit_id}-m{n}.avro", metadata.location());
-        let output =
-            |path: &str| table.file_io().new_output(path).context(|| format!("creating {path}"));
-
-        let mut new_list: Vec<ManifestFile> = Vec::with_capacity(manifests.len() + 1);
-        let mut next_path = 0..;
-        if !replacement.added.is_empty() {
-            let path = manifest_path(next_path.next().unwrap_or_default());
-            let mut added = ManifestWriterBuilder::new(
-                output(&path)?,
-                Some(snapshot_id),
-                schema.clone(),
-                metadata.default_partition_spec().as_ref().clone(),
-            )
-            .build_v2_data();
-            for file in &replacement.added {
-                // A negative sequence number: inherited from the manifest list at commit.
-                added.add_file(file.clone(), -1).context(|| format!("adding a file to {path}"))?;
-            }
-            written.push(path.clone());
-            new_list.push(added.write_manifest_file().await.context(|| format!("writing {path}"))?);
-        }
-
-        // Manifests that hold a rewritten file are written again; with `merge_manifests`, all
-        // data manifests of a partition spec become one.
-        let mut groups: BTreeMap<i32, Vec<&(ManifestFile, Arc<Manifest>)>> = BTreeMap::new();
-        for source in &manifests {
-            let (file, manifest) = source;
-            let touched = manifest
-                .entries()
-                .iter()
-                .any(|e| e.is_alive() && replacement.rewritten.contains(e.file_path()));
-            if replacement.merge_manifests && file.content == ManifestContentType::Data {
-                groups.entry(file.partition_spec_id).or_default().push(source);
-            } else if touched {
-                let path = manifest_path(next_path.next().unwrap_or_default());
-                let rewritten =
-                    rewrite_manifests(table, &path, snapshot_id, &[source], replacement).await?;
-                written.push(path);
-                new_list.extend(rewritten);
-            } else {
-                new_list.push(file.clone());
-            }
-        }
-        let mut changes = ManifestChanges { kept: new_list.len(), ..Default::default() };
-        for sources in groups.values() {
-            changes.replaced += sources.len();
-            let path = manifest_path(next_path.next().unwrap_or_default());
-            let merged = rewrite_manifests(table, &path, snapshot_id, sources, replacement).await?;
-            written.push(path);
-            changes.created += usize::from(merged.is_some());
-            new_list.extend(merged);
-        }
-
-        let list_path =
-            format!("{}/metadata/snap-{snapshot_id}-0-{commit_id}.avro", metadata.location());
-        written.push(list_path.clone());
-        let mut list_writer = ManifestListWriter::v2(
-            output(&list_path)?.writer().await.context(|| format!("creating {list_path}"))?,
-            snapshot_id,
-            Some(parent.snapshot_id()),
-            sequence_number,
-        );
-        list_writer
-            .add_manifests(new_list.into_iter())
-            .context(|| format!("writing {list_path}"))?;
-        list_writer.close().await.context(|| format!("writing {list_path}"))?;
-
-        let mut summary = summary(metadata, parent, &deleted, replacement)?;
-        if replacement.merge_manifests {
-            changes.kept -= usize::from(!replacement.added.is_empty());
-            changes.record(&mut summary);
-        }
-        let now_ms = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map(|d| d.as_millis() as i64)
-            .unwrap_or_default()
-            .max(metadata.last_updated_ms());
-        let snapshot = Snapshot::builder()
-            .with_snapshot_id(snapshot_id)
-            .with_parent_snapshot_id(Some(parent.snapshot_id()))
-            .with_sequence_number(sequence_number)
-            .with_timestamp_ms(now_ms)
-            .with_manifest_list(list_path)
-            .with_summary(summary)
-            .with_schema_id(metadata.current_schema_id())
-            .build();
-        let updates = vec![
-            TableUpdate::AddSnapshot { snapshot },
-            TableUpdate::SetSnapshotRef {
-                ref_name: MAIN_BRANCH.to_owned(),
-                reference: SnapshotReference::new(
-                    snapshot_id,
-                    SnapshotRetention::branch(None, None, None),
-                ),
-            },
-        ];
-        let requirements = vec![
-            TableRequirement::UuidMatch { uuid: metadata.uuid() },
-            TableRequirement::RefSnapshotIdMatch {
-                r#ref: MAIN_BRANCH.to_owned(),
-                snapshot_id: Some(parent.snapshot_id()),
-            },
-        ];
-        Ok::<_, Error>(commit_updates(lake, table, requirements, updates).await?)
+    let mut prepared = Prepared {
+        snapshot_id: unique_snapshot_id(metadata),
+        commit_id: uuid::Uuid::new_v4(),
+        consumed: HashSet::new(),
+        manifests: Vec::new(),
+        written: Vec::new(),
+        deleted,
+        replaced: 0,
+        created: 0,
+        attempts: 0,
+    };
+    let written = write_manifests(table, &manifests, replacement, &mut prepared).await;
+    if let Err(err) = written {
+        prepared.discard(table).await;
+        return Err(err);
     }
-    .await;
+    Ok(Ok(prepared))
+}
 
-    match attempt {
+async fn write_manifests(
+    table: &Table,
+    manifests: &[(ManifestFile, Arc<Manifest>)],
+    replacement: &Replacement,
+    prepared: &mut Prepared,
+) -> Result<()> {
+    let metadata = table.metadata();
+    let (snapshot_id, commit_id) = (prepared.snapshot_id, prepared.commit_id);
+    let manifest_path =
+        |n: usize| format!("{}/metadata/{commit_id}-m{n}.avro", metadata.location());
+    let mut next_path = 0..;
+    if !replacement.added.is_empty() {
+        let path = manifest_path(next_path.next().unwrap_or_default());
+        let output = table.file_io().new_output(&path).context(|| format!("creating {path}"))?;
+        let mut added = ManifestWriterBuilder::new(
+            output,
+            Some(snapshot_id),
+            metadata.current_schema().clone(),
+            metadata.default_partition_spec().as_ref().clone(),
+        )
+        .build_v2_data();
+        for file in &replacement.added {
+            // A negative sequence number: inherited from the manifest list at commit.
+            added.add_file(file.clone(), -1).context(|| format!("adding a file to {path}"))?;
+        }
+        prepared.written.push(path.clone());
+        prepared
+            .manifests
+            .push(added.write_manifest_file().await.context(|| format!("writing {path}"))?);
+    }
+
+    // Manifests that hold a rewritten file are written again; with `merge_manifests`, all data
+    // manifests of a partition spec become one.
+    let mut groups: BTreeMap<i32, Vec<&(ManifestFile, Arc<Manifest>)>> = BTreeMap::new();
+    for source in manifests {
+        let (file, manifest) = source;
+        let touched = manifest
+            .entries()
+            .iter()
+            .any(|e| e.is_alive() && replacement.rewritten.contains(e.file_path()));
+        if replacement.merge_manifests && file.content == ManifestContentType::Data {
+            groups.entry(file.partition_spec_id).or_default().push(source);
+        } else if touched {
+            let path = manifest_path(next_path.next().unwrap_or_default());
+            prepared.written.push(path.clone());
+            prepared.consumed.insert(file.manifest_path.clone());
+            let rewritten =
+                rewrite_manifests(table, &path, snapshot_id, &[source], replacement).await?;
+            prepared.manifests.extend(rewritten);
+        }
+    }
+    for sources in groups.values() {
+        let path = manifest_path(next_path.next().unwrap_or_default());
+        prepared.written.push(path.clone());
+        prepared.consumed.extend(sources.iter().map(|(file, _)| file.manifest_path.clone()));
+        prepared.replaced += sources.len();
+        let merged = rewrite_manifests(table, &path, snapshot_id, sources, replacement).await?;
+        prepared.created += usize::from(merged.is_some());
+        prepared.manifests.extend(merged);
+    }
+    Ok(())
+}
+
+/// Commits `prepared` on `table` as loaded (its current snapshot the parent), if every manifest
+/// it replaces is still there and nothing since deleted a file it rewrote.
+pub async fn commit_prepared(
+    lake: &Lake,
+    table: &Table,
+    prepared: &mut Prepared,
+    replacement: &Replacement,
+    cache: &mut ManifestCache,
+) -> Result<Outcome> {
+    let metadata = table.metadata();
+    let Some(parent) = metadata.current_snapshot() else {
+        return Ok(Outcome::Stale("the table has no snapshot any more".into()));
+    };
+    let list = manifest_list(table, parent).await?;
+    let listed: HashSet<&str> = list.iter().map(|m| m.manifest_path.as_str()).collect();
+    if !prepared.consumed.iter().all(|m| listed.contains(m.as_str())) {
+        return Ok(Outcome::Stale("another commit rewrote the manifests it replaces".into()));
+    }
+    // What came since (appends): carried as they are, unless they delete what was rewritten.
+    let carried: Vec<ManifestFile> =
+        list.into_iter().filter(|m| !prepared.consumed.contains(&m.manifest_path)).collect();
+    for (file, manifest) in cache.load(table, &carried).await? {
+        for entry in manifest.entries() {
+            if file.content == ManifestContentType::Deletes && entry.is_alive() {
+                return Ok(Outcome::Stale("delete files were committed meanwhile".into()));
+            }
+            if !entry.is_alive() && replacement.rewritten.contains(entry.file_path()) {
+                return Ok(Outcome::Stale(format!(
+                    "{} was deleted by another commit",
+                    entry.file_path()
+                )));
+            }
+        }
+    }
+
+    prepared.attempts += 1;
+    let (snapshot_id, commit_id) = (prepared.snapshot_id, prepared.commit_id);
+    let sequence_number = metadata.next_sequence_number();
+    let list_path = format!(
+        "{}/metadata/snap-{snapshot_id}-{}-{commit_id}.avro",
+        metadata.location(),
+        prepared.attempts
+    );
+    let output =
+        table.file_io().new_output(&list_path).context(|| format!("creating {list_path}"))?;
+    let mut list_writer = ManifestListWriter::v2(
+        output.writer().await.context(|| format!("creating {list_path}"))?,
+        snapshot_id,
+        Some(parent.snapshot_id()),
+        sequence_number,
+    );
+    let kept = carried.len();
+    list_writer
+        .add_manifests(prepared.manifests.iter().cloned().chain(carried))
+        .context(|| format!("writing {list_path}"))?;
+    list_writer.close().await.context(|| format!("writing {list_path}"))?;
+
+    let mut summary = summary(metadata, parent, &prepared.deleted, replacement)?;
+    if replacement.merge_manifests {
+        let changes =
+            ManifestChanges { created: prepared.created, replaced: prepared.replaced, kept };
+        changes.record(&mut summary);
+    }
+    let now_ms = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or_default()
+        .max(metadata.last_updated_ms());
+    let snapshot = Snapshot::builder()
+        .with_snapshot_id(snapshot_id)
+        .with_parent_snapshot_id(Some(parent.snapshot_id()))
+        .with_sequence_number(sequence_number)
+        .with_timestamp_ms(now_ms)
+        .with_manifest_list(list_path.clone())
+        .with_summary(summary)
+        .with_schema_id(metadata.current_schema_id())
+        .build();
+    let updates = vec![
+        TableUpdate::AddSnapshot { snapshot },
+        TableUpdate::SetSnapshotRef {
+            ref_name: MAIN_BRANCH.to_owned(),
+            reference: SnapshotReference::new(
+                snapshot_id,
+                SnapshotRetention::branch(None, None, None),
+            ),
+        },
+    ];
+    let requirements = vec![
+        TableRequirement::UuidMatch { uuid: metadata.uuid() },
+        TableRequirement::RefSnapshotIdMatch {
+            r#ref: MAIN_BRANCH.to_owned(),
+            snapshot_id: Some(parent.snapshot_id()),
+        },
+    ];
+    match commit_updates(lake, table, requirements, updates).await {
         Ok(Attempt::Committed(table)) => Ok(Outcome::Committed { table, snapshot_id }),
         Ok(Attempt::Conflict) => {
-            // Nothing references this attempt's manifests.
-            delete_quietly(table, &written).await;
+            // Nothing references this attempt's manifest list; the manifests serve the next.
+            delete_quietly(table, std::slice::from_ref(&list_path)).await;
             Ok(Outcome::Conflict)
         }
-        // Unknown state: leave the files to orphan removal rather than risk a referenced one.
-        Err(err) => Err(err),
+        // Unknown state: leave the list to orphan removal rather than risk a referenced file.
+        Err(err) => Err(err.into()),
     }
 }
 

@@ -256,28 +256,39 @@ async fn merged_manifests_keep_every_row_and_ingests_progress() {
     let report = merge(&lake, &table, 7, false, &mut cache).await.unwrap();
     assert_eq!((report.before, report.snapshot_id), (6, None));
 
-    // Planned on a version an append has since left behind: re-planned on top of it.
+    // Planned on a version an append has since left behind: the merged manifest goes on top of
+    // the append, whose manifest is kept as it is.
     append(&lake, 60, 10).await;
     let report = merge(&lake, &table, 4, false, &mut cache).await.unwrap();
     assert_eq!(report.before, 6);
-    assert_eq!(report.after, 1);
+    assert_eq!(report.after, 2);
     let merged = lake.load_table("clicks").await.unwrap();
     let snapshot = merged.metadata().current_snapshot().unwrap();
     assert_eq!(Some(snapshot.snapshot_id()), report.snapshot_id);
     assert_eq!(snapshot.summary().operation, Operation::Replace);
     let summary = &snapshot.summary().additional_properties;
     assert_eq!(summary["bidlake.kafka.clicks.offsets"], "0:70", "the append's offsets carried");
-    assert_eq!(summary["manifests-replaced"], "7");
+    assert_eq!(summary["manifests-replaced"], "6");
     assert_eq!(summary["manifests-created"], "1");
+    assert_eq!(summary["manifests-kept"], "1");
     assert_eq!(summary["total-records"], "70");
-    assert_eq!(data_manifests(&merged).await.unwrap(), 1);
     assert_eq!(live_files(&merged).await.len(), files.len() + 1);
     assert_eq!(offsets(&merged).await, (0..70).collect::<Vec<_>>());
+    // The first attempt's manifest list is gone; the merged manifest serves the commit.
+    let lists = std::fs::read_dir(dir.path().join("warehouse/db/clicks/metadata"))
+        .unwrap()
+        .flatten()
+        .filter(|e| {
+            let name = e.file_name().to_string_lossy().into_owned();
+            name.starts_with(&format!("snap-{}-", snapshot.snapshot_id()))
+        })
+        .count();
+    assert_eq!(lists, 1, "manifest lists of the merge's snapshot id");
 
-    // Appends after a merge add to it; merging again keeps the one manifest.
+    // Appends after a merge add to it; merging again leaves one manifest.
     append(&lake, 70, 10).await;
     let table = lake.load_table("clicks").await.unwrap();
-    assert_eq!(data_manifests(&table).await.unwrap(), 2);
+    assert_eq!(data_manifests(&table).await.unwrap(), 3);
     merge(&lake, &table, 2, false, &mut cache).await.unwrap();
     let table = lake.load_table("clicks").await.unwrap();
     assert_eq!(data_manifests(&table).await.unwrap(), 1);
