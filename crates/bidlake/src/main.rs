@@ -118,8 +118,8 @@ fn main() -> ExitCode {
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
-            tracing::error!("{}", error_chain(&err));
-            eprintln!("error: {}", error_chain(&err));
+            tracing::error!("{}", bidlake_lake::error_chain(&err));
+            eprintln!("error: {}", bidlake_lake::error_chain(&err));
             ExitCode::FAILURE
         }
     }
@@ -216,19 +216,4 @@ fn init_logging() {
         // Colour only for people: log files and pipes get plain text.
         .with_ansi(std::io::stderr().is_terminal())
         .init();
-}
-
-fn error_chain(err: &dyn std::error::Error) -> String {
-    let mut text = err.to_string();
-    let mut source = err.source();
-    while let Some(cause) = source {
-        let cause_text = cause.to_string();
-        // thiserror's `{0}` formats often already include the source; don't repeat it.
-        if !text.contains(&cause_text) {
-            text.push_str(": ");
-            text.push_str(&cause_text);
-        }
-        source = cause.source();
-    }
-    text
 }

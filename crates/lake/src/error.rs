@@ -64,7 +64,7 @@ impl<T> IcebergContext<T> for Result<T, iceberg::Error> {
 }
 
 /// An error and its sources in one line, without repeating a source its message already has.
-pub(crate) fn error_chain(err: &dyn std::error::Error) -> String {
+pub fn error_chain(err: &dyn std::error::Error) -> String {
     let mut text = err.to_string();
     let mut source = err.source();
     while let Some(cause) = source {

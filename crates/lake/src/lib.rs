@@ -26,6 +26,6 @@ pub const MIN_ORPHAN_AGE: Duration = Duration::from_secs(3600);
 /// a suspended laptop) may find its files deleted as orphans; it drops them and writes again
 /// instead. Half of `MIN_ORPHAN_AGE`, leaving the commit in flight a margin.
 pub const MAX_UNCOMMITTED_AGE: Duration = Duration::from_secs(1800);
-pub(crate) use error::error_chain;
+pub use error::error_chain;
 pub use error::{Error, IcebergContext, Result};
 pub use settings::{CatalogKind, LakeArgs, LakeConfig, Secret, Storage};

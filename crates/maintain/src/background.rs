@@ -289,12 +289,7 @@ async fn maintain_table(
 
     if args.remove_orphans {
         let table = lake.load_table(name).await?;
-        let others: Vec<String> = locations
-            .iter()
-            .filter(|l| l.as_str() != table.metadata().location())
-            .cloned()
-            .collect();
-        let report = orphans::remove_orphans(lake, &table, &others, args, &mut cache).await?;
+        let report = orphans::remove_orphans(lake, &table, locations, args, &mut cache).await?;
         if !report.orphans.is_empty() {
             metrics.update(|m| {
                 m.orphans_deleted += report.orphans.len() as u64;

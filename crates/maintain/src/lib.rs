@@ -74,11 +74,6 @@ pub async fn run(lake: &Lake, args: &MaintainArgs) -> Result<Vec<TableReport>> {
         let started = Instant::now();
         let mut cache = ManifestCache::default();
         let table = lake.load_table(name).await?;
-        let others: Vec<String> = locations
-            .iter()
-            .filter(|l| l.as_str() != table.metadata().location())
-            .cloned()
-            .collect();
         let before = live_files(&table, &mut cache).await?;
         let mut report = TableReport {
             table: table.identifier().to_string(),
@@ -117,7 +112,7 @@ pub async fn run(lake: &Lake, args: &MaintainArgs) -> Result<Vec<TableReport>> {
         if actions.orphans {
             let table = lake.load_table(name).await?;
             report.orphans =
-                Some(orphans::remove_orphans(lake, &table, &others, args, &mut cache).await?);
+                Some(orphans::remove_orphans(lake, &table, &locations, args, &mut cache).await?);
         }
         if !args.dry_run {
             let table = lake.load_table(name).await?;

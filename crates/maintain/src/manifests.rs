@@ -4,7 +4,6 @@
 //! data, as Iceberg's rewrite-manifests action does), planned on one version of the table and
 //! re-planned when an append commits first.
 
-
 use bidlake_lake::Lake;
 use iceberg::spec::ManifestContentType;
 use iceberg::table::Table;

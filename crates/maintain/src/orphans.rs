@@ -29,11 +29,12 @@ impl OrphanReport {
     }
 }
 
-/// `others` are the locations of the namespace's other tables: never touched, even if nested.
+/// `locations` are those of the namespace's tables: the others' are never touched, even if nested
+/// in this one's.
 pub async fn remove_orphans(
     lake: &Lake,
     table: &Table,
-    others: &[String],
+    locations: &[String],
     args: &MaintainArgs,
     cache: &mut ManifestCache,
 ) -> Result<OrphanReport> {
@@ -47,10 +48,10 @@ pub async fn remove_orphans(
     let listed = tree.list().await?;
     let cutoff = SystemTime::now() - args.orphan_older_than;
     let own = format!("{}/", canonical(location).trim_end_matches('/'));
-    let foreign: Vec<String> = others
+    let foreign: Vec<String> = locations
         .iter()
         .map(|o| format!("{}/", canonical(o).trim_end_matches('/')))
-        .filter(|o| o.starts_with(&own))
+        .filter(|o| o.starts_with(&own) && *o != own)
         .collect();
 
     let mut report = OrphanReport { listed: listed.len(), ..Default::default() };
