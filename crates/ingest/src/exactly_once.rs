@@ -49,6 +49,9 @@ pub struct Batch<'a> {
     pub writer: &'a str,
     /// The files are committed before this time (wall clock) or not at all.
     pub commit_by: SystemTime,
+    /// The table as this process last committed it (or loaded it at the start): tried first,
+    /// so a commit reads no metadata file when nobody else committed meanwhile.
+    pub known: Option<&'a Table>,
 }
 
 #[derive(Debug)]
@@ -68,8 +71,12 @@ pub enum Outcome {
 /// Commits `batch`, checking again after every conflict until it is committed or must not be.
 pub async fn commit(lake: &Lake, batch: &Batch<'_>) -> Result<Outcome> {
     let mut backoff = Duration::from_millis(50);
+    let mut known = batch.known.filter(|_| lake.pins_exact_versions()).cloned();
     loop {
-        let table = lake.load_table(batch.table.name()).await?;
+        let table = match known.take() {
+            Some(table) => table,
+            None => lake.load_table(batch.table.name()).await?,
+        };
         match attempt(lake, &table, batch).await? {
             Some(outcome) => return Ok(outcome),
             None => {
@@ -193,6 +200,7 @@ mod tests {
             partitions: partitions.iter().copied().collect(),
             writer: "test",
             commit_by: SystemTime::now() + Duration::from_secs(60),
+            known: None,
         }
     }
 
@@ -244,6 +252,39 @@ mod tests {
         assert_eq!(progress(&lake).await.offsets, BTreeMap::from([(0, 5)]));
         let table = lake.load_table("bid_requests").await.unwrap();
         assert_eq!(table.metadata().snapshots().count(), 1, "one commit went through");
+    }
+
+    #[tokio::test]
+    async fn a_table_kept_from_the_last_commit_is_committed_on_unless_anything_changed() {
+        let dir = tempfile::tempdir().unwrap();
+        let lake = lake(dir.path()).await;
+        let (a, b, c) = (files(&lake, 1).await, files(&lake, 1).await, files(&lake, 1).await);
+        let first = commit(&lake, &batch(&a, &[(0, covered(None, 1))])).await.unwrap();
+        let Outcome::Committed { table: kept, .. } = first else { panic!("{first:?}") };
+        // Nobody else committed: the kept version is committed on directly.
+        let mut next = batch(&b, &[(0, covered(Some(1), 2))]);
+        next.known = Some(&kept);
+        let second = commit(&lake, &next).await.unwrap();
+        let Outcome::Committed { table: kept_again, .. } = second else { panic!("{second:?}") };
+        assert_eq!(kept_again.metadata().snapshots().count(), 2);
+
+        // Another engine sets a property without writing a snapshot: the kept version is stale,
+        // so the commit conflicts, is checked again on the new version and keeps the change.
+        let table = lake.load_table("bid_requests").await.unwrap();
+        let tx = Transaction::new(&table);
+        let tx = tx
+            .update_table_properties()
+            .set("other.engine".into(), "was here".into())
+            .apply(tx)
+            .unwrap();
+        tx.commit(lake.catalog.as_ref()).await.unwrap();
+        let mut last = batch(&c, &[(0, covered(Some(2), 3))]);
+        last.known = Some(&kept_again);
+        assert!(attempt(&lake, &kept_again, &last).await.unwrap().is_none(), "stale: a conflict");
+        let outcome = commit(&lake, &last).await.unwrap();
+        let Outcome::Committed { table, .. } = outcome else { panic!("{outcome:?}") };
+        assert_eq!(table.metadata().properties()["other.engine"], "was here", "not lost");
+        assert_eq!(progress(&lake).await.offsets, BTreeMap::from([(0, 3)]));
     }
 
     #[tokio::test]

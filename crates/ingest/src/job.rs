@@ -937,6 +937,7 @@ impl Job {
             partitions,
             writer: &self.options.file_prefix,
             commit_by: self.batch_started_at + self.args.settings.max_uncommitted_age,
+            known: Some(state.sink.iceberg()),
         };
         let name = batch.table.name();
         let started = Instant::now();

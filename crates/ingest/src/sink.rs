@@ -274,6 +274,11 @@ impl<C: Columns> Sink<C> {
     pub fn set_table(&mut self, table: Table) {
         self.iceberg = table;
     }
+
+    /// The version of the table the sink writes for.
+    pub fn iceberg(&self) -> &Table {
+        &self.iceberg
+    }
 }
 
 /// Parquet settings of a table's data files. Dictionary encoding is off for the columns that are
@@ -424,5 +429,8 @@ impl TableSink {
     }
     pub fn set_table(&mut self, table: Table) {
         each_sink!(self, s => s.set_table(table))
+    }
+    pub fn iceberg(&self) -> &Table {
+        each_sink!(self, s => s.iceberg())
     }
 }

@@ -108,6 +108,14 @@ impl Lake {
         }
     }
 
+    /// Whether a pinned commit ([`crate::pinned::commit_pinned`]) fails when any other commit
+    /// came first, so a table kept from an earlier commit can be committed on without loading it
+    /// again: through the SQL catalog it does; a REST catalog checks only the commit's
+    /// requirements (a schema changed by another engine would pass them).
+    pub fn pins_exact_versions(&self) -> bool {
+        matches!(self.config.catalog, crate::CatalogKind::Sql { .. })
+    }
+
     /// The local warehouse directory, when the warehouse is local.
     pub fn local_warehouse(&self) -> Option<&std::path::Path> {
         match &self.config.storage {

@@ -19,7 +19,7 @@ use std::collections::HashMap;
 
 use http::StatusCode;
 use iceberg::table::Table;
-use iceberg::{MetadataLocation, TableIdent, TableRequirement, TableUpdate};
+use iceberg::{MetadataLocation, Runtime, TableIdent, TableRequirement, TableUpdate};
 use iceberg_catalog_rest::CommitTableRequest;
 use reqwest::Url;
 use sqlx::Connection;
@@ -37,17 +37,62 @@ pub async fn commit_updates(
     requirements: Vec<TableRequirement>,
     updates: Vec<TableUpdate>,
 ) -> Result<Attempt> {
+    commit(lake, table, requirements, updates, Pin::Requirements).await
+}
+
+/// Commits `updates` to `table` only if the catalog still points at exactly this version of it
+/// (any other commit, even one that changed only a property or the schema, is a conflict); the
+/// requirements are checked as well.
+pub async fn commit_updates_exact(
+    lake: &Lake,
+    table: &Table,
+    requirements: Vec<TableRequirement>,
+    updates: Vec<TableUpdate>,
+) -> Result<Attempt> {
+    commit(lake, table, requirements, updates, Pin::Exact).await
+}
+
+/// What a commit must find in the catalog.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Pin {
+    /// The requirements hold on whatever version is current (a REST commit, a replace).
+    Requirements,
+    /// The version the caller loaded is still current.
+    Exact,
+}
+
+async fn commit(
+    lake: &Lake,
+    table: &Table,
+    requirements: Vec<TableRequirement>,
+    updates: Vec<TableUpdate>,
+    pin: Pin,
+) -> Result<Attempt> {
     let ident = table.identifier().clone();
     let url = match &lake.config.catalog {
         CatalogKind::Sql { url, .. } => url.clone(),
         CatalogKind::Rest { uri, token, credential } => {
+            // The server checks the requirements against its current version.
             let rest =
                 RestTarget { lake, uri, token: token.as_ref(), credential: credential.as_ref() };
             return rest.commit(&ident, requirements, updates).await;
         }
     };
+    let sql_error = |source| Error::Catalog {
+        context: format!("updating {ident} in the SQL catalog {}", lake.config.catalog_display()),
+        source,
+    };
+    let mut row =
+        CatalogRow::open(&url, &lake.config.catalog_name, &ident).await.map_err(sql_error)?;
 
-    let current = lake.catalog.load_table(&ident).await.context(|| format!("reloading {ident}"))?;
+    // The version the catalog points at: the caller's table when it still is (no metadata file
+    // read again), else loaded.
+    let location = row.location().await.map_err(sql_error)?;
+    let current = match location {
+        Some(location) if table.metadata_location() == Some(location.as_str()) => table.clone(),
+        _ if pin == Pin::Exact => return Ok(Attempt::Conflict),
+        _ => lake.catalog.load_table(&ident).await.context(|| format!("reloading {ident}"))?,
+    };
     if requirements.iter().any(|r| r.check(Some(current.metadata())).is_err()) {
         return Ok(Attempt::Conflict);
     }
@@ -71,15 +116,7 @@ pub async fn commit_updates(
         .await
         .context(|| format!("writing the metadata file {next_text}"))?;
 
-    let swapped = swap_pointer(&url, &lake.config.catalog_name, &ident, &location, &next_text)
-        .await
-        .map_err(|source| Error::Catalog {
-            context: format!(
-                "updating {ident} in the SQL catalog {}",
-                lake.config.catalog_display()
-            ),
-            source,
-        })?;
+    let swapped = row.swap(&location, &next_text).await.map_err(sql_error)?;
     if !swapped {
         // Nobody references the file we wrote; don't leave it for orphan removal.
         if let Err(err) = current.file_io().delete(&next_text).await {
@@ -87,41 +124,73 @@ pub async fn commit_updates(
         }
         return Ok(Attempt::Conflict);
     }
-    // Committed; the catalog hands out the table (with its runtime) as readers will see it.
-    let committed =
-        lake.catalog.load_table(&ident).await.context(|| format!("reloading {ident}"))?;
+    // Committed: the table as readers now load it, built from what was just written.
+    let committed = Table::builder()
+        .file_io(current.file_io().clone())
+        .identifier(ident.clone())
+        .metadata_location(next_text)
+        .metadata(metadata)
+        .runtime(Runtime::try_current().context(|| format!("the runtime for {ident}"))?)
+        .build()
+        .context(|| format!("the committed version of {ident}"))?;
     crate::metadata_files::delete_dropped(lake, &current, &committed).await;
     Ok(Attempt::Committed(Box::new(committed)))
 }
 
-/// Points the table's row at `next` if it still points at `current`; false when another commit
-/// came first.
-async fn swap_pointer(
-    url: &str,
-    catalog_name: &str,
-    ident: &TableIdent,
-    current: &str,
-    next: &str,
-) -> Result<bool, sqlx::Error> {
-    let options = SqliteConnectOptions::from_str(url)?.busy_timeout(Duration::from_secs(30));
-    let mut connection = SqliteConnection::connect_with(&options).await?;
-    let result = sqlx::query(
-        "UPDATE iceberg_tables
-            SET metadata_location = ?, previous_metadata_location = ?
-          WHERE catalog_name = ? AND table_namespace = ? AND table_name = ?
-            AND (iceberg_type = 'TABLE' OR iceberg_type IS NULL)
-            AND metadata_location = ?",
-    )
-    .bind(next)
-    .bind(current)
-    .bind(catalog_name)
-    .bind(ident.namespace().join("."))
-    .bind(ident.name())
-    .bind(current)
-    .execute(&mut connection)
-    .await?;
-    connection.close().await?;
-    Ok(result.rows_affected() == 1)
+/// A table's row in the SQL catalog (the same row PyIceberg's SqlCatalog reads), over one
+/// connection for the read and the compare-and-set of one commit.
+struct CatalogRow<'a> {
+    connection: SqliteConnection,
+    catalog_name: &'a str,
+    ident: &'a TableIdent,
+}
+
+impl<'a> CatalogRow<'a> {
+    async fn open(
+        url: &str,
+        catalog_name: &'a str,
+        ident: &'a TableIdent,
+    ) -> Result<Self, sqlx::Error> {
+        let options = SqliteConnectOptions::from_str(url)?.busy_timeout(Duration::from_secs(30));
+        let connection = SqliteConnection::connect_with(&options).await?;
+        Ok(Self { connection, catalog_name, ident })
+    }
+
+    /// The metadata file the row points at; `None` when the table is not there.
+    async fn location(&mut self) -> Result<Option<String>, sqlx::Error> {
+        sqlx::query_scalar(
+            "SELECT metadata_location FROM iceberg_tables
+              WHERE catalog_name = ? AND table_namespace = ? AND table_name = ?
+                AND (iceberg_type = 'TABLE' OR iceberg_type IS NULL)",
+        )
+        .bind(self.catalog_name)
+        .bind(self.ident.namespace().join("."))
+        .bind(self.ident.name())
+        .fetch_optional(&mut self.connection)
+        .await
+    }
+
+    /// Points the row at `next` if it still points at `current`; false when another commit
+    /// came first.
+    async fn swap(mut self, current: &str, next: &str) -> Result<bool, sqlx::Error> {
+        let result = sqlx::query(
+            "UPDATE iceberg_tables
+                SET metadata_location = ?, previous_metadata_location = ?
+              WHERE catalog_name = ? AND table_namespace = ? AND table_name = ?
+                AND (iceberg_type = 'TABLE' OR iceberg_type IS NULL)
+                AND metadata_location = ?",
+        )
+        .bind(next)
+        .bind(current)
+        .bind(self.catalog_name)
+        .bind(self.ident.namespace().join("."))
+        .bind(self.ident.name())
+        .bind(current)
+        .execute(&mut self.connection)
+        .await?;
+        self.connection.close().await?;
+        Ok(result.rows_affected() == 1)
+    }
 }
 
 /// A REST catalog to send one commit to.

@@ -4,7 +4,7 @@
 //! stale writer, a compaction's rewritten files). Here the transaction is applied to exactly
 //! the table the caller checked, and a conflict comes back to the caller to re-plan.
 //!
-//! Through the SQL catalog the commit goes through [`crate::commit::commit_updates`] rather than
+//! Through the SQL catalog the commit goes through [`crate::commit::commit_updates_exact`] rather than
 //! iceberg's `SqlCatalog`, which leaves the metadata file it wrote behind when another commit
 //! came first (with maintenance beside ingest, a few an hour) and never deletes the ones that fall
 //! out of the log.
@@ -14,7 +14,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 
-use crate::commit::commit_updates;
+use crate::commit::commit_updates_exact;
 use crate::{CatalogKind, Lake};
 use iceberg::table::Table;
 use iceberg::transaction::Transaction;
@@ -63,7 +63,7 @@ pub async fn preview(
 #[derive(Debug)]
 struct PinnedCatalog {
     inner: Arc<dyn Catalog>,
-    /// The lake whose SQL catalog commits go through [`commit_updates`].
+    /// The lake whose SQL catalog commits go through [`commit_updates_exact`].
     lake: Option<Lake>,
     table: Table,
     dry_run: bool,
@@ -144,7 +144,7 @@ impl Catalog for PinnedCatalog {
             self.lake.as_ref().filter(|l| matches!(l.config.catalog, CatalogKind::Sql { .. }))
         {
             let (requirements, updates) = (commit.take_requirements(), commit.take_updates());
-            return match commit_updates(lake, &self.table, requirements, updates).await {
+            return match commit_updates_exact(lake, &self.table, requirements, updates).await {
                 Ok(Attempt::Committed(table)) => Ok(*table),
                 Ok(Attempt::Conflict) => Err(iceberg::Error::new(
                     ErrorKind::CatalogCommitConflicts,
