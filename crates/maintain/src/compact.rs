@@ -16,13 +16,9 @@ use iceberg::table::Table;
 use crate::plan::{FileStats, Plan, plan_selected};
 use crate::progress::RewriteProgress;
 use crate::reach::ManifestCache;
-use crate::replace::{Outcome, Replacement, commit_prepared, delete_quietly, prepare};
+use crate::replace::{Outcome, Replacement, commit_retrying, delete_quietly};
 use crate::rewrite::Rewriter;
 use crate::{Context, Error, MaintainArgs, Result};
-
-/// Commit attempts before a compaction gives up on a table that keeps moving (each retry only
-/// writes a manifest list, so many are cheap).
-const MAX_ATTEMPTS: u32 = 100;
 
 /// What compaction did to (or, in a dry run, planned for) one table.
 #[derive(Debug, Clone, Default)]
@@ -163,63 +159,33 @@ pub async fn compact(
         merge_manifests: true,
     };
 
-    // Commit; after a conflict, the same manifests go on top of the appends that came first.
-    let mut prepared = match prepare(table, &replacement, cache).await? {
-        Ok(prepared) => prepared,
-        Err(reason) => {
+    // A rewrite that outlasted another process's orphan retention may have lost its files;
+    // committing then would reference missing data. (The commit's retries take milliseconds.)
+    let missing = missing_files(table, &replacement.added).await?;
+    let outcome = if missing > 0 {
+        Outcome::Stale(format!(
+            "{missing} of the files it wrote vanished before the commit (was orphan removal \
+             run with a retention shorter than this compaction took?)"
+        ))
+    } else {
+        commit_retrying(lake, table, &replacement, cache).await?
+    };
+    match outcome {
+        Outcome::Committed { snapshot_id, .. } => {
+            tracing::info!(table = %name, snapshot_id, "compaction committed");
+            report.snapshot_id = Some(snapshot_id);
+        }
+        not_committed => {
+            let reason = match not_committed {
+                Outcome::Stale(reason) => reason,
+                _ => "the table kept changing".to_owned(),
+            };
             tracing::warn!(table = %name, %reason, "compaction abandoned; its files are deleted");
             discard(table, &replacement.added, &rewriter.file_prefix).await;
             report.skipped = Some(reason);
-            return Ok(report);
-        }
-    };
-    let mut current = table.clone();
-    for attempt in 1..=MAX_ATTEMPTS {
-        // A rewrite that outlasted another process's orphan retention may have lost its files;
-        // committing then would reference missing data.
-        let missing = missing_files(table, &replacement.added).await?;
-        if missing > 0 {
-            let reason = format!(
-                "{missing} of the files it wrote vanished before the commit (was orphan removal \
-                 run with a retention shorter than this compaction took?)"
-            );
-            tracing::warn!(table = %name, %reason, "compaction abandoned");
-            prepared.discard(table).await;
-            discard(table, &replacement.added, &rewriter.file_prefix).await;
-            report.skipped = Some(reason);
-            return Ok(report);
-        }
-        match commit_prepared(lake, &current, &mut prepared, &replacement, cache).await? {
-            Outcome::Committed { snapshot_id, .. } => {
-                tracing::info!(table = %name, snapshot_id, attempt, "compaction committed");
-                report.snapshot_id = Some(snapshot_id);
-                return Ok(report);
-            }
-            Outcome::Stale(reason) => {
-                tracing::warn!(table = %name, %reason, "compaction abandoned; its files are deleted");
-                prepared.discard(table).await;
-                discard(table, &replacement.added, &rewriter.file_prefix).await;
-                report.skipped = Some(reason);
-                return Ok(report);
-            }
-            Outcome::Conflict => {
-                tracing::debug!(table = %name, attempt, "the table changed meanwhile; committing on top of it");
-                tokio::time::sleep(retry_pause()).await;
-                current = lake.load_table(current.identifier().name()).await?;
-            }
         }
     }
-    prepared.discard(table).await;
-    discard(table, &replacement.added, &rewriter.file_prefix).await;
-    report.skipped = Some(format!("the table changed on each of {MAX_ATTEMPTS} commit attempts"));
     Ok(report)
-}
-
-/// A short random pause before committing again: another writer that commits on a fixed
-/// interval (ingest) is not met at the same moment every time.
-pub(crate) fn retry_pause() -> Duration {
-    let (high, _) = uuid::Uuid::new_v4().as_u64_pair();
-    Duration::from_millis(5 + high % 95)
 }
 
 /// How many of `files` are not in storage.

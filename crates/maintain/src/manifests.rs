@@ -10,15 +10,12 @@ use iceberg::table::Table;
 
 use crate::Result;
 use crate::reach::{ManifestCache, manifest_list};
-use crate::replace::{Outcome, Replacement, commit_prepared, prepare};
+use crate::replace::{Outcome, Replacement, commit_retrying};
 
 /// Data manifests a snapshot may name before they are merged: few enough that an append's
 /// manifest list and a scan's planning stay small, enough that a merge is not a commit of its own
 /// after every append.
 pub const MIN_MANIFESTS_TO_MERGE: usize = 8;
-
-/// Commit attempts before a merge gives up on a table that keeps moving.
-const MAX_ATTEMPTS: u32 = 100;
 
 /// What a merge did to one table.
 #[derive(Debug, Clone, Default)]
@@ -60,35 +57,15 @@ pub async fn merge(
         .into(),
         merge_manifests: true,
     };
-    let mut prepared = match prepare(table, &replacement, cache).await? {
-        Ok(prepared) => prepared,
-        Err(reason) => {
-            report.skipped = Some(reason);
-            return Ok(report);
+    match commit_retrying(lake, table, &replacement, cache).await? {
+        Outcome::Committed { table, snapshot_id } => {
+            report.after = data_manifests(&table).await?;
+            report.snapshot_id = Some(snapshot_id);
+            tracing::info!(table = %name, before = report.before, after = report.after, "manifests merged");
         }
-    };
-    let mut current = table.clone();
-    for attempt in 1..=MAX_ATTEMPTS {
-        match commit_prepared(lake, &current, &mut prepared, &replacement, cache).await? {
-            Outcome::Committed { table, snapshot_id } => {
-                report.after = data_manifests(&table).await?;
-                report.snapshot_id = Some(snapshot_id);
-                tracing::info!(table = %name, before = report.before, after = report.after, attempt, "manifests merged");
-                return Ok(report);
-            }
-            Outcome::Stale(reason) => {
-                prepared.discard(table).await;
-                report.skipped = Some(reason);
-                return Ok(report);
-            }
-            Outcome::Conflict => {
-                tokio::time::sleep(crate::compact::retry_pause()).await;
-                current = lake.load_table(current.identifier().name()).await?;
-            }
-        }
+        Outcome::Stale(reason) => report.skipped = Some(reason),
+        Outcome::Conflict => report.skipped = Some("the table kept changing".into()),
     }
-    prepared.discard(table).await;
-    report.skipped = Some(format!("the table changed on each of {MAX_ATTEMPTS} commit attempts"));
     Ok(report)
 }
 

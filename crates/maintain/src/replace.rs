@@ -84,6 +84,50 @@ impl Prepared {
     }
 }
 
+/// Commit attempts before a replacement gives up on a table that keeps moving (each retry only
+/// writes a manifest list, so many are cheap).
+const MAX_ATTEMPTS: u32 = 100;
+
+/// Prepares the replace snapshot on `table` as loaded and commits it, on top of whatever appends
+/// come first, until it is committed (`Committed`) or cannot be (`Stale`, with the reason; its
+/// manifests are then deleted, the replacement's data files are the caller's).
+pub async fn commit_retrying(
+    lake: &Lake,
+    table: &Table,
+    replacement: &Replacement,
+    cache: &mut ManifestCache,
+) -> Result<Outcome> {
+    let name = table.identifier().to_string();
+    let mut prepared = match prepare(table, replacement, cache).await? {
+        Ok(prepared) => prepared,
+        Err(reason) => return Ok(Outcome::Stale(reason)),
+    };
+    let mut current = table.clone();
+    for attempt in 1..=MAX_ATTEMPTS {
+        match commit_prepared(lake, &current, &mut prepared, replacement, cache).await? {
+            Outcome::Conflict => {
+                tracing::debug!(table = %name, attempt, "the table changed meanwhile; committing on top of it");
+                tokio::time::sleep(retry_pause()).await;
+                current = lake.load_table(current.identifier().name()).await?;
+            }
+            Outcome::Stale(reason) => {
+                prepared.discard(table).await;
+                return Ok(Outcome::Stale(reason));
+            }
+            committed => return Ok(committed),
+        }
+    }
+    prepared.discard(table).await;
+    Ok(Outcome::Stale(format!("the table changed on each of {MAX_ATTEMPTS} commit attempts")))
+}
+
+/// A short random pause before committing again: another writer that commits on a fixed
+/// interval (ingest) is not met at the same moment every time.
+fn retry_pause() -> std::time::Duration {
+    let (high, _) = uuid::Uuid::new_v4().as_u64_pair();
+    std::time::Duration::from_millis(5 + high % 95)
+}
+
 /// Plans the replace snapshot on `table` as loaded and commits it if the table is unchanged;
 /// nothing it wrote is left behind when it is not committed.
 pub async fn commit(
