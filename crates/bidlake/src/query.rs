@@ -2,10 +2,11 @@
 
 use std::io::{BufRead, IsTerminal, Write};
 use std::path::Path;
+use std::time::{Duration, Instant};
 
 use bidlake_ingest::timestamp::parse_micros;
 use bidlake_lake::{LakeArgs, open_lake};
-use bidlake_query::{Format, TimeTravel, run, session, write_batches};
+use bidlake_query::{Format, Reading, TimeTravel, run, session, write_batches};
 
 use crate::Error;
 
@@ -31,6 +32,15 @@ pub struct QueryArgs {
     #[arg(long, value_name = "TABLE", conflicts_with = "sql")]
     pub snapshots: Option<String>,
 
+    /// Print how long each statement took inside the process (planning and execution), on
+    /// standard error, as DuckDB's `.timer on` does: start-up and opening the tables not counted.
+    #[arg(long)]
+    pub timing: bool,
+
+    /// Threads (partitions) a query runs on; one per core by default.
+    #[arg(long, env = "QUERY_THREADS", value_name = "N")]
+    pub threads: Option<usize>,
+
     #[command(flatten)]
     pub lake: LakeArgs,
 }
@@ -53,11 +63,27 @@ pub async fn query(data_dir: &Path, args: QueryArgs) -> Result<(), Error> {
     if let Some(table) = &args.snapshots {
         return list_snapshots(&lake, table).await;
     }
-    let ctx = session(&lake, at).await?;
+    let opened = Instant::now();
+    let ctx = session(&lake, Reading { at, threads: args.threads }).await?;
+    if args.timing {
+        eprintln!("opening the tables took {}", millis(opened.elapsed()));
+    }
+    let timed = |sql: &str| {
+        let ctx = &ctx;
+        let sql = sql.to_owned();
+        async move {
+            let started = Instant::now();
+            let result = run(ctx, &sql).await;
+            if args.timing {
+                eprintln!("query took {}", millis(started.elapsed()));
+            }
+            result
+        }
+    };
     let stdout = std::io::stdout();
     match &args.sql {
         Some(sql) => {
-            let batches = run(&ctx, sql).await?;
+            let batches = timed(sql).await?;
             write_batches(&batches, args.format, &mut stdout.lock())?;
         }
         None => {
@@ -77,7 +103,7 @@ pub async fn query(data_dir: &Path, args: QueryArgs) -> Result<(), Error> {
                 let (complete, rest) = split_statements(&statement);
                 statement = rest;
                 for sql in complete {
-                    match run(&ctx, &sql).await {
+                    match timed(&sql).await {
                         Ok(batches) => write_batches(&batches, args.format, &mut stdout.lock())?,
                         // A mistake at the prompt is not the end of the session.
                         Err(err) if interactive => eprintln!("error: {err}"),
@@ -89,6 +115,11 @@ pub async fn query(data_dir: &Path, args: QueryArgs) -> Result<(), Error> {
         }
     }
     Ok(())
+}
+
+/// A duration as `12.3 ms`.
+fn millis(duration: Duration) -> String {
+    format!("{:.1} ms", duration.as_secs_f64() * 1000.0)
 }
 
 /// The statements `text` completes (each ended by a `;` outside quotes), and what is left over.

@@ -46,6 +46,12 @@ fn load(broker: &Broker, dir: &Path, count: u32, seed: u32) {
     ]));
 }
 
+/// The number of files the plan's scan reads (`ParallelScan: ... files=N`).
+fn scan_files(plan: &str) -> usize {
+    let files = plan.split(" files=").nth(1).and_then(|rest| rest.split(' ').next());
+    files.and_then(|n| n.parse().ok()).unwrap_or_else(|| panic!("no scan in {plan}"))
+}
+
 fn query_csv(broker: &Broker, dir: &Path, extra: &[&str], sql: &str) -> Vec<String> {
     let out =
         stdout_of(bidlake(broker, dir).args(["query", "--format", "csv"]).args(extra).arg(sql));
@@ -115,17 +121,38 @@ fn sql_over_the_lake_with_formats_pushdown_time_travel_and_clear_errors() {
     );
     assert_eq!(query_csv(&broker, dir, &[], "SELECT COUNT(*) AS n FROM bid_requests"), ["3000"]);
 
-    // The filter reaches the Iceberg scan (which prunes partitions and files with it).
+    // The scan is split across threads: one partition per thread, each reading its own files.
+    let group_by = "SELECT device_geo_country, COUNT(*) FROM db.bid_requests GROUP BY 1";
+    let explain = |threads: &str, sql: &str| {
+        stdout_of(bidlake(&broker, dir).args([
+            "query",
+            "--threads",
+            threads,
+            &format!("EXPLAIN {sql}"),
+        ]))
+    };
+    let plan = explain("2", group_by);
+    let all_files = scan_files(&plan);
+    assert!(plan.contains("ParallelScan: partitions=2") && all_files > 2, "{plan}");
+    assert!(explain("1", group_by).contains("ParallelScan: partitions=1"));
+    let mut timed = bidlake(&broker, dir);
+    let out = timed.args(["query", "--timing", "--threads", "2", group_by]).output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success() && stderr.contains("query took "), "{stderr}");
+
+    // The filter reaches the Iceberg scan, which prunes partitions and files with it.
     let (country, n) = by_country.iter().max_by_key(|(_, n)| **n).unwrap();
     let sql =
         format!("SELECT COUNT(*) FROM db.bid_requests WHERE device_geo_country = '{country}'");
-    let plan = stdout_of(bidlake(&broker, dir).args(["query", &format!("EXPLAIN {sql}")]));
+    let plan = explain("2", &sql);
     assert!(
         plan.contains("IcebergTableScan")
             && plan.contains(&format!("predicate:[device_geo_country = \"{country}\"]")),
         "{plan}"
     );
+    assert!(scan_files(&plan) < all_files, "no file was pruned: {plan}");
     assert_eq!(query_csv(&broker, dir, &[], &sql), [n.to_string()]);
+    assert_eq!(query_csv(&broker, dir, &["--threads", "1"], &sql), [n.to_string()]);
 
     // Time travel: the first load's snapshot holds its 1500 rows.
     let listing =

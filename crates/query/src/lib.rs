@@ -8,6 +8,7 @@
 
 mod error;
 mod output;
+mod scan;
 mod table;
 
 use std::sync::Arc;
@@ -38,13 +39,25 @@ pub enum TimeTravel {
     AsOf(i64),
 }
 
+/// How a session reads: which version of the tables, on how many threads.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Reading {
+    pub at: TimeTravel,
+    /// Partitions a scan is split into and operators run on; `None` for one per core.
+    pub threads: Option<usize>,
+}
+
 /// A DataFusion session over the lake: tables as `namespace.table` (and
 /// `catalog.namespace.table`), the configured namespace as the default schema.
-pub async fn session(lake: &Lake, at: TimeTravel) -> Result<SessionContext> {
+pub async fn session(lake: &Lake, reading: Reading) -> Result<SessionContext> {
     let config = &lake.config;
-    let session_config = SessionConfig::new()
+    let at = reading.at;
+    let mut session_config = SessionConfig::new()
         .with_default_catalog_and_schema(&config.catalog_name, &config.namespace)
         .with_information_schema(true);
+    if let Some(threads) = reading.threads {
+        session_config = session_config.with_target_partitions(threads.max(1));
+    }
     let ctx = SessionContext::new_with_config(session_config);
 
     let catalog = MemoryCatalogProvider::new();

@@ -21,6 +21,9 @@ use datafusion::physical_plan::projection::{ProjectionExec, ProjectionExpr};
 use datafusion::physical_plan::{DisplayAs, DisplayFormatType, ExecutionPlan, PlanProperties};
 use iceberg::spec::Snapshot;
 use iceberg_datafusion::IcebergStaticTableProvider;
+use iceberg_datafusion::physical_plan::IcebergTableScan;
+
+use crate::scan::ParallelScan;
 
 /// One table of a query session.
 #[derive(Debug)]
@@ -73,14 +76,19 @@ impl TableProvider for PinnedTable {
         limit: Option<usize>,
     ) -> DfResult<Arc<dyn ExecutionPlan>> {
         let schema = self.schema();
+        let partitions = state.config().target_partitions();
         let plan = match projection {
             Some(columns) if columns.is_empty() => {
                 // Row counts only: read one cheap column, then drop it.
                 let narrowest = vec![narrowest_column(&schema)];
                 let scan = self.inner.scan(state, Some(&narrowest), filters, limit).await?;
+                let scan = parallel(scan, partitions).await?;
                 Arc::new(ProjectionExec::try_new(Vec::<ProjectionExpr>::new(), scan)?)
             }
-            _ => self.inner.scan(state, projection, filters, limit).await?,
+            _ => {
+                parallel(self.inner.scan(state, projection, filters, limit).await?, partitions)
+                    .await?
+            }
         };
         Ok(match self.rows {
             Some(rows) if filters.is_empty() && limit.is_none() => {
@@ -95,6 +103,17 @@ impl TableProvider for PinnedTable {
         filters: &[&Expr],
     ) -> DfResult<Vec<TableProviderFilterPushDown>> {
         self.inner.supports_filters_pushdown(filters)
+    }
+}
+
+/// iceberg-datafusion's scan, read over `partitions` partitions (`ParallelScan`).
+async fn parallel(
+    scan: Arc<dyn ExecutionPlan>,
+    partitions: usize,
+) -> DfResult<Arc<dyn ExecutionPlan>> {
+    match scan.as_any().downcast_ref::<IcebergTableScan>() {
+        Some(iceberg) => Ok(Arc::new(ParallelScan::plan(iceberg, partitions).await?)),
+        None => Ok(scan),
     }
 }
 

@@ -1,0 +1,222 @@
+//! A scan of one Iceberg table over every core: the files iceberg plans for it (partition and
+//! file pruning included) are split into as many groups as the session has target partitions,
+//! each group read by its own iceberg `ArrowReader` in a DataFusion partition of its own.
+//!
+//! iceberg-datafusion 0.10.1 plans the same files but reads them all in one partition, so a
+//! scan used one core however many there were. Reading stays iceberg's (projection by field id,
+//! schema evolution, delete files, row-group and row filtering by the pushed-down predicate);
+//! only the planning moves to `scan()` time, where DataFusion's own file scans do it too.
+
+use std::any::Any;
+use std::fmt;
+use std::sync::Arc;
+
+use datafusion::arrow::record_batch::RecordBatch;
+use datafusion::common::{DataFusionError, Result as DfResult, Statistics};
+use datafusion::execution::{SendableRecordBatchStream, TaskContext};
+use datafusion::physical_expr::EquivalenceProperties;
+use datafusion::physical_plan::execution_plan::{Boundedness, EmissionType};
+use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
+use datafusion::physical_plan::{
+    DisplayAs, DisplayFormatType, ExecutionPlan, Partitioning, PlanProperties,
+};
+use futures::{Stream, StreamExt, TryStreamExt};
+use iceberg::arrow::ArrowReaderBuilder;
+use iceberg::io::FileIO;
+use iceberg::scan::FileScanTask;
+use iceberg_datafusion::physical_plan::IcebergTableScan;
+
+/// Files smaller than this are never split: opening a file costs more than reading it.
+const MIN_SPLIT_BYTES: u64 = 8 << 20;
+
+/// The scan iceberg-datafusion planned, with its files split across partitions.
+#[derive(Debug)]
+pub struct ParallelScan {
+    file_io: FileIO,
+    /// One group of file ranges per partition.
+    groups: Vec<Vec<FileScanTask>>,
+    description: String,
+    limit: Option<usize>,
+    properties: Arc<PlanProperties>,
+}
+
+impl ParallelScan {
+    /// Plans the files `scan` would read and splits them into at most `partitions` groups.
+    pub async fn plan(scan: &IcebergTableScan, partitions: usize) -> DfResult<Self> {
+        let table = scan.table();
+        let builder = match scan.snapshot_id() {
+            Some(id) => table.scan().snapshot_id(id),
+            None => table.scan(),
+        };
+        let mut builder = match scan.projection() {
+            Some(columns) => builder.select(columns.iter()),
+            None => builder.select_all(),
+        };
+        if let Some(predicate) = scan.predicates() {
+            builder = builder.with_filter(predicate.clone());
+        }
+        let tasks: Vec<FileScanTask> = builder
+            .build()
+            .map_err(iceberg_error)?
+            .plan_files()
+            .await
+            .map_err(iceberg_error)?
+            .try_collect()
+            .await
+            .map_err(iceberg_error)?;
+        let groups = split(tasks, partitions.max(1));
+        let properties = Arc::new(PlanProperties::new(
+            EquivalenceProperties::new(scan.schema()),
+            Partitioning::UnknownPartitioning(groups.len()),
+            EmissionType::Incremental,
+            Boundedness::Bounded,
+        ));
+        // iceberg-datafusion's own line (projection, predicate, limit), so EXPLAIN still shows
+        // what was pushed down.
+        let description = DisplayableScan(scan).to_string();
+        Ok(Self {
+            file_io: table.file_io().clone(),
+            groups,
+            description,
+            limit: scan.limit(),
+            properties,
+        })
+    }
+
+    fn files(&self) -> usize {
+        self.groups.iter().map(Vec::len).sum()
+    }
+}
+
+/// Groups of about equal bytes: files too big for one group are cut into byte ranges (the
+/// reader gives each row group to the range holding its midpoint), then the largest pieces go
+/// first, each to the lightest group. Always at least one group, possibly empty.
+fn split(tasks: Vec<FileScanTask>, partitions: usize) -> Vec<Vec<FileScanTask>> {
+    let total: u64 = tasks.iter().map(|task| task.length).sum();
+    let share = total.div_ceil(partitions as u64).max(MIN_SPLIT_BYTES);
+    let mut pieces: Vec<FileScanTask> = Vec::with_capacity(tasks.len());
+    for task in tasks {
+        let whole_file = task.start == 0 && task.length == task.file_size_in_bytes;
+        if !whole_file || task.length <= share || !task.deletes.is_empty() {
+            pieces.push(task);
+            continue;
+        }
+        let count = task.length.div_ceil(share);
+        let step = task.length.div_ceil(count);
+        let mut start = 0;
+        while start < task.length {
+            let mut piece = task.clone();
+            piece.start = start;
+            piece.length = step.min(task.length - start);
+            piece.record_count = None;
+            start += piece.length;
+            pieces.push(piece);
+        }
+    }
+    pieces.sort_by_key(|piece| std::cmp::Reverse(piece.length));
+
+    let groups_wanted = partitions.min(pieces.len()).max(1);
+    let mut groups: Vec<(u64, Vec<FileScanTask>)> = vec![(0, Vec::new()); groups_wanted];
+    for piece in pieces {
+        if let Some(lightest) = groups.iter_mut().min_by_key(|(bytes, _)| *bytes) {
+            lightest.0 += piece.length;
+            lightest.1.push(piece);
+        }
+    }
+    groups.into_iter().map(|(_, group)| group).collect()
+}
+
+fn iceberg_error(error: iceberg::Error) -> DataFusionError {
+    DataFusionError::External(Box::new(error))
+}
+
+/// iceberg-datafusion's description of its scan.
+struct DisplayableScan<'a>(&'a IcebergTableScan);
+
+impl fmt::Display for DisplayableScan<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.fmt_as(DisplayFormatType::Default, f)
+    }
+}
+
+impl DisplayAs for ParallelScan {
+    fn fmt_as(&self, _format: DisplayFormatType, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "ParallelScan: partitions={} files={} [{}]",
+            self.groups.len(),
+            self.files(),
+            self.description
+        )
+    }
+}
+
+impl ExecutionPlan for ParallelScan {
+    fn name(&self) -> &str {
+        "ParallelScan"
+    }
+
+    fn as_any(&self) -> &dyn Any {
+        self
+    }
+
+    fn properties(&self) -> &Arc<PlanProperties> {
+        &self.properties
+    }
+
+    fn children(&self) -> Vec<&Arc<dyn ExecutionPlan>> {
+        Vec::new()
+    }
+
+    fn with_new_children(
+        self: Arc<Self>,
+        _children: Vec<Arc<dyn ExecutionPlan>>,
+    ) -> DfResult<Arc<dyn ExecutionPlan>> {
+        Ok(self)
+    }
+
+    fn execute(
+        &self,
+        partition: usize,
+        _context: Arc<TaskContext>,
+    ) -> DfResult<SendableRecordBatchStream> {
+        let group = self.groups.get(partition).cloned().ok_or_else(|| {
+            DataFusionError::Internal(format!("ParallelScan has no partition {partition}"))
+        })?;
+        let runtime = iceberg::Runtime::try_current().map_err(iceberg_error)?;
+        let tasks = futures::stream::iter(group.into_iter().map(Ok)).boxed();
+        let batches = ArrowReaderBuilder::new(self.file_io.clone(), runtime)
+            .build()
+            .read(tasks)
+            .map_err(iceberg_error)?
+            .stream()
+            .map_err(iceberg_error);
+        let batches = match self.limit {
+            None => batches.boxed(),
+            Some(limit) => limited(batches, limit).boxed(),
+        };
+        Ok(Box::pin(RecordBatchStreamAdapter::new(self.schema(), batches)))
+    }
+
+    fn partition_statistics(&self, _partition: Option<usize>) -> DfResult<Statistics> {
+        Ok(Statistics::new_unknown(&self.schema()))
+    }
+}
+
+/// At most `limit` rows of `batches`: a partition's share of a `LIMIT`, which DataFusion still
+/// applies over all partitions. Stops reading once it has them.
+fn limited(
+    batches: impl Stream<Item = DfResult<RecordBatch>> + Send + 'static,
+    limit: usize,
+) -> impl Stream<Item = DfResult<RecordBatch>> + Send {
+    batches.scan(limit, |remaining, batch| {
+        let batch = (*remaining > 0).then(|| {
+            batch.map(|batch| {
+                let rows = batch.num_rows().min(*remaining);
+                *remaining -= rows;
+                batch.slice(0, rows)
+            })
+        });
+        futures::future::ready(batch)
+    })
+}
