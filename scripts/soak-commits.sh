@@ -5,8 +5,9 @@
 # records ingest's resident memory, the newest metadata.json of each table, the data files of
 # each table and the time of the seed's GROUP BY country query; then it prints, per window of
 # 1,000 commits to db.bid_requests, commit duration p50/p99 (the catalog commit, from ingest's
-# log), RSS, metadata.json size, data files and query time, and the query time on the same table
-# fully compacted. Release build.
+# log), RSS, metadata.json size, data files and query time (whole command and in process, under
+# the soak's load), and, on the idle machine after it, the query on the table as left and on the
+# same rows fully compacted. Release build.
 #   scripts/soak-commits.sh                 # 10,000 commits per table (~30 min on 2 cores)
 # 50 bid requests/s with a funnel of 0.9/0.9/0.5: every table gets rows in (nearly) every 100 ms
 # batch, bid_requests about 5 files per commit (one per country).
@@ -74,16 +75,21 @@ metadata_size() { # bytes of the newest metadata.json of a table
 data_files() { # data files of a table's current snapshot, from `bidlake status`
   "$BIDLAKE" status --dashboard-url http://127.0.0.1:1 2>/dev/null | awk -v t="db.$1" '$1 == t { print $3 }'
 }
-query_ms() {
-  local start end
+query_ms() { # "whole_command_ms in_process_ms" of one run of the query
+  local start end inside
   start=$(date +%s%N)
-  "$BIDLAKE" query "$QUERY" >/dev/null 2>&1 || true
+  inside=$("$BIDLAKE" query --timing "$QUERY" 2>&1 >/dev/null | sed -n 's/^query took \([0-9.]*\) ms$/\1/p')
   end=$(date +%s%N)
-  echo $(((end - start) / 1000000))
+  echo "$(((end - start) / 1000000)) ${inside:-0}"
+}
+median_of_5() { # "whole in_process" medians of 5 runs of the query
+  local runs
+  runs=$(for _ in 1 2 3 4 5; do query_ms; done)
+  echo "$(cut -d' ' -f1 <<<"$runs" | sort -n | sed -n 3p) $(cut -d' ' -f2 <<<"$runs" | sort -n | sed -n 3p)"
 }
 
 step "soaking until every table has $COMMITS commits (samples every ${SAMPLE_EVERY}s in $work/samples)"
-echo "time commits rss_kib meta_bid_requests meta_clicks files_bid_requests files_bid_responses files_impressions files_clicks query_ms" >"$work/samples"
+echo "time commits rss_kib meta_bid_requests meta_clicks files_bid_requests files_bid_responses files_impressions files_clicks query_ms query_in_process_ms" >"$work/samples"
 while kill -0 "$ingest" 2>/dev/null; do
   sleep "$SAMPLE_EVERY"
   fewest=$(for t in bid_requests bid_responses impressions clicks; do
@@ -99,15 +105,21 @@ done
 kill -INT "$ingest" 2>/dev/null || true
 wait "$ingest" || true
 
-step "the same table fully compacted"
+# The windows' queries ran beside ingest, maintenance, generator and broker; these two run on
+# the idle machine: the table as the soak left it, then the same rows fully compacted.
+step "the table as left, then fully compacted (idle)"
+left_files=$(data_files bid_requests)
+left=$(median_of_5)
 "$BIDLAKE" maintain --compact --table bid_requests >/dev/null
 compacted_files=$(data_files bid_requests)
-compacted=$(for _ in 1 2 3 4 5; do query_ms; done | sort -n | sed -n 3p)
+compacted=$(median_of_5)
 
-python3 - "$work/ingest.log" "$work/samples" "$compacted" "$compacted_files" <<'EOF'
+python3 - "$work/ingest.log" "$work/samples" "$left" "$left_files" "$compacted" "$compacted_files" <<'EOF'
 import re, sys
 from datetime import datetime
-log, samples, compacted, compacted_files = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4]
+log, samples = sys.argv[1], sys.argv[2]
+left, left_files = [float(x) for x in sys.argv[3].split()], sys.argv[4]
+compacted, compacted_files = [float(x) for x in sys.argv[5].split()], sys.argv[6]
 commit = re.compile(r'^(\S+)Z\s+INFO \S+ committed table="(\w+)".* took_ms=([\d.]+)')
 by_table = {}
 for line in open(log):
@@ -116,14 +128,14 @@ for line in open(log):
         at = datetime.fromisoformat(m.group(1) + "+00:00").timestamp()
         by_table.setdefault(m.group(2), []).append((at, float(m.group(3))))
 rows = [l.split() for l in open(samples).read().splitlines()[1:]]
-rows = [[float(x) for x in r] for r in rows if len(r) == 10]
+rows = [[float(x) for x in r] for r in rows if len(r) == 11]
 def pct(xs, p):
     xs = sorted(xs)
     return xs[min(len(xs) - 1, int(len(xs) * p))] if xs else float('nan')
 main = by_table.get("bid_requests", [])
 counts = {t: len(c) for t, c in by_table.items()}
 print("commits per table:", ", ".join(f"{t} {n}" for t, n in sorted(counts.items())))
-print("window (bid_requests commits) | commit p50 ms | p99 ms (all tables) | RSS MiB | metadata.json KB | data files (req/resp/imp/click) | GROUP BY country ms")
+print("window (bid_requests commits) | commit p50 ms | p99 ms (all tables) | RSS MiB | metadata.json KB | data files (req/resp/imp/click) | GROUP BY country ms (whole command / in process)")
 print("---|---|---|---|---|---|---")
 for start in range(0, len(main), 1000):
     window = main[start:start + 1000]
@@ -134,10 +146,15 @@ for start in range(0, len(main), 1000):
     inside = [r for r in rows if t0 <= r[0] <= t1 + 1] or [min(rows, key=lambda r: abs(r[0] - t1))]
     last = inside[-1]
     q = sorted(r[9] for r in inside)
+    qi = sorted(r[10] for r in inside)
     print(f"{start:,}-{start + 1000:,} | {pct(took, .5):.1f} | {pct(took, .99):.1f} | "
           f"{last[2] / 1024:.0f} | {last[3] / 1024:.0f} | "
-          f"{last[5]:.0f}/{last[6]:.0f}/{last[7]:.0f}/{last[8]:.0f} | {q[len(q) // 2]:.0f}")
+          f"{last[5]:.0f}/{last[6]:.0f}/{last[7]:.0f}/{last[8]:.0f} | "
+          f"{q[len(q) // 2]:.0f} / {qi[len(qi) // 2]:.1f}")
 rss = [r[2] / 1024 for r in rows]
 print(f"RSS over the run: min {min(rss):.0f} MiB, max {max(rss):.0f} MiB")
-print(f"GROUP BY country on the table fully compacted ({compacted_files} files): {compacted} ms (median of 5)")
+print("GROUP BY country, idle, median of 5: whole command / in process")
+print(f"  the table as the soak left it ({left_files} files): {left[0]:.0f} ms / {left[1]:.1f} ms")
+print(f"  the same rows fully compacted ({compacted_files} files): {compacted[0]:.0f} ms / {compacted[1]:.1f} ms")
+print(f"  ratio: {left[0] / compacted[0]:.2f}x / {left[1] / max(compacted[1], 0.1):.2f}x")
 EOF

@@ -17,6 +17,12 @@ use bidlake_gen::GenArgs;
 use bidlake_kafka::KafkaArgs;
 use clap::{Parser, Subcommand};
 
+// Queries over many small files and ingest's Parquet writers allocate and free large buffers
+// (zstd contexts, column chunks) at a high rate; glibc's malloc spent a third of such a query's
+// time on them (docs/benchmarks.md).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// Streaming data lake for adtech: OpenRTB 2.6 events from Kafka into Apache Iceberg tables.
 #[derive(Debug, Parser)]
 #[command(name = "bidlake", version, about, propagate_version = true)]

@@ -14,6 +14,9 @@
 //! `--decode-only` only decodes the JSON (to see what decoding costs alone).
 //! `--data-dir DIR` keeps the lake in DIR (a `bidlake --data-dir`, for `bidlake query` and
 //! scripts/bench-query.sh) instead of a temporary directory removed at the end.
+//! `--funnel N` loads all four tables instead of reading a file: N bid requests and their funnel
+//! (the generator's default rates, seed 1), spread over the 24 hours before now, committed every
+//! `--commit-rows` bid requests (for scripts/bench-query.sh's funnel queries).
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stdout)] // a benchmark program
 
@@ -21,6 +24,7 @@ use std::fs::File;
 use std::io::{BufRead, BufReader};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use bidlake_gen::{Event, FunnelRates, Generator, Topic, now_micros};
 use bidlake_ingest::columns::Source;
 use bidlake_ingest::decode::EventTimeWindow;
 use bidlake_ingest::progress::Progress;
@@ -39,6 +43,7 @@ struct Options {
     data_dir: Option<std::path::PathBuf>,
     decode_only: bool,
     buffer_bytes: usize,
+    funnel: Option<u64>,
 }
 
 fn options() -> Options {
@@ -51,6 +56,7 @@ fn options() -> Options {
         data_dir: None,
         decode_only: false,
         buffer_bytes: 128 << 20,
+        funnel: None,
     };
     while let Some(arg) = args.next() {
         let mut value = || args.next().expect("a value after the flag");
@@ -63,10 +69,14 @@ fn options() -> Options {
             "--data-dir" => options.data_dir = Some(value().into()),
             "--decode-only" => options.decode_only = true,
             "--buffer-bytes" => options.buffer_bytes = value().parse().expect("--buffer-bytes N"),
+            "--funnel" => options.funnel = Some(value().parse().expect("--funnel N")),
             path => options.path = path.to_owned(),
         }
     }
-    assert!(!options.path.is_empty(), "usage: ingest_file FILE.ndjson [--rate N]");
+    assert!(
+        !options.path.is_empty() || options.funnel.is_some(),
+        "usage: ingest_file FILE.ndjson [--rate N] | ingest_file --funnel N"
+    );
     options
 }
 
@@ -97,7 +107,85 @@ fn cpu_seconds(stat_path: &str) -> f64 {
 fn main() {
     let options = options();
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
-    runtime.block_on(run(options));
+    match options.funnel {
+        Some(requests) => runtime.block_on(load_funnel(options, requests)),
+        None => runtime.block_on(run(options)),
+    }
+}
+
+fn write_options(options: &Options) -> WriteOptions {
+    WriteOptions {
+        batch_rows: 8192,
+        target_file_size: 256 << 20,
+        buffer_bytes: options.buffer_bytes,
+        zstd_level: 1,
+        file_prefix: "bench".into(),
+    }
+}
+
+/// N bid requests and their funnel into the four tables, event times over the last 24 hours.
+async fn load_funnel(options: Options, requests: u64) {
+    let dir = options.data_dir.clone().expect("--funnel needs --data-dir");
+    let lake = open_lake(LakeArgs::embedded().resolve(&dir).unwrap()).await.unwrap();
+    setup_lake(&lake, false).await.unwrap();
+    let write = write_options(&options);
+    let mut sinks = Vec::new();
+    for table in EventTable::ALL {
+        let loaded = lake.load_table(table.name()).await.unwrap();
+        sinks.push(TableSink::new(table, loaded, &write).expect("a sink"));
+    }
+    let sink_of = |topic: Topic| match topic {
+        Topic::BidRequests => 0,
+        Topic::BidResponses => 1,
+        Topic::Impressions => 2,
+        Topic::Clicks => 3,
+    };
+    let rates = FunnelRates { bid_response: 0.60, win: 0.15, click: 0.02 };
+    let mut generator = Generator::new(1, Some(rates));
+    let mut event = Event::default();
+    let end = now_micros();
+    let start = end - 24 * 3_600_000_000;
+    let step = (end - start) / requests.max(1) as i64;
+    let mut offsets = [0i64; 4];
+    let started = Instant::now();
+    let mut append = |event: &Event, sinks: &mut Vec<TableSink>, offsets: &mut [i64; 4]| {
+        let index = sink_of(event.topic);
+        let source = Source { partition: 0, offset: offsets[index] };
+        offsets[index] += 1;
+        sinks[index].append(&event.value, None, source, &EventTimeWindow::ANY).unwrap();
+    };
+    for i in 0..requests {
+        let now = start + i as i64 * step;
+        while generator.next_due(now, &mut event) {
+            append(&event, &mut sinks, &mut offsets);
+        }
+        generator.next_request(now, &mut event);
+        append(&event, &mut sinks, &mut offsets);
+        for sink in &mut sinks {
+            sink.write_full().await.unwrap();
+        }
+        if (i + 1) % options.commit_rows as u64 == 0 {
+            for (index, sink) in sinks.iter_mut().enumerate() {
+                commit(&lake, sink, offsets[index]).await;
+            }
+        }
+    }
+    while generator.next_due(i64::MAX, &mut event) {
+        append(&event, &mut sinks, &mut offsets);
+    }
+    for (index, sink) in sinks.iter_mut().enumerate() {
+        sink.write_full().await.unwrap();
+        if sink.rows() > 0 {
+            commit(&lake, sink, offsets[index]).await;
+        }
+    }
+    println!(
+        "funnel: {requests} bid requests, {} responses, {} impressions, {} clicks in {:.1} s",
+        offsets[1],
+        offsets[2],
+        offsets[3],
+        started.elapsed().as_secs_f64()
+    );
 }
 
 async fn run(options: Options) {
@@ -106,13 +194,7 @@ async fn run(options: Options) {
     let lake = open_lake(LakeArgs::embedded().resolve(dir).unwrap()).await.unwrap();
     setup_lake(&lake, false).await.unwrap();
     let table = EventTable::BidRequests;
-    let write = WriteOptions {
-        batch_rows: 8192,
-        target_file_size: 256 << 20,
-        buffer_bytes: options.buffer_bytes,
-        zstd_level: 1,
-        file_prefix: "bench".into(),
-    };
+    let write = write_options(&options);
     let mut sink = TableSink::new(table, lake.load_table(table.name()).await.unwrap(), &write)
         .expect("a sink");
 

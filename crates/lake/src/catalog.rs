@@ -5,9 +5,9 @@ use iceberg::table::Table;
 use iceberg::{Catalog, CatalogBuilder, ErrorKind, NamespaceIdent, TableIdent};
 use iceberg_catalog_rest::RestCatalogBuilder;
 use iceberg_catalog_sql::{SqlBindStyle, SqlCatalogBuilder};
-use iceberg_storage_opendal::OpenDalResolvingStorageFactory;
 
 use crate::settings::{CatalogKind, LakeConfig, Storage};
+use crate::storage::LakeStorageFactory;
 use crate::{Error, IcebergContext, Result};
 
 /// An open catalog with the settings it came from.
@@ -28,7 +28,7 @@ impl std::fmt::Debug for Lake {
 pub async fn open_lake(config: LakeConfig) -> Result<Lake> {
     // Every storage scheme goes through one resolving factory: fixed factories silently write
     // s3:// or memory:// locations to odd local paths.
-    let storage = Arc::new(OpenDalResolvingStorageFactory::new());
+    let storage = Arc::new(LakeStorageFactory::new());
     let mut props: HashMap<String, String> = config.file_io_props().clone();
     let catalog: Arc<dyn Catalog> = match &config.catalog {
         CatalogKind::Sql { path, url } => {

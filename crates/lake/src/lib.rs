@@ -11,6 +11,7 @@ pub mod pinned;
 pub mod progress;
 mod settings;
 pub mod setup;
+pub mod storage;
 pub mod tables;
 
 pub use catalog::{Lake, open_lake};

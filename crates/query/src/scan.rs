@@ -220,3 +220,73 @@ fn limited(
         futures::future::ready(batch)
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use iceberg::spec::{DataFileFormat, Schema};
+
+    use super::*;
+
+    fn file(name: &str, bytes: u64) -> FileScanTask {
+        FileScanTask::builder()
+            .with_file_size_in_bytes(bytes)
+            .with_start(0)
+            .with_length(bytes)
+            .with_record_count(Some(bytes / 10))
+            .with_data_file_path(name.to_owned())
+            .with_data_file_format(DataFileFormat::Parquet)
+            .with_schema(Arc::new(Schema::builder().build().unwrap()))
+            .with_project_field_ids(Vec::new())
+            .with_case_sensitive(true)
+            .build()
+    }
+
+    fn bytes(group: &[FileScanTask]) -> u64 {
+        group.iter().map(|task| task.length).sum()
+    }
+
+    #[test]
+    fn small_files_are_spread_by_bytes_over_the_partitions() {
+        let tasks = (0..10).map(|i| file(&format!("f{i}"), 1_000 * (i + 1))).collect();
+        let groups = split(tasks, 2);
+        assert_eq!(groups.len(), 2);
+        assert_eq!(groups.iter().map(Vec::len).sum::<usize>(), 10);
+        let (a, b) = (bytes(&groups[0]), bytes(&groups[1]));
+        assert!(a.abs_diff(b) <= 1_000, "{a} vs {b}");
+    }
+
+    #[test]
+    fn a_file_bigger_than_its_share_is_cut_into_ranges_that_tile_it() {
+        let big = 100 * MIN_SPLIT_BYTES + 7;
+        let groups = split(vec![file("big", big), file("small", 1_000)], 4);
+        assert_eq!(groups.len(), 4);
+        let mut ranges: Vec<(u64, u64)> = groups
+            .iter()
+            .flatten()
+            .filter(|task| task.data_file_path == "big")
+            .map(|task| (task.start, task.length))
+            .collect();
+        ranges.sort_unstable();
+        assert!(ranges.len() >= 4, "{ranges:?}");
+        let mut next = 0;
+        for (start, length) in ranges {
+            assert_eq!(start, next, "ranges must tile the file");
+            next = start + length;
+        }
+        assert_eq!(next, big);
+        assert!(
+            groups
+                .iter()
+                .flatten()
+                .all(|t| t.data_file_path == "small" || t.record_count.is_none())
+        );
+    }
+
+    #[test]
+    fn no_files_is_one_empty_partition_and_few_files_are_few_partitions() {
+        let groups = split(Vec::new(), 8);
+        assert_eq!(groups.len(), 1);
+        assert!(groups[0].is_empty());
+        assert_eq!(split(vec![file("a", 10), file("b", 10)], 8).len(), 2);
+    }
+}
