@@ -1,19 +1,22 @@
-"""DuckDB's side of scripts/bench-query.sh: runs SQL over an Iceberg table with DuckDB's iceberg
-extension (`iceberg_scan` of the table's current metadata file, extensions LOADed from the pip
+"""DuckDB's side of scripts/bench-query.sh: runs SQL over Iceberg tables with DuckDB's iceberg
+extension (`iceberg_scan` of each table's current metadata file, extensions LOADed from the pip
 wheels by path, no network), in one of two modes:
 
-  once METADATA SQL          load the extensions, run SQL once, print the result rows as CSV
+  once TABLES SQL            load the extensions, run SQL once, print the result rows as CSV
                              (the caller times the whole command: interpreter start, import,
                              extension load, metadata read and query)
-  repeat METADATA RUNS SQL…  in this one process: load the extensions (timed apart), then for
+  repeat TABLES RUNS SQL...  in this one process: load the extensions (timed apart), then for
                              each SQL one warm-up and RUNS timed runs of execute + fetchall;
                              prints one JSON object per line
 
-In SQL, the table is written `db.bid_requests`; it is replaced by `iceberg_scan('METADATA')`.
+TABLES is a JSON object of table name to metadata file, e.g. {"bid_requests": "/x/….json"}. In
+SQL, a table after FROM or JOIN (`bid_requests` or `db.bid_requests`) is replaced by
+`iceberg_scan('METADATA')`. THREADS (environment) sets DuckDB's threads.
 """
 
 import json
 import os
+import re
 import sys
 import time
 
@@ -32,17 +35,23 @@ def connect():
     con = duckdb.connect(config={"autoinstall_known_extensions": "false"})
     for module, name in [(duckdb_extension_avro, "avro"), (duckdb_extension_iceberg, "iceberg")]:
         con.execute(f"LOAD '{extension_path(module, name)}'")
+    if os.environ.get("THREADS"):
+        con.execute(f"SET threads = {int(os.environ['THREADS'])}")
     return con
 
 
-def on_table(sql, metadata):
-    return sql.replace("db.bid_requests", f"iceberg_scan('{metadata}')")
+def on_tables(sql, tables):
+    def scan(match):
+        return f"{match.group(1)} iceberg_scan('{tables[match.group(3)]}')"
+
+    names = "|".join(re.escape(name) for name in tables)
+    return re.sub(rf"\b(FROM|JOIN)\s+(db\.)?({names})\b", scan, sql, flags=re.IGNORECASE)
 
 
 def main():
-    mode, metadata = sys.argv[1], sys.argv[2]
+    mode, tables = sys.argv[1], json.loads(sys.argv[2])
     if mode == "once":
-        rows = connect().execute(on_table(sys.argv[3], metadata)).fetchall()
+        rows = connect().execute(on_tables(sys.argv[3], tables)).fetchall()
         for row in rows:
             print(",".join("" if v is None else str(v) for v in row))
         return
@@ -53,7 +62,7 @@ def main():
     threads = con.execute("SELECT current_setting('threads')").fetchone()[0]
     print(json.dumps({"extension_load_s": load, "threads": threads, "version": duckdb.__version__}))
     for sql in sys.argv[4:]:
-        query = on_table(sql, metadata)
+        query = on_tables(sql, tables)
         times = []
         for i in range(runs + 1):  # the first is the warm-up
             started = time.perf_counter()

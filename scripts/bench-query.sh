@@ -1,14 +1,19 @@
 #!/usr/bin/env bash
-# The query figures (issue 4): COUNT(*) and a GROUP BY over db.bid_requests, `bidlake query`
-# (DataFusion + iceberg-datafusion) against DuckDB with its iceberg extension on the same table,
-# in the same run, on the same cores. Release build; prints the table, the timings and a summary.
-#   scripts/bench-query.sh                       # N=10000000 bid requests, 1 warm-up + 5 runs each
-#   N=100000 RUNS=3 scripts/bench-query.sh       # a quick run
-#   DATA_DIR=/var/tmp/q10m scripts/bench-query.sh  # keep the lake there; a later run with the
-#                                                  # same DATA_DIR reuses it instead of loading
-# The table is loaded by the ingest benchmark program (crates/ingest/benches/ingest_file.rs):
-# `bidlake gen --stdout --seed 1` piped through ingest's sink into one commit of COMMIT_ROWS
-# (default N) rows, so each of the 34 country partitions gets one large file, as after compaction.
+# The query figures (issues 4 and 18): the seed's COUNT(*) and GROUP BY country and the original
+# platform's analytical queries (`bidlake query --examples`: bid floors, hourly volume, the
+# funnel joins and rates) over db.bid_requests and its funnel tables, `bidlake query` (DataFusion
+# over iceberg, scans split across THREADS partitions) against DuckDB with its iceberg extension
+# on the same tables, in the same run, on the same cores. Release build; prints the tables, the
+# timings (in process and whole command, medians of RUNS after a warm-up) and the ratios.
+#   scripts/bench-query.sh                            # N=10000000 bid requests and their funnel
+#   N=100000 RUNS=3 EXPLAIN=0 scripts/bench-query.sh  # a quick run
+#   DATA_DIR=/var/tmp/q10m scripts/bench-query.sh     # keep the lake there; a later run with the
+#                                                     # same DATA_DIR reuses it
+#   N=1000000 COMMIT_ROWS=100 COMPACT_COPY=1 scripts/bench-query.sh
+#                                                     # 10,000 small commits, and a compacted copy
+# The tables are loaded by the ingest benchmark program (crates/ingest/benches/ingest_file.rs
+# --funnel): N bid requests and their funnel (seed 1) through ingest's sink, a commit per
+# COMMIT_ROWS bid requests (default N: one file per partition, as after compaction).
 # Every run is warm (the files are in the page cache): the figures are CPU, not disk.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -19,7 +24,10 @@ export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/bid
 N="${N:-10000000}"
 RUNS="${RUNS:-5}"
 COMMIT_ROWS="${COMMIT_ROWS:-$N}"
-EXPLAIN="${EXPLAIN:-1}" # 1: print EXPLAIN ANALYZE of each query from both engines at the end
+EXPLAIN="${EXPLAIN:-1}"           # 1: print EXPLAIN ANALYZE of the seed's two queries at the end
+THREADS="${THREADS:-2}"           # bidlake query --threads and DuckDB's threads
+COMPACT_COPY="${COMPACT_COPY:-0}" # 1: also time bidlake on a fully compacted copy of the lake
+export THREADS
 
 COUNT_SQL='SELECT COUNT(*) FROM db.bid_requests'
 GROUP_SQL='SELECT device_geo_country, COUNT(*) AS requests FROM db.bid_requests GROUP BY device_geo_country ORDER BY requests DESC'
@@ -56,31 +64,39 @@ echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -
 if [[ -f "$DATA_DIR/catalog.db" ]]; then
   step "reusing the lake in $DATA_DIR"
 else
-  step "loading $N bid requests into $DATA_DIR (commits of $COMMIT_ROWS rows)"
-  "$BIDLAKE" gen --stdout --rate 0 --count "$N" --seed 1 \
-    | "$INGEST_FILE" /dev/stdin --data-dir "$DATA_DIR" --commit-rows "$COMMIT_ROWS" \
-      --commit-interval 1000000
+  step "loading $N bid requests and their funnel into $DATA_DIR (a commit per $COMMIT_ROWS requests)"
+  "$INGEST_FILE" --funnel "$N" --data-dir "$DATA_DIR" --commit-rows "$COMMIT_ROWS"
 fi
 
-metadata="$("$PY" - "$DATA_DIR/catalog.db" <<'EOF'
-import sqlite3, sys
-(location,) = sqlite3.connect(sys.argv[1]).execute(
-    "SELECT metadata_location FROM iceberg_tables"
-    " WHERE table_namespace = 'db' AND table_name = 'bid_requests'").fetchone()
-print(location.removeprefix("file://"))
-EOF
-)"
-files="$(find "$DATA_DIR" -name '*.parquet' -printf '%s\n' | awk '{n++; s+=$1} END {printf "%d files, %.1f MiB (%.1f MiB each on average)", n, s/1048576, n ? s/1048576/n : 0}')"
-rows="$("$BIDLAKE" --data-dir "$DATA_DIR" query --format csv "$COUNT_SQL" | tail -n 1)"
-echo "table: db.bid_requests, $rows rows, $files of Parquet; metadata $metadata"
+# The original platform's queries, as `bidlake query --examples` lists them.
+while IFS=$'\t' read -r name sql; do
+  queries+=("$name")
+  SQL[$name]="$sql"
+done < <("$BIDLAKE" query --examples --format json | "$PY" -c '
+import json, sys
+for line in sys.stdin:
+    e = json.loads(line)
+    print(e["name"], " ".join(e["sql"].split()), sep="\t")')
+
+tables_of() { # a lake's tables as {"name": "its current metadata file"}, for DuckDB
+  "$PY" -c '
+import json, sqlite3, sys
+rows = sqlite3.connect(sys.argv[1]).execute(
+    "SELECT table_name, metadata_location FROM iceberg_tables WHERE table_namespace = ?", ("db",))
+print(json.dumps({name: location.removeprefix("file://") for name, location in rows}))' "$1/catalog.db"
+}
+tables="$(tables_of "$DATA_DIR")"
+files="$(find "$DATA_DIR" -name '*.parquet' -printf '%s\n' | awk '{n++; s+=$1} END {printf "%d files, %.1f MiB", n, s/1048576}')"
+echo "tables: $(for t in bid_requests bid_responses impressions clicks; do
+  printf '%s %s rows; ' "$t" "$("$BIDLAKE" --data-dir "$DATA_DIR" query --format csv "SELECT COUNT(*) FROM db.$t" | tail -n 1)"
+done)$files of Parquet"
 
 step "same results from both engines"
 for q in "${queries[@]}"; do
-  "$BIDLAKE" --data-dir "$DATA_DIR" query --format csv "${SQL[$q]}" | tail -n +2 | sort >"$work/$q.bidlake"
-  "$PY" "$DUCK" once "$metadata" "${SQL[$q]}" | sort >"$work/$q.duckdb"
-  if ! diff -q "$work/$q.bidlake" "$work/$q.duckdb" >/dev/null; then
+  "$BIDLAKE" --data-dir "$DATA_DIR" query --format csv "${SQL[$q]}" | tail -n +2 >"$work/$q.bidlake"
+  "$PY" "$DUCK" once "$tables" "${SQL[$q]}" >"$work/$q.duckdb"
+  if ! "$PY" scripts/bench-query-compare.py "$work/$q.bidlake" "$work/$q.duckdb"; then
     echo "$q: the engines disagree" >&2
-    diff "$work/$q.bidlake" "$work/$q.duckdb" | head >&2
     exit 1
   fi
   echo "$q: same $(wc -l <"$work/$q.bidlake") row(s) from both"
@@ -99,78 +115,61 @@ timed() {
     'BEGIN { printf "%s %s %.4f %.2f %d\n", q, m, b - a, u + s, r }' >>"$work/runs"
 }
 
-step "whole commands: bidlake query vs python -c with DuckDB, 1 warm-up + $RUNS runs each, interleaved"
+step "whole commands: bidlake query vs python with DuckDB, 1 warm-up + $RUNS runs each, interleaved"
 : >"$work/runs"
 for q in "${queries[@]}"; do
   for i in $(seq 0 "$RUNS"); do
-    timed "$q" bidlake "$BIDLAKE" --data-dir "$DATA_DIR" query --format csv "${SQL[$q]}"
-    timed "$q" duckdb_cmd "$PY" "$DUCK" once "$metadata" "${SQL[$q]}"
+    timed "$q" bidlake "$BIDLAKE" --data-dir "$DATA_DIR" query --threads "$THREADS" --format csv "${SQL[$q]}"
+    timed "$q" duckdb_cmd "$PY" "$DUCK" once "$tables" "${SQL[$q]}"
     if [[ "$i" == 0 ]]; then # the warm-up
       head -n -2 "$work/runs" >"$work/runs.tmp" && mv "$work/runs.tmp" "$work/runs"
     fi
   done
 done
 
-step "bidlake in one session: $((RUNS + 1)) statements from stdin in one bidlake query, 3 times"
-for q in "${queries[@]}"; do
-  for _ in $(seq 0 "$RUNS"); do printf '%s;\n' "${SQL[$q]}"; done >"$work/$q.sql"
-  for _ in 1 2 3; do
-    timed "$q" bidlake_session "$BIDLAKE" --data-dir "$DATA_DIR" query --format csv <"$work/$q.sql"
+# in_process LAKE MODE: bidlake's own timer (`--timing`: planning and execution of a statement)
+# over 1 warm-up + RUNS statements of each query in one session; appends "QUERY MODE seconds".
+in_process() {
+  local lake="$1" mode="$2" q
+  for q in "${queries[@]}"; do
+    for _ in $(seq 0 "$RUNS"); do printf '%s;\n' "${SQL[$q]}"; done >"$work/$q.sql"
+    "$BIDLAKE" --data-dir "$lake" query --timing --threads "$THREADS" --format csv \
+      <"$work/$q.sql" 2>&1 >/dev/null | sed -n 's/^query took \([0-9.]*\) ms$/\1/p' | tail -n +2 \
+      | awk -v q="$q" -v m="$mode" '{ printf "%s %s %.6f\n", q, m, $1 / 1000 }' >>"$work/inproc"
   done
-done
+}
+
+step "bidlake in one process: 1 warm-up + $RUNS runs of each query, timed by --timing"
+: >"$work/inproc"
+in_process "$DATA_DIR" bidlake_inproc
 
 step "DuckDB in one process: 1 warm-up + $RUNS runs of each query, extension load apart"
-"$PY" "$DUCK" repeat "$metadata" "$RUNS" "$COUNT_SQL" "$GROUP_SQL" >"$work/inproc.jsonl"
+sqls=()
+for q in "${queries[@]}"; do sqls+=("${SQL[$q]}"); done
+"$PY" "$DUCK" repeat "$tables" "$RUNS" "${sqls[@]}" >"$work/duckdb.jsonl"
+"$PY" -c '
+import json, sys
+lines = [json.loads(l) for l in open(sys.argv[1])][1:]
+for q, line in zip(sys.argv[2:], lines):
+    for t in line["times"]:
+        print(f"{q} duckdb_inproc {t:.6f}")' "$work/duckdb.jsonl" "${queries[@]}" >>"$work/inproc"
+
+if [[ "$COMPACT_COPY" == 1 ]]; then
+  step "a fully compacted copy of the lake"
+  rm -rf "$work/compacted" && cp -r "$DATA_DIR" "$work/compacted"
+  "$BIDLAKE" --data-dir "$work/compacted" maintain --compact >/dev/null
+  echo "compacted copy: $(find "$work/compacted" -name '*.parquet' | wc -l) files in the directory (the lake as loaded: $(find "$DATA_DIR" -name '*.parquet' | wc -l))"
+  in_process "$work/compacted" bidlake_compacted
+fi
 
 step "summary"
-"$PY" - "$work/runs" "$work/inproc.jsonl" "$COUNT_SQL" "$RUNS" <<'EOF'
-import json, statistics, sys
-runs, inproc, count_sql, n = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
-walls, cpus, rss = {}, {}, {}
-for line in open(runs):
-    q, mode, wall, cpu, kib = line.split()
-    walls.setdefault((q, mode), []).append(float(wall))
-    cpus.setdefault((q, mode), []).append(float(cpu))
-    rss[(q, mode)] = max(rss.get((q, mode), 0), int(kib))
-lines = [json.loads(l) for l in open(inproc)]
-head = lines[0]
-for l in lines[1:]:
-    q = "count" if l["sql"] == count_sql else "group_by"
-    walls[(q, "duckdb_inproc")] = l["times"]
-# bidlake's time per query in a warm session: a session of 1 + n statements less a session of
-# one (the whole command's median), over n. A mean, so median and min are the same figure.
-for q in ("count", "group_by"):
-    session = statistics.median(walls.pop((q, "bidlake_session")))
-    walls[(q, "bidlake_inproc")] = [(session - statistics.median(walls[(q, "bidlake")])) / n]
-print(f"DuckDB {head['version']}, threads={head['threads']}; extension load (avro + iceberg) "
-      f"{head['extension_load_s'] * 1000:.0f} ms, excluded from the in-process times")
-print()
-print("| query | engine, what is timed | median | min | CPU-s (median) | peak RSS |")
-print("|---|---|---|---|---|---|")
-names = {
-    "bidlake": "bidlake query, whole command",
-    "bidlake_inproc": f"bidlake query, per statement in one session (mean of {n}, derived)",
-    "duckdb_cmd": "DuckDB, whole `python` command",
-    "duckdb_inproc": "DuckDB, execute + fetch in one process",
-}
-for q in ("count", "group_by"):
-    for mode in ("bidlake", "duckdb_cmd", "bidlake_inproc", "duckdb_inproc"):
-        w = walls[(q, mode)]
-        cpu = f"{statistics.median(cpus[(q, mode)]):.2f}" if (q, mode) in cpus else "–"
-        mem = f"{rss[(q, mode)] / 1024:.0f} MiB" if (q, mode) in rss else "–"
-        print(f"| {q} | {names[mode]} | {statistics.median(w) * 1000:.0f} ms | {min(w) * 1000:.0f} ms | {cpu} | {mem} |")
-print()
-for q in ("count", "group_by"):
-    for b, d in (("bidlake", "duckdb_cmd"), ("bidlake_inproc", "duckdb_inproc")):
-        ratio = statistics.median(walls[(q, b)]) / statistics.median(walls[(q, d)])
-        print(f"{q}: {names[b]} / {names[d]} = {ratio:.2f}x (goal <= 1.5x)")
-EOF
+"$PY" scripts/bench-query-summary.py "$work/runs" "$work/inproc" "$work/duckdb.jsonl" "${queries[@]}"
 
 if [[ "$EXPLAIN" == 1 ]]; then
-  for q in "${queries[@]}"; do
+  for q in count group_by; do
     step "EXPLAIN ANALYZE $q: bidlake"
-    "$BIDLAKE" --data-dir "$DATA_DIR" query "EXPLAIN ANALYZE ${SQL[$q]}" || true
+    "$BIDLAKE" --data-dir "$DATA_DIR" query --threads "$THREADS" "EXPLAIN ANALYZE ${SQL[$q]}" || true
     step "EXPLAIN ANALYZE $q: DuckDB"
-    "$PY" "$DUCK" once "$metadata" "EXPLAIN ANALYZE ${SQL[$q]}" || true
+    "$PY" "$DUCK" once "$tables" "EXPLAIN ANALYZE ${SQL[$q]}" || true
   done
 fi

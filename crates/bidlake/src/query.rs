@@ -6,7 +6,9 @@ use std::time::{Duration, Instant};
 
 use bidlake_ingest::timestamp::parse_micros;
 use bidlake_lake::{LakeArgs, open_lake};
-use bidlake_query::{Format, Reading, TimeTravel, run, session, write_batches};
+use bidlake_query::{
+    EXAMPLES, Format, Reading, TimeTravel, example, run, session, write_batches,
+};
 
 use crate::Error;
 
@@ -31,6 +33,15 @@ pub struct QueryArgs {
     /// List the snapshots of this table (e.g. db.bid_requests) instead of running SQL.
     #[arg(long, value_name = "TABLE", conflicts_with = "sql")]
     pub snapshots: Option<String>,
+
+    /// Run one of the original platform's analytical queries by name (`--examples` lists them).
+    #[arg(long, value_name = "NAME", conflicts_with_all = ["sql", "snapshots"])]
+    pub example: Option<String>,
+
+    /// List the example queries: name and what each answers, with its SQL (one JSON object per
+    /// line with `--format json`).
+    #[arg(long, conflicts_with_all = ["sql", "snapshots", "example"])]
+    pub examples: bool,
 
     /// Print how long each statement took inside the process (planning and execution), on
     /// standard error, as DuckDB's `.timer on` does: start-up and opening the tables not counted.
@@ -59,6 +70,24 @@ pub async fn query(data_dir: &Path, args: QueryArgs) -> Result<(), Error> {
         ),
         (None, None) => TimeTravel::Current,
     };
+    if args.examples {
+        return list_examples(args.format);
+    }
+    let sql = match &args.example {
+        Some(name) => Some(
+            example(name)
+                .ok_or_else(|| {
+                    let names: Vec<&str> = EXAMPLES.iter().map(|e| e.name).collect();
+                    Error::Setup(format!(
+                        "there is no example query {name:?}; the examples are: {}",
+                        names.join(", ")
+                    ))
+                })?
+                .sql
+                .to_owned(),
+        ),
+        None => args.sql.clone(),
+    };
     let lake = open_lake(args.lake.resolve(data_dir)?).await?;
     if let Some(table) = &args.snapshots {
         return list_snapshots(&lake, table).await;
@@ -81,7 +110,7 @@ pub async fn query(data_dir: &Path, args: QueryArgs) -> Result<(), Error> {
         }
     };
     let stdout = std::io::stdout();
-    match &args.sql {
+    match &sql {
         Some(sql) => {
             let batches = timed(sql).await?;
             write_batches(&batches, args.format, &mut stdout.lock())?;
@@ -113,6 +142,23 @@ pub async fn query(data_dir: &Path, args: QueryArgs) -> Result<(), Error> {
                 prompt(!statement.trim().is_empty());
             }
         }
+    }
+    Ok(())
+}
+
+fn list_examples(format: Format) -> Result<(), Error> {
+    let mut out = std::io::stdout().lock();
+    for example in EXAMPLES {
+        let written = match format {
+            Format::Json => {
+                let line = serde_json::json!({
+                    "name": example.name, "title": example.title, "sql": example.sql,
+                });
+                writeln!(out, "{line}")
+            }
+            _ => writeln!(out, "{:<26} {}", example.name, example.title),
+        };
+        written.map_err(Error::Stdout)?;
     }
     Ok(())
 }

@@ -131,3 +131,38 @@ impl Storage for LakeStorage {
         self.remote()?.new_output(path)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use iceberg::io::FileIOBuilder;
+
+    use super::*;
+
+    #[tokio::test]
+    async fn local_files_written_by_opendal_are_read_back_directly_and_other_schemes_still_work()
+    {
+        let dir = tempfile::tempdir().unwrap();
+        let io = FileIOBuilder::new(Arc::new(LakeStorageFactory::new())).build();
+        let path = format!("file://{}/a/b/data.bin", dir.path().display());
+        io.new_output(&path).unwrap().write(Bytes::from_static(b"0123456789")).await.unwrap();
+        let input = io.new_input(&path).unwrap();
+        assert!(input.exists().await.unwrap());
+        assert_eq!(input.metadata().await.unwrap().size, 10);
+        assert_eq!(input.reader().await.unwrap().read(2..5).await.unwrap(), &b"234"[..]);
+        assert_eq!(input.read().await.unwrap(), &b"0123456789"[..]);
+
+        // A scheme that is not local goes to OpenDAL: here its in-memory backend.
+        let memory = "memory:///x/y.bin";
+        io.new_output(memory).unwrap().write(Bytes::from_static(b"m")).await.unwrap();
+        assert_eq!(io.new_input(memory).unwrap().read().await.unwrap(), &b"m"[..]);
+
+        io.delete(&path).await.unwrap();
+        assert!(!io.exists(&path).await.unwrap());
+    }
+
+    #[test]
+    fn only_file_urls_and_absolute_paths_are_local() {
+        assert!(is_local("file:///tmp/x") && is_local("/tmp/x"));
+        assert!(!is_local("s3://bucket/x") && !is_local("memory:///x"));
+    }
+}

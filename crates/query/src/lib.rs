@@ -7,6 +7,7 @@
 //! `table` wraps it so that counting rows reads little or nothing.
 
 mod error;
+mod examples;
 mod output;
 mod scan;
 mod table;
@@ -26,6 +27,7 @@ use bidlake_lake::{IcebergContext, Lake};
 use crate::table::PinnedTable;
 
 pub use error::{Error, Result};
+pub use examples::{EXAMPLES, Example, example};
 pub use output::{Format, write_batches};
 
 /// Which version of the tables a session reads.
