@@ -6,7 +6,7 @@ wheels by path, no network), in one of two modes:
                              (the caller times the whole command: interpreter start, import,
                              extension load, metadata read and query)
   repeat TABLES RUNS SQL...  in this one process: load the extensions (timed apart), then for
-                             each SQL one warm-up and RUNS timed runs of execute + fetchall;
+                             each SQL one warm-up and RUNS timed runs of execute + fetch (as Arrow);
                              prints one JSON object per line
 
 TABLES is a JSON object of table name to metadata file, e.g. {"bid_requests": "/x/….json"}. In
@@ -48,11 +48,16 @@ def on_tables(sql, tables):
     return re.sub(rf"\b(FROM|JOIN)\s+(db\.)?({names})\b", scan, sql, flags=re.IGNORECASE)
 
 
+def fetch(con, query):
+    """The result's rows, through Arrow: DuckDB's own fetchall needs pytz for TIMESTAMPTZ."""
+    table = con.execute(query).to_arrow_table()
+    return [tuple(row.values()) for row in table.to_pylist()]
+
+
 def main():
     mode, tables = sys.argv[1], json.loads(sys.argv[2])
     if mode == "once":
-        rows = connect().execute(on_tables(sys.argv[3], tables)).fetchall()
-        for row in rows:
+        for row in fetch(connect(), on_tables(sys.argv[3], tables)):
             print(",".join("" if v is None else str(v) for v in row))
         return
     runs = int(sys.argv[3])
@@ -66,7 +71,7 @@ def main():
         times = []
         for i in range(runs + 1):  # the first is the warm-up
             started = time.perf_counter()
-            rows = con.execute(query).fetchall()
+            rows = fetch(con, query)
             if i > 0:
                 times.append(time.perf_counter() - started)
         print(json.dumps({"sql": sql, "times": times, "rows": len(rows), "first": str(rows[0])}))

@@ -5,9 +5,9 @@
 # records ingest's resident memory, the newest metadata.json of each table, the data files of
 # each table and the time of the seed's GROUP BY country query; then it prints, per window of
 # 1,000 commits to db.bid_requests, commit duration p50/p99 (the catalog commit, from ingest's
-# log), RSS, metadata.json size, data files and query time (whole command and in process, under
-# the soak's load), and, on the idle machine after it, the query on the table as left and on the
-# same rows fully compacted. Release build.
+# log), RSS (median and range of the window's samples), metadata.json size, data files and
+# query time (whole command and in process, under the soak's load), and, on the idle machine
+# after it, the query on the table as left and on the same rows fully compacted. Release build.
 #   scripts/soak-commits.sh                 # 10,000 commits per table (~30 min on 2 cores)
 # 50 bid requests/s with a funnel of 0.9/0.9/0.5: every table gets rows in (nearly) every 100 ms
 # batch, bid_requests about 5 files per commit (one per country).
@@ -135,7 +135,7 @@ def pct(xs, p):
 main = by_table.get("bid_requests", [])
 counts = {t: len(c) for t, c in by_table.items()}
 print("commits per table:", ", ".join(f"{t} {n}" for t, n in sorted(counts.items())))
-print("window (bid_requests commits) | commit p50 ms | p99 ms (all tables) | RSS MiB | metadata.json KB | data files (req/resp/imp/click) | GROUP BY country ms (whole command / in process)")
+print("window (bid_requests commits) | commit p50 ms | p99 ms (all tables) | RSS MiB (median, min-max of the samples) | metadata.json KB | data files (req/resp/imp/click) | GROUP BY country ms (whole command / in process)")
 print("---|---|---|---|---|---|---")
 for start in range(0, len(main), 1000):
     window = main[start:start + 1000]
@@ -147,8 +147,9 @@ for start in range(0, len(main), 1000):
     last = inside[-1]
     q = sorted(r[9] for r in inside)
     qi = sorted(r[10] for r in inside)
+    rss = sorted(r[2] / 1024 for r in inside)
     print(f"{start:,}-{start + 1000:,} | {pct(took, .5):.1f} | {pct(took, .99):.1f} | "
-          f"{last[2] / 1024:.0f} | {last[3] / 1024:.0f} | "
+          f"{rss[len(rss) // 2]:.0f} ({rss[0]:.0f}-{rss[-1]:.0f}) | {last[3] / 1024:.0f} | "
           f"{last[5]:.0f}/{last[6]:.0f}/{last[7]:.0f}/{last[8]:.0f} | "
           f"{q[len(q) // 2]:.0f} / {qi[len(qi) // 2]:.1f}")
 rss = [r[2] / 1024 for r in rows]

@@ -6,9 +6,7 @@ use std::time::{Duration, Instant};
 
 use bidlake_ingest::timestamp::parse_micros;
 use bidlake_lake::{LakeArgs, open_lake};
-use bidlake_query::{
-    EXAMPLES, Format, Reading, TimeTravel, example, run, session, write_batches,
-};
+use bidlake_query::{EXAMPLES, Format, Reading, TimeTravel, example, run, session, write_batches};
 
 use crate::Error;
 

@@ -11,8 +11,8 @@ use arrow_array::cast::AsArray;
 use arrow_array::{Array, RecordBatch};
 use bidlake_lake::{LakeArgs, Secret};
 use bidlake_testkit::{
-    Broker, S3_ACCESS_KEY, S3_SECRET_KEY, S3Server, bidlake_command, column_sum, read_with_python,
-    run_ok, scan_lake,
+    Broker, S3_ACCESS_KEY, S3_SECRET_KEY, S3Server, bidlake_command, column_sum, python_venv,
+    read_with_python, repo_root, run_ok, scan_lake,
 };
 
 fn bidlake(broker: &Broker, data_dir: &Path, env: &[(&str, String)]) -> Command {
@@ -120,6 +120,78 @@ fn pyiceberg_and_duckdb_read_every_table_bidlake_writes() {
     let clicks =
         assert_readers_agree(local(), dir.path(), &warehouse, "clicks", &["kafka_offset"], None);
     assert!(clicks > 0, "the funnel produced no clicks");
+
+    examples_give_duckdbs_answers(&broker, dir.path());
+}
+
+/// Each of the original platform's example queries (`bidlake query --example NAME`) gives the
+/// rows DuckDB gives for the same SQL over the same tables (read by its iceberg extension), by
+/// the benchmark's own comparison (numbers to 1e-9, times as instants).
+fn examples_give_duckdbs_answers(broker: &Broker, dir: &Path) {
+    let python = python_venv().join("bin/python");
+    let scripts = repo_root().join("scripts");
+    let tables = Command::new(&python)
+        .args([
+            "-c",
+            "import json, sqlite3, sys\n\
+             rows = sqlite3.connect(sys.argv[1]).execute(\n\
+             'SELECT table_name, metadata_location FROM iceberg_tables')\n\
+             print(json.dumps({n: l.removeprefix('file://') for n, l in rows}))",
+        ])
+        .arg(dir.join("catalog.db"))
+        .output()
+        .unwrap();
+    assert!(tables.status.success(), "{}", String::from_utf8_lossy(&tables.stderr));
+    let tables = String::from_utf8(tables.stdout).unwrap();
+
+    let listing = stdout(&run_ok(bidlake(broker, dir, &[]).args(["query", "--examples"])));
+    let examples = stdout(&run_ok(bidlake(broker, dir, &[]).args([
+        "query",
+        "--examples",
+        "--format",
+        "json",
+    ])));
+    let examples: Vec<serde_json::Value> =
+        examples.lines().map(|line| serde_json::from_str(line).unwrap()).collect();
+    assert!(examples.len() >= 13, "{listing}");
+    let out = tempfile::tempdir().unwrap();
+    for example in &examples {
+        let name = example["name"].as_str().unwrap();
+        assert!(listing.contains(name), "{listing}");
+        let ours = stdout(&run_ok(bidlake(broker, dir, &[]).args([
+            "query",
+            "--format",
+            "csv",
+            "--example",
+            name,
+        ])));
+        let ours_path = out.path().join(format!("{name}.bidlake"));
+        let body = ours.split_once('\n').map_or("", |(_, rows)| rows); // the header
+        std::fs::write(&ours_path, body).unwrap();
+        assert!(!body.trim().is_empty(), "{name} gave no rows");
+        let theirs = Command::new(&python)
+            .arg(scripts.join("bench-query-duckdb.py"))
+            .args(["once", tables.trim(), example["sql"].as_str().unwrap()])
+            .output()
+            .unwrap();
+        assert!(theirs.status.success(), "DuckDB: {}", String::from_utf8_lossy(&theirs.stderr));
+        let theirs_path = out.path().join(format!("{name}.duckdb"));
+        std::fs::write(&theirs_path, &theirs.stdout).unwrap();
+        let compared = Command::new(&python)
+            .arg(scripts.join("bench-query-compare.py"))
+            .args([&ours_path, &theirs_path])
+            .output()
+            .unwrap();
+        assert!(
+            compared.status.success(),
+            "{name}: bidlake and DuckDB disagree: {}\nbidlake:\n{body}\nDuckDB:\n{}",
+            String::from_utf8_lossy(&compared.stderr),
+            String::from_utf8_lossy(&theirs.stdout)
+        );
+    }
+    let unknown = bidlake(broker, dir, &[]).args(["query", "--example", "nope"]).output().unwrap();
+    let message = String::from_utf8_lossy(&unknown.stderr);
+    assert!(!unknown.status.success() && message.contains("fill-rate-by-country"), "{message}");
 }
 
 #[test]

@@ -148,7 +148,7 @@ async fn load_funnel(options: Options, requests: u64) {
     let step = (end - start) / requests.max(1) as i64;
     let mut offsets = [0i64; 4];
     let started = Instant::now();
-    let mut append = |event: &Event, sinks: &mut Vec<TableSink>, offsets: &mut [i64; 4]| {
+    let append = |event: &Event, sinks: &mut Vec<TableSink>, offsets: &mut [i64; 4]| {
         let index = sink_of(event.topic);
         let source = Source { partition: 0, offset: offsets[index] };
         offsets[index] += 1;

@@ -139,8 +139,7 @@ mod tests {
     use super::*;
 
     #[tokio::test]
-    async fn local_files_written_by_opendal_are_read_back_directly_and_other_schemes_still_work()
-    {
+    async fn local_files_written_by_opendal_are_read_back_directly_and_other_schemes_still_work() {
         let dir = tempfile::tempdir().unwrap();
         let io = FileIOBuilder::new(Arc::new(LakeStorageFactory::new())).build();
         let path = format!("file://{}/a/b/data.bin", dir.path().display());

@@ -12,6 +12,7 @@ use std::fmt;
 use std::sync::Arc;
 
 use datafusion::arrow::record_batch::RecordBatch;
+use datafusion::common::stats::Precision;
 use datafusion::common::{DataFusionError, Result as DfResult, Statistics};
 use datafusion::execution::{SendableRecordBatchStream, TaskContext};
 use datafusion::physical_expr::EquivalenceProperties;
@@ -108,7 +109,10 @@ fn split(tasks: Vec<FileScanTask>, partitions: usize) -> Vec<Vec<FileScanTask>> 
             let mut piece = task.clone();
             piece.start = start;
             piece.length = step.min(task.length - start);
-            piece.record_count = None;
+            // The piece's share of the file's rows, by bytes: an estimate for statistics
+            // (which call it inexact); iceberg's reader does not read it.
+            piece.record_count =
+                task.record_count.map(|rows| rows * piece.length / task.length.max(1));
             start += piece.length;
             pieces.push(piece);
         }
@@ -124,6 +128,12 @@ fn split(tasks: Vec<FileScanTask>, partitions: usize) -> Vec<Vec<FileScanTask>> 
         }
     }
     groups.into_iter().map(|(_, group)| group).collect()
+}
+
+/// The rows the manifests give for these groups (pieces of a file by their share of its bytes);
+/// `None` when a task does not say.
+fn planned_rows(groups: &[Vec<FileScanTask>]) -> Option<usize> {
+    groups.iter().flatten().map(|task| task.record_count.map(|rows| rows as usize)).sum()
 }
 
 fn iceberg_error(error: iceberg::Error) -> DataFusionError {
@@ -198,8 +208,18 @@ impl ExecutionPlan for ParallelScan {
         Ok(Box::pin(RecordBatchStreamAdapter::new(self.schema(), batches)))
     }
 
-    fn partition_statistics(&self, _partition: Option<usize>) -> DfResult<Statistics> {
-        Ok(Statistics::new_unknown(&self.schema()))
+    /// Rows as the manifests count them (before the filter: inexact), so DataFusion can build
+    /// a join's hash table on the smaller side.
+    fn partition_statistics(&self, partition: Option<usize>) -> DfResult<Statistics> {
+        let groups = match partition {
+            None => &self.groups[..],
+            Some(index) => self.groups.get(index..=index).unwrap_or_default(),
+        };
+        let mut statistics = Statistics::new_unknown(&self.schema());
+        if let Some(rows) = planned_rows(groups) {
+            statistics.num_rows = Precision::Inexact(rows);
+        }
+        Ok(statistics)
     }
 }
 
@@ -274,12 +294,18 @@ mod tests {
             next = start + length;
         }
         assert_eq!(next, big);
-        assert!(
-            groups
-                .iter()
-                .flatten()
-                .all(|t| t.data_file_path == "small" || t.record_count.is_none())
-        );
+        // The pieces' estimated rows add up to the file's (within rounding).
+        let rows = planned_rows(&groups).unwrap_or(0);
+        assert!(rows.abs_diff((big / 10 + 100) as usize) < 10, "{rows}");
+    }
+
+    #[test]
+    fn rows_are_counted_from_whole_files_only() {
+        let groups = split(vec![file("a", 100), file("b", 50)], 2);
+        assert_eq!(planned_rows(&groups), Some(15));
+        let mut unknown = file("c", 10);
+        unknown.record_count = None;
+        assert_eq!(planned_rows(&split(vec![file("a", 100), unknown], 2)), None);
     }
 
     #[test]
