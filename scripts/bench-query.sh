@@ -76,7 +76,8 @@ done < <("$BIDLAKE" query --examples --format json | "$PY" -c '
 import json, sys
 for line in sys.stdin:
     e = json.loads(line)
-    print(e["name"], " ".join(e["sql"].split()), sep="\t")')
+    if "$" not in e["sql"]:  # not the metadata tables: DuckDB names them otherwise
+        print(e["name"], " ".join(e["sql"].split()), sep="\t")')
 
 tables_of() { # a lake's tables as {"name": "its current metadata file"}, for DuckDB
   "$PY" -c '

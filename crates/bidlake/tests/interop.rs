@@ -169,6 +169,9 @@ fn examples_give_duckdbs_answers(broker: &Broker, dir: &Path) {
         let body = ours.split_once('\n').map_or("", |(_, rows)| rows); // the header
         std::fs::write(&ours_path, body).unwrap();
         assert!(!body.trim().is_empty(), "{name} gave no rows");
+        if example["sql"].as_str().unwrap().contains('$') {
+            continue; // an Iceberg metadata table: DuckDB names them otherwise (tests/query.rs)
+        }
         let theirs = Command::new(&python)
             .arg(scripts.join("bench-query-duckdb.py"))
             .args(["once", tables.trim(), example["sql"].as_str().unwrap()])

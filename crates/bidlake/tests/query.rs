@@ -120,6 +120,10 @@ fn sql_over_the_lake_with_formats_pushdown_time_travel_and_clear_errors() {
         ["3000"]
     );
     assert_eq!(query_csv(&broker, dir, &[], "SELECT COUNT(*) AS n FROM bid_requests"), ["3000"]);
+    // A list column (site_cat) in CSV is its text, as the table shows it.
+    let every_column = query_csv(&broker, dir, &[], "SELECT * FROM bid_requests LIMIT 5");
+    assert_eq!(every_column.len(), 5);
+    assert!(every_column.iter().any(|row| row.contains("[IAB")), "{every_column:?}");
 
     // The scan is split across threads: one partition per thread, each reading its own files.
     let group_by = "SELECT device_geo_country, COUNT(*) FROM db.bid_requests GROUP BY 1";
@@ -160,6 +164,27 @@ fn sql_over_the_lake_with_formats_pushdown_time_travel_and_clear_errors() {
     let snapshots: Vec<Vec<&str>> =
         listing.lines().skip(1).map(|l| l.split_whitespace().collect()).collect();
     assert!(snapshots.len() >= 2, "{listing}");
+
+    // Iceberg's metadata tables, named as Trino names them.
+    let one = |sql: &str| query_csv(&broker, dir, &[], sql).join(",");
+    assert_eq!(one("SELECT COUNT(*) FROM \"bid_requests$snapshots\""), snapshots.len().to_string());
+    assert_eq!(one("SELECT COUNT(*) FROM \"bid_requests$history\""), snapshots.len().to_string());
+    let newest = one("SELECT snapshot_id FROM \"bid_requests$history\" WHERE is_current_ancestor \
+         ORDER BY made_current_at DESC LIMIT 1");
+    assert_eq!(newest, snapshots.last().unwrap()[0], "{listing}");
+    assert_eq!(
+        one("SELECT SUM(record_count), COUNT(*) FROM \"bid_requests$files\""),
+        format!("3000,{all_files}")
+    );
+    assert_eq!(
+        one(
+            "SELECT SUM(record_count), SUM(file_count), COUNT(*) > 1 FROM db.\"bid_requests$partitions\""
+        ),
+        format!("3000,{all_files},true")
+    );
+    assert_ne!(one("SELECT COUNT(*) FROM \"bid_requests$manifests\""), "0");
+    let history = stdout_of(bidlake(&broker, dir).args(["query", "--example", "snapshot-history"]));
+    assert!(history.contains("append") && history.contains("added-records"), "{history}");
     let first_load: Vec<&Vec<&str>> =
         snapshots.iter().filter(|s| s[4].parse::<u64>().unwrap() <= 1500).collect();
     let last_of_first = first_load.last().unwrap();

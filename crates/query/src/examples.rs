@@ -84,6 +84,14 @@ GROUP BY is_gdpr, is_coppa
 ORDER BY is_gdpr, is_coppa",
     },
     Example {
+        name: "snapshot-history",
+        title: "The last 10 commits to bid_requests (Iceberg's snapshots metadata table)",
+        sql: "SELECT snapshot_id, parent_id, committed_at, operation, summary
+FROM \"bid_requests$snapshots\"
+ORDER BY committed_at DESC
+LIMIT 10",
+    },
+    Example {
         name: "fill-rate-by-country",
         title: "Fill rate (requests with a bid response) by country",
         sql: "SELECT r.device_geo_country, COUNT(DISTINCT r.request_id) AS requests,

@@ -8,6 +8,7 @@
 
 mod error;
 mod examples;
+mod metadata_tables;
 mod output;
 mod scan;
 mod table;
@@ -24,6 +25,7 @@ use iceberg_datafusion::IcebergStaticTableProvider;
 
 use bidlake_lake::{IcebergContext, Lake};
 
+use crate::metadata_tables::{Kind, MetadataTable};
 use crate::table::PinnedTable;
 
 pub use error::{Error, Result};
@@ -82,11 +84,21 @@ pub async fn session(lake: &Lake, reading: Reading) -> Result<SessionContext> {
                 .load_table(&ident)
                 .await
                 .context(|| format!("loading table {ident}"))?;
-            let Some(provider) = provider(table, at).await? else { continue };
+            let Some((provider, snapshot_id)) = provider(table.clone(), at).await? else {
+                continue;
+            };
             matched_snapshot = true;
             schema
                 .register_table(ident.name().to_owned(), Arc::new(provider))
                 .map_err(|source| Error::datafusion(format!("registering {ident}"), source))?;
+            for kind in Kind::ALL {
+                let name = format!("{}${}", ident.name(), kind.suffix());
+                let metadata = MetadataTable::new(table.clone(), snapshot_id, kind)
+                    .map_err(|source| Error::datafusion(format!("registering {name}"), source))?;
+                schema
+                    .register_table(name.clone(), Arc::new(metadata))
+                    .map_err(|source| Error::datafusion(format!("registering {name}"), source))?;
+            }
         }
         catalog
             .register_schema(&namespace.join("."), Arc::new(schema))
@@ -103,7 +115,7 @@ pub async fn session(lake: &Lake, reading: Reading) -> Result<SessionContext> {
 
 /// The table as `at` asks for it; `None` when it does not exist at that point (a snapshot id
 /// of another table, or a time before the table's first commit).
-async fn provider(table: Table, at: TimeTravel) -> Result<Option<PinnedTable>> {
+async fn provider(table: Table, at: TimeTravel) -> Result<Option<(PinnedTable, Option<i64>)>> {
     let ident = table.identifier().clone();
     let snapshot = match at {
         TimeTravel::Current => None,
@@ -136,7 +148,8 @@ async fn provider(table: Table, at: TimeTravel) -> Result<Option<PinnedTable>> {
         Some(id) => IcebergStaticTableProvider::try_new_from_table_snapshot(table, id).await,
     };
     let provider = provider.context(|| format!("opening {ident} for reading"))?;
-    Ok(Some(PinnedTable::new(provider, pinned.map(|s| s.as_ref()))))
+    let pinned_id = pinned.map(|s| s.snapshot_id());
+    Ok(Some((PinnedTable::new(provider, pinned.map(|s| s.as_ref())), pinned_id)))
 }
 
 /// Runs one SQL statement and collects its result. Statements that would change the lake
