@@ -53,7 +53,11 @@ fn maintenance_beside_ingest_loses_and_doubles_nothing_and_metadata_stays_bounde
         .unwrap();
     assert!(generator.wait().unwrap().success());
     std::thread::sleep(Duration::from_secs(4));
-    assert!(ingest.try_wait().unwrap().is_none(), "ingest with maintenance ended by itself");
+    assert!(
+        ingest.try_wait().unwrap().is_none(),
+        "ingest with maintenance ended by itself:\n{}",
+        std::fs::read_to_string(&log_path).unwrap_or_default()
+    );
     // A person's Ctrl-C: ingest commits what it holds, maintenance stops between steps.
     assert!(
         Command::new("kill").args(["-INT", &ingest.id().to_string()]).status().unwrap().success()

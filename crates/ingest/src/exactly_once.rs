@@ -73,17 +73,25 @@ pub async fn commit(lake: &Lake, batch: &Batch<'_>) -> Result<Outcome> {
     let mut backoff = Duration::from_millis(50);
     let mut known = batch.known.filter(|_| lake.pins_exact_versions()).cloned();
     loop {
+        let kept = known.is_some();
         let table = match known.take() {
             Some(table) => table,
             None => lake.load_table(batch.table.name()).await?,
         };
-        match attempt(lake, &table, batch).await? {
-            Some(outcome) => return Ok(outcome),
-            None => {
+        match attempt(lake, &table, batch).await {
+            Ok(Some(outcome)) => return Ok(outcome),
+            Ok(None) => {
                 tracing::debug!(table = batch.table.name(), "commit conflict; checking again");
                 tokio::time::sleep(backoff).await;
                 backoff = (backoff * 2).min(Duration::from_secs(2));
             }
+            // The version kept from the last commit can be one that maintenance has since
+            // replaced and expired, its manifest list deleted (a topic quiet for longer than
+            // snapshots are kept): planning on it fails. Plan again on the catalog's version.
+            Err(err) if kept => {
+                tracing::debug!(table = batch.table.name(), error = %err, "the kept version is gone; reloading");
+            }
+            Err(err) => return Err(err),
         }
     }
 }
@@ -285,6 +293,29 @@ mod tests {
         let Outcome::Committed { table, .. } = outcome else { panic!("{outcome:?}") };
         assert_eq!(table.metadata().properties()["other.engine"], "was here", "not lost");
         assert_eq!(progress(&lake).await.offsets, BTreeMap::from([(0, 3)]));
+    }
+
+    #[tokio::test]
+    async fn a_kept_version_whose_files_maintenance_expired_is_reloaded_not_fatal() {
+        let dir = tempfile::tempdir().unwrap();
+        let lake = lake(dir.path()).await;
+        let (a, b, c) = (files(&lake, 1).await, files(&lake, 1).await, files(&lake, 1).await);
+        let first = commit(&lake, &batch(&a, &[(0, covered(None, 1))])).await.unwrap();
+        let Outcome::Committed { table: kept, .. } = first else { panic!("{first:?}") };
+        // While this topic is quiet, another commit moves the table on and expiry deletes the
+        // kept snapshot's manifest list (as background maintenance does after its retention).
+        let other = commit(&lake, &batch(&b, &[(1, covered(None, 1))])).await.unwrap();
+        assert!(matches!(other, Outcome::Committed { .. }), "{other:?}");
+        let list = kept.metadata().current_snapshot().unwrap().manifest_list().to_owned();
+        std::fs::remove_file(list.trim_start_matches("file://")).unwrap();
+        // Planning on the kept version fails (its manifest list is gone) ...
+        let mut next = batch(&c, &[(0, covered(Some(1), 2))]);
+        assert!(attempt(&lake, &kept, &next).await.is_err());
+        // ... so the commit plans again on the catalog's version and goes through.
+        next.known = Some(&kept);
+        let outcome = commit(&lake, &next).await.unwrap();
+        assert!(matches!(outcome, Outcome::Committed { .. }), "{outcome:?}");
+        assert_eq!(progress(&lake).await.offsets, BTreeMap::from([(0, 2), (1, 1)]));
     }
 
     #[tokio::test]
