@@ -4,7 +4,9 @@
 //! OpenDAL's local backend hands each open, stat and read to tokio's blocking pool; a query over
 //! thousands of small files spent about a third of its time on those hand-offs between threads
 //! (docs/benchmarks.md). Reads of local files that the page cache holds take microseconds, so
-//! they are done where they are asked for, as iceberg's own `LocalFsStorage` does.
+//! they are done where they are asked for, as iceberg's own `LocalFsStorage` does. The price: a
+//! read from a slow disk holds its runtime thread for as long as it takes (writes, which can
+//! wait on a full disk, stay on OpenDAL's blocking pool).
 
 use std::sync::Arc;
 
