@@ -6,7 +6,10 @@ use std::time::{Duration, Instant};
 
 use bidlake_ingest::timestamp::parse_micros;
 use bidlake_lake::{LakeArgs, open_lake};
-use bidlake_query::{EXAMPLES, Format, Reading, TimeTravel, example, run, session, write_batches};
+use bidlake_query::{
+    EXAMPLES, Format, Reading, RecordBatch, SessionContext, TimeTravel, example, run, session,
+    write_batches,
+};
 
 use crate::Error;
 
@@ -95,22 +98,10 @@ pub async fn query(data_dir: &Path, args: QueryArgs) -> Result<(), Error> {
     if args.timing {
         eprintln!("opening the tables took {}", millis(opened.elapsed()));
     }
-    let timed = |sql: &str| {
-        let ctx = &ctx;
-        let sql = sql.to_owned();
-        async move {
-            let started = Instant::now();
-            let result = run(ctx, &sql).await;
-            if args.timing {
-                eprintln!("query took {}", millis(started.elapsed()));
-            }
-            result
-        }
-    };
     let stdout = std::io::stdout();
     match &sql {
         Some(sql) => {
-            let batches = timed(sql).await?;
+            let batches = run_timed(&ctx, sql, args.timing).await?;
             write_batches(&batches, args.format, &mut stdout.lock())?;
         }
         None => {
@@ -130,7 +121,7 @@ pub async fn query(data_dir: &Path, args: QueryArgs) -> Result<(), Error> {
                 let (complete, rest) = split_statements(&statement);
                 statement = rest;
                 for sql in complete {
-                    match timed(&sql).await {
+                    match run_timed(&ctx, &sql, args.timing).await {
                         Ok(batches) => write_batches(&batches, args.format, &mut stdout.lock())?,
                         // A mistake at the prompt is not the end of the session.
                         Err(err) if interactive => eprintln!("error: {err}"),
@@ -159,6 +150,20 @@ fn list_examples(format: Format) -> Result<(), Error> {
         written.map_err(Error::Stdout)?;
     }
     Ok(())
+}
+
+/// Runs one statement; with `timing`, prints how long it took on standard error.
+async fn run_timed(
+    ctx: &SessionContext,
+    sql: &str,
+    timing: bool,
+) -> Result<Vec<RecordBatch>, bidlake_query::Error> {
+    let started = Instant::now();
+    let result = run(ctx, sql).await;
+    if timing {
+        eprintln!("query took {}", millis(started.elapsed()));
+    }
+    result
 }
 
 /// A duration as `12.3 ms`.

@@ -15,11 +15,10 @@ mod table;
 
 use std::sync::Arc;
 
-use datafusion::arrow::record_batch::RecordBatch;
 use datafusion::catalog::{
     CatalogProvider, MemoryCatalogProvider, MemorySchemaProvider, SchemaProvider,
 };
-use datafusion::prelude::{SessionConfig, SessionContext};
+use datafusion::prelude::SessionConfig;
 use iceberg::table::Table;
 use iceberg_datafusion::IcebergStaticTableProvider;
 
@@ -28,6 +27,8 @@ use bidlake_lake::{IcebergContext, Lake};
 use crate::metadata_tables::{Kind, MetadataTable};
 use crate::table::PinnedTable;
 
+pub use datafusion::arrow::record_batch::RecordBatch;
+pub use datafusion::prelude::SessionContext;
 pub use error::{Error, Result};
 pub use examples::{EXAMPLES, Example, example};
 pub use output::{Format, write_batches};
