@@ -4,12 +4,12 @@ use std::io::{BufRead, IsTerminal, Write};
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use bidlake_ingest::timestamp::parse_micros;
 use bidlake_lake::{LakeArgs, open_lake};
 use bidlake_query::{
     EXAMPLES, Format, Reading, RecordBatch, SessionContext, TimeTravel, example, run, session,
     write_batches,
 };
+use bidlake_tables::timestamp::parse_micros;
 
 use crate::Error;
 

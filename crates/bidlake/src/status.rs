@@ -10,8 +10,8 @@ use bidlake_dashboard::Status;
 use bidlake_dashboard::status::{TableStatus, TopicStatus};
 use bidlake_ingest::lag;
 use bidlake_kafka::{KafkaArgs, TopicArgs, wait_for_broker};
-use bidlake_lake::tables::EventTable;
 use bidlake_lake::{Lake, LakeArgs, open_lake};
+use bidlake_tables::EventTable;
 
 use crate::Error;
 

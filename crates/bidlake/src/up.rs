@@ -210,7 +210,7 @@ async fn run_platform(
             .topics
             .event_topics()
             .iter()
-            .zip(bidlake_lake::tables::EventTable::ALL)
+            .zip(bidlake_tables::EventTable::ALL)
             .map(|(topic, table)| {
                 ((*topic).to_owned(), format!("{}.{}", config.namespace, table.name()))
             })

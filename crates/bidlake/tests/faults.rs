@@ -894,7 +894,7 @@ fn a_burst_of_distinct_partitions_is_committed_early_and_lands_whole() {
     let start = 978_307_200_000_000_i64; // 2001-01-01
     let records: Vec<Raw> = (0..300)
         .map(|i| {
-            let date = bidlake_ingest::timestamp::format_micros(start + i * day).unwrap();
+            let date = bidlake_tables::timestamp::format_micros(start + i * day).unwrap();
             Raw { value: Some(request(&format!("d{i}"), "USA", &date)), timestamp: None }
         })
         .collect();

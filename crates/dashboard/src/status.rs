@@ -203,7 +203,7 @@ pub fn disk_use(dir: &std::path::Path) -> u64 {
 /// Sizes of the lake's tables from their current snapshots' summaries (no file is read).
 pub async fn table_stats(lake: &Lake) -> Result<Vec<TableStatus>, bidlake_lake::Error> {
     let mut stats = Vec::new();
-    for table in bidlake_lake::tables::EventTable::ALL {
+    for table in bidlake_tables::EventTable::ALL {
         let table = match lake.load_table(table.name()).await {
             Ok(table) => table,
             Err(bidlake_lake::Error::MissingTable { .. }) => continue,

@@ -25,14 +25,14 @@ use std::io::{BufRead, BufReader};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use bidlake_gen::{Event, FunnelRates, Generator, Topic, now_micros};
-use bidlake_ingest::columns::Source;
-use bidlake_ingest::decode::EventTimeWindow;
 use bidlake_ingest::progress::Progress;
 use bidlake_ingest::sink::{TableSink, WriteOptions};
 use bidlake_lake::pinned::{Attempt, commit_pinned};
 use bidlake_lake::setup::setup_lake;
-use bidlake_lake::tables::EventTable;
 use bidlake_lake::{LakeArgs, open_lake};
+use bidlake_tables::EventTable;
+use bidlake_tables::EventTimeWindow;
+use bidlake_tables::Source;
 use iceberg::transaction::{ApplyTransactionAction, Transaction};
 
 struct Options {
@@ -229,7 +229,7 @@ async fn run(options: Options) {
             if options.decode_only {
                 // Where the time goes: JSON decoding alone, nothing written.
                 rejected +=
-                    u64::from(bidlake_ingest::decode::bid_request(line, Some(now)).is_err());
+                    u64::from(bidlake_tables::bid_requests::bid_request(line, Some(now)).is_err());
                 continue;
             }
             if sink

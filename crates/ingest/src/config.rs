@@ -105,7 +105,7 @@ pub enum Assignment {
 }
 
 fn parse_time(text: &str) -> Result<i64, String> {
-    crate::timestamp::parse_micros(text)
+    bidlake_tables::timestamp::parse_micros(text)
         .ok_or_else(|| format!("{text:?} is not an RFC 3339 time such as 2000-01-01T00:00:00Z"))
 }
 
@@ -118,12 +118,12 @@ impl IngestArgs {
 
 impl IngestSettings {
     /// The event times a table takes, as of `now`.
-    pub fn event_time_window(&self, now: std::time::SystemTime) -> crate::decode::EventTimeWindow {
+    pub fn event_time_window(&self, now: std::time::SystemTime) -> bidlake_tables::EventTimeWindow {
         let now = now
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| i64::try_from(d.as_micros()).unwrap_or(i64::MAX));
         let ahead = i64::try_from(self.event_time_max_ahead.as_micros()).unwrap_or(i64::MAX);
-        crate::decode::EventTimeWindow {
+        bidlake_tables::EventTimeWindow {
             earliest: self.event_time_earliest,
             latest: now.saturating_add(ahead),
         }

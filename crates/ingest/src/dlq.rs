@@ -14,8 +14,8 @@ use rdkafka::producer::{FutureProducer, FutureRecord, future_producer::DeliveryF
 use rdkafka::types::RDKafkaErrorCode;
 use rdkafka::{Offset, TopicPartitionList};
 
-use crate::decode::Reject;
 use crate::{Error, Result};
+use bidlake_tables::Reject;
 
 pub const HEADER_ERROR: &str = "error";
 pub const HEADER_TOPIC: &str = "source.topic";

@@ -9,6 +9,9 @@ pub enum Error {
     #[error(transparent)]
     Lake(#[from] bidlake_lake::Error),
 
+    #[error(transparent)]
+    TableDefinition(#[from] bidlake_tables::Error),
+
     #[error("{context}: {source}")]
     Iceberg {
         context: String,
@@ -56,13 +59,17 @@ impl Error {
             return false;
         }
         match self {
-            Error::Config(_) | Error::Halted(_) | Error::Arrow { .. } => false,
+            Error::Config(_)
+            | Error::Halted(_)
+            | Error::Arrow { .. }
+            | Error::TableDefinition(_) => false,
             Error::Lake(lake) => !matches!(
                 lake,
                 bidlake_lake::Error::Config(_)
                     | bidlake_lake::Error::MissingTable { .. }
                     | bidlake_lake::Error::SchemaMismatch { .. }
                     | bidlake_lake::Error::OpenCatalog { .. }
+                    | bidlake_lake::Error::TableDefinition(_)
             ),
             Error::Kafka(kafka) => !matches!(kafka, bidlake_kafka::Error::Config(_)),
             Error::Iceberg { source, .. } => !matches!(

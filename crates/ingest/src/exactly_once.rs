@@ -16,7 +16,7 @@ use bidlake_lake::Lake;
 use bidlake_lake::pinned::{Attempt, commit_pinned};
 use bidlake_lake::progress::Progress;
 use bidlake_lake::setup::differences;
-use bidlake_lake::tables::EventTable;
+use bidlake_tables::EventTable;
 use iceberg::spec::DataFile;
 use iceberg::table::Table;
 use iceberg::transaction::{ApplyTransactionAction, Transaction};
@@ -164,9 +164,9 @@ mod tests {
     use bidlake_lake::setup::setup_lake;
 
     use super::*;
-    use crate::columns::Source;
-    use crate::decode::EventTimeWindow;
     use crate::sink::{TableSink, WriteOptions};
+    use bidlake_tables::EventTimeWindow;
+    use bidlake_tables::Source;
 
     const TOPIC: &str = "bid-requests";
 

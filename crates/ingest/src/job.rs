@@ -15,22 +15,22 @@ use std::time::{Duration, Instant, SystemTime};
 use bidlake_kafka::{KafkaArgs, TopicArgs, TopicSpec};
 use bidlake_lake::Lake;
 use bidlake_lake::setup::require_compatible;
-use bidlake_lake::tables::EventTable;
+use bidlake_tables::EventTable;
 use iceberg::spec::DataFile;
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext, StreamConsumer};
 use rdkafka::message::{BorrowedMessage, Message};
 use rdkafka::types::RDKafkaRespErr;
 use rdkafka::{ClientContext, Offset, TopicPartitionList};
 
-use crate::columns::Source;
 use crate::config::{Assignment, IngestArgs};
-use crate::decode::EventTimeWindow;
 use crate::dlq::{self, DeadLetters};
 use crate::exactly_once::{self, Batch, Covered, Outcome};
 use crate::metrics::{CommitRecord, IngestMetrics, TopicMetrics};
 use crate::progress::Progress;
 use crate::sink::{TableSink, WriteOptions};
 use crate::{Error, Result};
+use bidlake_tables::EventTimeWindow;
+use bidlake_tables::Source;
 
 /// Offsets the rebalance callback positions newly assigned partitions at: the last progress
 /// this process saw in the tables. It may be behind the table (another process committed
@@ -703,7 +703,7 @@ impl Job {
                 Source { partition, offset },
                 &self.window,
             ),
-            None => Err(crate::decode::tombstone()),
+            None => Err(bidlake_tables::decode::tombstone()),
         };
         match appended {
             Ok(rows) => {

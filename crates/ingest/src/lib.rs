@@ -1,8 +1,7 @@
-//! The ingest job (DESIGN §3): consume → decode → flatten → write → commit.
+//! The ingest job (DESIGN §3): consume → decode → flatten → write → commit. What each table's
+//! rows are (decode and flatten) is in the `bidlake-tables` crate, one module per table.
 
-pub mod columns;
 mod config;
-pub mod decode;
 pub mod dlq;
 mod error;
 pub mod exactly_once;
@@ -10,7 +9,6 @@ mod job;
 pub mod lag;
 pub mod metrics;
 pub mod sink;
-pub mod timestamp;
 
 /// The offsets format is a table contract; it lives with the lake.
 pub use bidlake_lake::progress;

@@ -5,8 +5,8 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::SystemTime;
 
-use crate::decode::RejectKind;
 use crate::lag::PartitionLag;
+use bidlake_tables::RejectKind;
 
 #[derive(Debug, Default)]
 pub struct TopicMetrics {

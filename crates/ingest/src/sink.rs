@@ -5,8 +5,13 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use arrow_array::{ArrayRef, RecordBatch, new_null_array};
-use arrow_schema::{DataType, FieldRef, SchemaRef};
-use bidlake_lake::tables::EventTable;
+use arrow_schema::{DataType, SchemaRef};
+use bidlake_tables::columns::{Columns, PartitionValue, Partitioned};
+use bidlake_tables::timestamp::day_of;
+use bidlake_tables::{
+    BidRequests, BidResponses, Clicks, EventRecords, EventTable, EventTimeWindow, Impressions,
+    Reject, Source, schema_of,
+};
 use iceberg::arrow::schema_to_arrow_schema;
 use iceberg::spec::{DataFile, DataFileFormat, Literal, PartitionKey, Struct};
 use iceberg::table::Table;
@@ -21,11 +26,6 @@ use parquet::basic::{Compression, ZstdLevel};
 use parquet::file::properties::WriterProperties;
 use parquet::schema::types::ColumnPath;
 
-use crate::columns::{
-    BidRequestColumns, BidResponseColumns, ClickColumns, Columns, ImpressionColumns, Partitioned,
-    Source,
-};
-use crate::decode::{self, EventTimeWindow, Reject};
 use crate::{Error, Result};
 
 type FileWriter =
@@ -62,15 +62,14 @@ pub struct WriteOptions {
 
 /// One table's in-flight data: builders per partition and a file writer per partition.
 #[allow(missing_debug_implementations)] // the iceberg writers have no Debug
-pub struct Sink<C> {
-    pub table: EventTable,
+pub struct Sink<T: EventRecords> {
     iceberg: Table,
     writer_builder: FileWriterBuilder,
     arrow_schema: SchemaRef,
     /// For each column of the table's current schema: which of our columns fills it (by field
     /// id), or none (a column a user added; written as nulls).
     projection: Vec<Option<usize>>,
-    buffers: Partitioned<C>,
+    buffers: Partitioned<T::Columns>,
     writers: HashMap<usize, OpenFile>,
     /// Files closed early (over `buffer_bytes`), for the next commit.
     closed: Vec<DataFile>,
@@ -85,26 +84,24 @@ pub struct Sink<C> {
     taken_rows: usize,
 }
 
-impl<C: Columns> Sink<C> {
-    pub fn new(table: EventTable, iceberg: Table, options: &WriteOptions) -> Result<Self> {
+impl<T: EventRecords> Sink<T> {
+    pub fn new(iceberg: Table, options: &WriteOptions) -> Result<Self> {
         let metadata = iceberg.metadata();
         let schema = metadata.current_schema().clone();
         let arrow_schema = Arc::new(schema_to_arrow_schema(&schema).map_err(|source| {
-            Error::iceberg(format!("converting the schema of {}", table.name()), source)
+            Error::iceberg(format!("converting the schema of {}", T::NAME), source)
         })?);
-        let ours = table.schema().map_err(Error::Lake)?;
+        let ours = schema_of::<T>()?;
         let projection = schema
             .as_struct()
             .fields()
             .iter()
             .map(|f| ours.as_struct().fields().iter().position(|o| o.id == f.id))
             .collect();
-        let element = site_cat_element(&arrow_schema);
-
-        let props = writer_properties(table, &arrow_schema, options.zstd_level);
+        let props = writer_properties(T::UNIQUE_COLUMNS, &arrow_schema, options.zstd_level);
         let open_file_cost = arrow_schema.fields().len() * OPEN_COLUMN_COST;
         let location = DefaultLocationGenerator::new(metadata).map_err(|source| {
-            Error::iceberg(format!("the data location of {}", table.name()), source)
+            Error::iceberg(format!("the data location of {}", T::NAME), source)
         })?;
         let names = DefaultFileNameGenerator::new(
             options.file_prefix.clone(),
@@ -119,12 +116,11 @@ impl<C: Columns> Sink<C> {
             names,
         );
         Ok(Self {
-            table,
             iceberg,
             writer_builder: DataFileWriterBuilder::new(rolling),
+            buffers: Partitioned::new(Arc::clone(&arrow_schema)),
             arrow_schema,
             projection,
-            buffers: Partitioned::new(element),
             writers: HashMap::new(),
             closed: Vec::new(),
             batch_rows: options.batch_rows,
@@ -150,22 +146,32 @@ impl<C: Columns> Sink<C> {
         self.buffers.partitions()
     }
 
-    /// Buffers one row (`push` appends it to the builders) in its partition, and queues the
-    /// partition for writing once it holds `batch_rows`.
-    fn push_row(
+    /// Decodes a record and buffers its row(s) in their partitions; returns how many rows it
+    /// gave. A row whose event time is outside `window` rejects the whole record, as a record
+    /// that cannot be decoded is rejected.
+    pub fn append(
         &mut self,
-        day: i32,
-        country: Option<&str>,
-        is_bid_request: bool,
-        push: impl FnOnce(&mut C),
-    ) {
-        let (index, columns) = self.buffers.slot_for(day, country, is_bid_request);
-        push(columns);
-        let len = columns.len();
-        self.taken_rows += 1;
-        if len == self.batch_rows {
-            self.full.push(index);
+        value: &[u8],
+        kafka_timestamp: Option<i64>,
+        source: Source,
+        window: &EventTimeWindow,
+    ) -> Result<usize, Reject> {
+        let rows = T::decode(value, kafka_timestamp)?;
+        let rows = rows.as_ref();
+        for row in rows {
+            window.check(T::event_time(row))?;
         }
+        for row in rows {
+            let day = day_of(T::event_time(row));
+            let (index, columns) = self.buffers.slot_for(day, T::partition_value(row));
+            T::push(columns, row, source);
+            let len = columns.len();
+            self.taken_rows += 1;
+            if len == self.batch_rows {
+                self.full.push(index);
+            }
+        }
+        Ok(rows.len())
     }
 
     /// Hands the partitions that reached `batch_rows` to their file writers.
@@ -180,7 +186,7 @@ impl<C: Columns> Sink<C> {
         let Some((value, columns)) = self.buffers.get_mut(index) else { return Ok(()) };
         let rows = columns.len();
         let ours = columns.finish();
-        let partition = partition_struct(value);
+        let partition = partition_struct::<T>(value);
         let batch = self.batch(ours, rows)?;
         let file = match self.writers.entry(index) {
             std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
@@ -192,13 +198,13 @@ impl<C: Columns> Sink<C> {
                     partition,
                 );
                 let writer = self.writer_builder.build(Some(key)).await.map_err(|source| {
-                    Error::iceberg(format!("opening a data file of {}", self.table.name()), source)
+                    Error::iceberg(format!("opening a data file of {}", T::NAME), source)
                 })?;
                 e.insert(OpenFile { writer, held: 0 })
             }
         };
         file.writer.write(batch).await.map_err(|source| {
-            Error::iceberg(format!("writing a data file of {}", self.table.name()), source)
+            Error::iceberg(format!("writing a data file of {}", T::NAME), source)
         })?;
         // Written once at least, so the writer has a file to report on.
         file.held = self.open_file_cost + file.writer.current_written_size();
@@ -216,12 +222,12 @@ impl<C: Columns> Sink<C> {
             };
             let Some(mut file) = self.writers.remove(&largest) else { break };
             tracing::debug!(
-                table = self.table.name(),
+                table = T::NAME,
                 bytes = file.held,
                 "closing a data file early: the open files hold more than the buffer allows"
             );
             self.closed.extend(file.writer.close().await.map_err(|source| {
-                Error::iceberg(format!("closing a data file of {}", self.table.name()), source)
+                Error::iceberg(format!("closing a data file of {}", T::NAME), source)
             })?);
         }
         Ok(())
@@ -238,7 +244,7 @@ impl<C: Columns> Sink<C> {
             })
             .collect();
         RecordBatch::try_new(self.arrow_schema.clone(), columns).map_err(|source| Error::Arrow {
-            context: format!("building a batch of {}", self.table.name()),
+            context: format!("building a batch of {}", T::NAME),
             source,
         })
     }
@@ -252,7 +258,7 @@ impl<C: Columns> Sink<C> {
         let mut files = std::mem::take(&mut self.closed);
         for (_, mut file) in self.writers.drain() {
             files.extend(file.writer.close().await.map_err(|source| {
-                Error::iceberg(format!("closing a data file of {}", self.table.name()), source)
+                Error::iceberg(format!("closing a data file of {}", T::NAME), source)
             })?);
         }
         self.buffers.clear();
@@ -285,13 +291,7 @@ impl<C: Columns> Sink<C> {
 /// (nearly) unique per row: ids, timestamps and offsets. Their dictionaries only cost hashing and
 /// memory, grow to the page limit and fall back to plain anyway (bid request files came out 10%
 /// smaller without them, and peak RSS 12% lower).
-fn writer_properties(table: EventTable, schema: &SchemaRef, zstd_level: i32) -> WriterProperties {
-    let unique: &[&str] = match table {
-        EventTable::BidRequests => &["request_id", "user_id"],
-        EventTable::BidResponses => &["response_id", "request_id", "bid_id"],
-        EventTable::Impressions => &["impression_id", "request_id", "response_id"],
-        EventTable::Clicks => &["click_id", "request_id", "impression_id"],
-    };
+fn writer_properties(unique: &[&str], schema: &SchemaRef, zstd_level: i32) -> WriterProperties {
     let mut props = WriterProperties::builder()
         .set_compression(Compression::ZSTD(ZstdLevel::try_new(zstd_level).unwrap_or_default()))
         .set_max_row_group_row_count(Some(1 << 20))
@@ -312,30 +312,25 @@ fn writer_properties(table: EventTable, schema: &SchemaRef, zstd_level: i32) -> 
     props.build()
 }
 
-fn site_cat_element(schema: &SchemaRef) -> Option<FieldRef> {
-    let field = schema.field_with_name("site_cat").ok()?;
-    match field.data_type() {
-        DataType::List(element) => Some(element.clone()),
-        _ => None,
-    }
-}
-
-fn partition_struct(value: &crate::columns::PartitionValue) -> Struct {
+/// The partition tuple of the table's spec: the day, then the identity value for a table
+/// partitioned by one more column.
+fn partition_struct<T: EventRecords>(value: &PartitionValue) -> Struct {
     let day = Some(Literal::date(value.day));
-    match &value.country {
-        Some(country) => Struct::from_iter([day, Some(Literal::string(country.as_ref()))]),
-        None if value.is_bid_request => Struct::from_iter([day, None]),
-        None => Struct::from_iter([day]),
+    if T::partition_fields().len() > 1 {
+        let identity = value.identity.as_deref().map(Literal::string);
+        Struct::from_iter([day, identity])
+    } else {
+        Struct::from_iter([day])
     }
 }
 
-/// Appends records of one topic to its table's sink.
+/// Appends records of one topic to its table's sink. Adding a table adds a variant here.
 #[allow(missing_debug_implementations)]
 pub enum TableSink {
-    BidRequests(Sink<BidRequestColumns>),
-    BidResponses(Sink<BidResponseColumns>),
-    Impressions(Sink<ImpressionColumns>),
-    Clicks(Sink<ClickColumns>),
+    BidRequests(Sink<BidRequests>),
+    BidResponses(Sink<BidResponses>),
+    Impressions(Sink<Impressions>),
+    Clicks(Sink<Clicks>),
 }
 
 macro_rules! each_sink {
@@ -352,17 +347,14 @@ macro_rules! each_sink {
 impl TableSink {
     pub fn new(table: EventTable, iceberg: Table, options: &WriteOptions) -> Result<Self> {
         Ok(match table {
-            EventTable::BidRequests => TableSink::BidRequests(Sink::new(table, iceberg, options)?),
-            EventTable::BidResponses => {
-                TableSink::BidResponses(Sink::new(table, iceberg, options)?)
-            }
-            EventTable::Impressions => TableSink::Impressions(Sink::new(table, iceberg, options)?),
-            EventTable::Clicks => TableSink::Clicks(Sink::new(table, iceberg, options)?),
+            EventTable::BidRequests => TableSink::BidRequests(Sink::new(iceberg, options)?),
+            EventTable::BidResponses => TableSink::BidResponses(Sink::new(iceberg, options)?),
+            EventTable::Impressions => TableSink::Impressions(Sink::new(iceberg, options)?),
+            EventTable::Clicks => TableSink::Clicks(Sink::new(iceberg, options)?),
         })
     }
 
-    /// Decodes a record and buffers its row(s); returns how many rows it gave. A row whose event
-    /// time is outside `window` is rejected, as a record that cannot be decoded is.
+    /// See [`Sink::append`].
     pub fn append(
         &mut self,
         value: &[u8],
@@ -370,44 +362,16 @@ impl TableSink {
         source: Source,
         window: &EventTimeWindow,
     ) -> Result<usize, Reject> {
-        use crate::timestamp::day_of;
-        match self {
-            TableSink::BidRequests(sink) => {
-                let row = decode::bid_request(value, kafka_timestamp)?;
-                window.check(row.event_timestamp)?;
-                let (day, country) = BidRequestColumns::partition_of(&row);
-                sink.push_row(day, country, true, |c| c.push(&row, source));
-                Ok(1)
-            }
-            TableSink::BidResponses(sink) => {
-                let rows = decode::bid_responses(value, kafka_timestamp)?;
-                for row in &rows {
-                    window.check(row.event_timestamp)?;
-                }
-                for row in &rows {
-                    sink.push_row(day_of(row.event_timestamp), None, false, |c| {
-                        c.push(row, source)
-                    });
-                }
-                Ok(rows.len())
-            }
-            TableSink::Impressions(sink) => {
-                let row = decode::impression(value, kafka_timestamp)?;
-                window.check(row.event_timestamp)?;
-                sink.push_row(day_of(row.event_timestamp), None, false, |c| c.push(&row, source));
-                Ok(1)
-            }
-            TableSink::Clicks(sink) => {
-                let row = decode::click(value, kafka_timestamp)?;
-                window.check(row.event_timestamp)?;
-                sink.push_row(day_of(row.event_timestamp), None, false, |c| c.push(&row, source));
-                Ok(1)
-            }
-        }
+        each_sink!(self, s => s.append(value, kafka_timestamp, source, window))
     }
 
     pub fn table(&self) -> EventTable {
-        each_sink!(self, s => s.table)
+        match self {
+            TableSink::BidRequests(_) => EventTable::BidRequests,
+            TableSink::BidResponses(_) => EventTable::BidResponses,
+            TableSink::Impressions(_) => EventTable::Impressions,
+            TableSink::Clicks(_) => EventTable::Clicks,
+        }
     }
     pub fn rows(&self) -> usize {
         each_sink!(self, s => s.rows())

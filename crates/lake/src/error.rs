@@ -42,6 +42,9 @@ pub enum Error {
     )]
     RestCommit { table: String, uri: String, reason: String },
 
+    #[error(transparent)]
+    TableDefinition(#[from] bidlake_tables::Error),
+
     #[error("{context}: {source}")]
     Iceberg {
         context: String,

@@ -1,6 +1,6 @@
 //! The lake side of bidlake: where the Iceberg catalog and the warehouse are (configuration
-//! contract of DESIGN §1), the tables bidlake writes (data contract of DESIGN §2), and `setup`,
-//! which creates them.
+//! contract of DESIGN §1), and `setup`, which creates the tables bidlake writes (each table's
+//! definition is in the `bidlake-tables` crate).
 
 pub mod bucket;
 mod catalog;
@@ -12,7 +12,6 @@ pub mod progress;
 mod settings;
 pub mod setup;
 pub mod storage;
-pub mod tables;
 
 pub use catalog::{Lake, open_lake};
 

@@ -10,8 +10,8 @@ use iceberg::transaction::{AddColumn, ApplyTransactionAction, Transaction};
 use iceberg::{ErrorKind, TableCreation};
 
 use crate::bucket::{Bucket, BucketState};
-use crate::tables::EventTable;
 use crate::{Error, IcebergContext, Lake, Result};
+use bidlake_tables::EventTable;
 
 /// What `setup` found or did for one object.
 #[derive(Debug, Clone, PartialEq, Eq)]

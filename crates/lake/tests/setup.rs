@@ -5,8 +5,8 @@
 use std::collections::HashMap;
 
 use bidlake_lake::setup::{State, setup_lake};
-use bidlake_lake::tables::EventTable;
 use bidlake_lake::{LakeArgs, open_lake};
+use bidlake_tables::EventTable;
 use iceberg::TableCreation;
 use iceberg::spec::{NestedField, PrimitiveType, Schema, Type};
 

@@ -17,15 +17,15 @@ use std::fs::File;
 use std::io::{BufRead, BufReader};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use bidlake_ingest::columns::Source;
-use bidlake_ingest::decode::EventTimeWindow;
 use bidlake_ingest::progress::Progress;
 use bidlake_ingest::sink::{TableSink, WriteOptions};
 use bidlake_lake::pinned::{Attempt, commit_pinned};
 use bidlake_lake::setup::setup_lake;
-use bidlake_lake::tables::EventTable;
 use bidlake_lake::{Lake, LakeArgs, open_lake};
 use bidlake_maintain::{MaintainArgs, parse_size};
+use bidlake_tables::EventTable;
+use bidlake_tables::EventTimeWindow;
+use bidlake_tables::Source;
 use iceberg::transaction::{ApplyTransactionAction, Transaction};
 
 struct Options {
