@@ -19,6 +19,10 @@ fn bidlake() -> Command {
         "CLICK_RATE",
         "GEN_COUNT",
         "GEN_SEED",
+        "BACKFILL_HOURS",
+        "FOREIGN_CURRENCY_SHARE",
+        "TEST_TRAFFIC_SHARE",
+        "PRIVATE_IP_SHARE",
     ] {
         command.env_remove(var);
     }
@@ -30,11 +34,16 @@ fn run(command: &mut Command) -> Output {
 }
 
 fn stdout_lines(seed: u64, count: u64) -> Vec<Value> {
+    stdout_lines_with(seed, count, &[])
+}
+
+fn stdout_lines_with(seed: u64, count: u64, args: &[&str]) -> Vec<Value> {
     let out = run(bidlake()
         .args(["gen", "--stdout", "--rate", "0", "--count"])
         .arg(count.to_string())
         .arg("--seed")
-        .arg(seed.to_string()));
+        .arg(seed.to_string())
+        .args(args));
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let text = String::from_utf8(out.stdout).expect("NDJSON is UTF-8");
     text.lines()
@@ -133,6 +142,190 @@ fn stdout_requests_are_valid_openrtb_and_varied() {
     assert!(share("test") < 0.01, "test traffic should be rare");
     assert!(countries.len() >= 25, "only {} countries", countries.len());
     assert!(countries.iter().all(|c| bidlake_openrtb::is_alpha3(c)));
+}
+
+/// What one request carries that a pipeline converts or filters: its currency (with the floor
+/// quoted in it), whether its publisher is a test account, whether its IP is private.
+struct Traffic {
+    currency: String,
+    floors: Vec<(String, f64)>,
+    test_publisher: bool,
+    private_ip: bool,
+}
+
+fn traffic_of(value: &Value) -> Traffic {
+    let request: BidRequest = serde_json::from_value(value.clone()).expect("a BidRequest");
+    assert!(validate(&request).is_empty(), "request {} is valid OpenRTB 2.6", request.id);
+    let currency = request.cur.as_ref().expect("cur")[0].clone();
+    let floors = request
+        .imp
+        .iter()
+        .filter_map(|imp| Some((imp.bidfloorcur.clone()?, imp.bidfloor?)))
+        .collect();
+    let publisher = value["site"]["publisher"]["id"]
+        .as_str()
+        .or(value["app"]["publisher"]["id"].as_str())
+        .or(value["dooh"]["publisher"]["id"].as_str())
+        .expect("every request names its publisher");
+    let private_ip = match value["device"]["ip"].as_str() {
+        Some(ip) => ip.parse::<std::net::Ipv4Addr>().expect("an IPv4 address").is_private(),
+        None => false,
+    };
+    Traffic { currency, floors, test_publisher: publisher.starts_with("test-"), private_ip }
+}
+
+#[test]
+fn traffic_to_enrich_and_filter_comes_in_the_configured_shares() {
+    let lines = stdout_lines(5, 20_000);
+    let traffic: Vec<Traffic> = lines.iter().map(traffic_of).collect();
+    let share = |f: &dyn Fn(&Traffic) -> bool| {
+        traffic.iter().filter(|t| f(t)).count() as f64 / traffic.len() as f64
+    };
+    // Defaults: 10% foreign currency, 5% test publishers, 2% private IPs (binomial, ~5 sigma).
+    let foreign = share(&|t| t.currency != "USD");
+    assert!((0.08..0.12).contains(&foreign), "foreign currency share {foreign}");
+    assert!(traffic.iter().all(|t| ["USD", "EUR", "GBP", "JPY"].contains(&t.currency.as_str())));
+    for t in &traffic {
+        for (floor_currency, _) in &t.floors {
+            assert_eq!(floor_currency, &t.currency, "bidfloorcur is the request's currency");
+        }
+    }
+    let median_floor = |currency: &str| {
+        let mut floors: Vec<f64> = traffic
+            .iter()
+            .flat_map(|t| &t.floors)
+            .filter(|(c, _)| c == currency)
+            .map(|(_, f)| *f)
+            .collect();
+        floors.sort_by(f64::total_cmp);
+        floors[floors.len() / 2]
+    };
+    // Floors are quoted in the currency, not USD amounts relabelled.
+    assert!(median_floor("JPY") > 50.0 * median_floor("USD"), "JPY floors are in yen");
+    let test = share(&|t| t.test_publisher);
+    assert!((0.04..0.06).contains(&test), "test publisher share {test}");
+    let private = share(&|t| t.private_ip);
+    assert!((0.013..0.027).contains(&private), "private IP share {private}");
+
+    let lines = stdout_lines_with(
+        5,
+        4_000,
+        &[
+            "--foreign-currency-share",
+            "1",
+            "--test-traffic-share",
+            "0",
+            "--private-ip-share",
+            "0.5",
+        ],
+    );
+    let traffic: Vec<Traffic> = lines.iter().map(traffic_of).collect();
+    assert!(traffic.iter().all(|t| t.currency != "USD"), "every request in EUR, GBP or JPY");
+    assert!(traffic.iter().all(|t| !t.test_publisher), "no test publishers");
+    let private = traffic.iter().filter(|t| t.private_ip).count() as f64 / 4_000.0;
+    assert!((0.45..0.55).contains(&private), "private IP share {private}");
+
+    let out = run(bidlake().args(["gen", "--stdout", "--count", "1", "--private-ip-share", "2"]));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(stderr.contains("PRIVATE_IP_SHARE (--private-ip-share)"), "{stderr}");
+}
+
+fn micros(value: &Value) -> i64 {
+    let text = value["event_timestamp"].as_str().expect("event_timestamp");
+    bidlake_tables::timestamp::parse_micros(text).expect("an RFC 3339 time")
+}
+
+fn now_micros() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_micros() as i64)
+        .expect("a clock after 1970")
+}
+
+#[test]
+fn a_backfill_writes_the_past_hours_then_goes_on_in_real_time() {
+    let started = now_micros();
+    // 0.01 h at 100 requests/s: 36 s of history, 3,600 requests, then a second of real time.
+    let out = run(bidlake().args([
+        "gen",
+        "--stdout",
+        "--rate",
+        "100",
+        "--backfill-hours",
+        "0.01",
+        "--duration",
+        "1s",
+        "--seed",
+        "3",
+    ]));
+    let ended = now_micros();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let times: Vec<i64> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|line| micros(&serde_json::from_str(line).expect("JSON")))
+        .collect();
+    let history = times.iter().filter(|t| **t < started).count();
+    assert!((3_590..=3_600).contains(&history), "{history} requests of history");
+    let first = times[0];
+    assert!((first - (started - 36_000_000)).abs() < 2_000_000, "history starts 36 s back");
+    assert!(times.windows(2).all(|w| w[0] <= w[1]), "event times never go back");
+    let live = times.len() - history;
+    assert!((50..=200).contains(&live), "{live} requests in the live second");
+    assert!(times.iter().all(|t| *t <= ended));
+
+    let out = run(bidlake().args(["gen", "--stdout", "--rate", "0", "--backfill-hours", "1"]));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(stderr.contains("BACKFILL_HOURS (--backfill-hours) needs a rate"), "{stderr}");
+}
+
+#[test]
+fn a_backfill_to_kafka_keeps_each_funnel_in_causal_order() {
+    let broker = Broker::start();
+    let started = now_micros();
+    let out = run(bidlake()
+        .args(["gen", "--rate", "200", "--backfill-hours", "0.02", "--count", "10000"])
+        .args(["--seed", "8", "--win-rate", "0.5", "--click-rate", "0.2"])
+        .env("KAFKA_BOOTSTRAP_SERVERS", broker.bootstrap()));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "gen failed:\n{stderr}\nbroker log:\n{}", broker.log());
+    assert!(stderr.contains("backfilling history"), "{stderr}");
+
+    let topics = ["bid-requests", "bid-responses", "impressions", "clicks"];
+    let records = consume(&broker.bootstrap(), &topics, usize::MAX, Duration::from_secs(10));
+    let mut at: HashMap<(String, String), i64> = HashMap::new();
+    let mut values: HashMap<String, Vec<Value>> = HashMap::new();
+    for record in &records {
+        let value: Value = serde_json::from_slice(&record.value).expect("JSON");
+        values.entry(record.topic.clone()).or_default().push(value);
+    }
+    for value in &values["bid-requests"] {
+        at.insert(("request".into(), value["id"].as_str().expect("id").into()), micros(value));
+    }
+    // 0.02 h at 200/s is 14,400 requests of history: the count of 10,000 ends inside it.
+    assert_eq!(values["bid-requests"].len(), 10_000);
+    let earliest = at.values().min().copied().expect("requests");
+    assert!((earliest - (started - 72_000_000)).abs() < 3_000_000, "history starts 72 s back");
+    assert!(at.values().all(|t| *t < started), "all of it history");
+    for value in &values["bid-responses"] {
+        let request = at[&("request".to_owned(), value["id"].as_str().expect("id").to_owned())];
+        assert!(micros(value) >= request, "a response follows its request");
+    }
+    for value in &values["impressions"] {
+        let request = at[&("request".to_owned(), value["request_id"].as_str().expect("id").into())];
+        assert!(micros(value) >= request, "an impression follows its request");
+        at.insert(
+            ("impression".into(), value["impression_id"].as_str().expect("id").into()),
+            micros(value),
+        );
+    }
+    assert!(values["impressions"].len() > 2_000, "the funnel came along");
+    for value in values.get("clicks").into_iter().flatten() {
+        let shown =
+            at[&("impression".to_owned(), value["impression_id"].as_str().expect("id").into())];
+        assert!(micros(value) >= shown, "a click follows its impression");
+    }
 }
 
 #[test]

@@ -3,6 +3,7 @@ use std::time::Duration;
 use bidlake_kafka::{KafkaArgs, TopicArgs};
 
 use crate::funnel::FunnelRates;
+use crate::request::TrafficShares;
 use crate::{Error, Result};
 
 /// `bidlake gen`: what to generate, how fast, and where to.
@@ -28,6 +29,24 @@ pub struct GenArgs {
     /// Write bid requests as NDJSON to standard output instead of producing to Kafka.
     #[arg(long)]
     pub stdout: bool,
+
+    /// Hours of history to produce first: event times spread over the past N hours at `--rate`
+    /// (funnel included, in causal order), as fast as the broker takes them; then real time.
+    #[arg(long, env = "BACKFILL_HOURS", default_value_t = 0.0)]
+    pub backfill_hours: f64,
+
+    /// Share of bid requests priced in EUR, GBP or JPY (`cur`, `imp.bidfloorcur`; their
+    /// responses and impressions too) instead of USD.
+    #[arg(long, env = "FOREIGN_CURRENCY_SHARE", default_value_t = 0.10)]
+    pub foreign_currency_share: f64,
+
+    /// Share of bid requests from test publishers (`publisher.id` starting with `test-`).
+    #[arg(long, env = "TEST_TRAFFIC_SHARE", default_value_t = 0.05)]
+    pub test_traffic_share: f64,
+
+    /// Share of bid requests whose `device.ip` is a private (RFC 1918) address.
+    #[arg(long, env = "PRIVATE_IP_SHARE", default_value_t = 0.02)]
+    pub private_ip_share: f64,
 
     /// Share of bid requests that get a bid response.
     #[arg(long, env = "BID_RESPONSE_RATE", default_value_t = 0.60)]
@@ -100,6 +119,24 @@ impl ProducerArgs {
 }
 
 impl GenArgs {
+    /// The shares of traffic a pipeline would filter or convert, checked.
+    pub fn traffic(&self) -> Result<TrafficShares> {
+        for (name, value) in [
+            ("FOREIGN_CURRENCY_SHARE (--foreign-currency-share)", self.foreign_currency_share),
+            ("TEST_TRAFFIC_SHARE (--test-traffic-share)", self.test_traffic_share),
+            ("PRIVATE_IP_SHARE (--private-ip-share)", self.private_ip_share),
+        ] {
+            if !(0.0..=1.0).contains(&value) {
+                return Err(Error::InvalidRate { name, value });
+            }
+        }
+        Ok(TrafficShares {
+            foreign_currency: self.foreign_currency_share,
+            test_publisher: self.test_traffic_share,
+            private_ip: self.private_ip_share,
+        })
+    }
+
     /// The funnel shares, checked.
     pub fn funnel_rates(&self) -> Result<FunnelRates> {
         for (name, value) in [

@@ -4,6 +4,9 @@ pub enum Error {
     #[error("{name} must be between 0 and 1, got {value}")]
     InvalidRate { name: &'static str, value: f64 },
 
+    #[error("{0}")]
+    InvalidBackfill(String),
+
     #[error(transparent)]
     Kafka(#[from] bidlake_kafka::Error),
 

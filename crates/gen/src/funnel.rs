@@ -5,7 +5,7 @@
 use crate::catalog;
 use crate::clock::{Micros, format_timestamp};
 use crate::json::Obj;
-use crate::request::{Media, RequestFacts, Tables};
+use crate::request::{Media, RequestFacts, Tables, units_per_usd};
 use crate::rng::{Dice, Id};
 
 /// Shares of the funnel, as in the original platform's configuration.
@@ -61,7 +61,7 @@ pub(crate) fn decide(
     let imp = request.imp;
     // A bid clears the floor that applies: the deal's when bidding on the deal.
     let floor = imp.deal.map_or(imp.bidfloor, |(_, deal_floor, _)| deal_floor);
-    let base = if floor > 0.0 { floor } else { 0.5 };
+    let base = if floor > 0.0 { floor } else { 0.5 * units_per_usd(request.currency) };
     let price = ((base * dice.float(1.0, 2.5)) * 100.0).ceil() / 100.0;
     let response_at = request_at + dice.int(10, request.tmax.min(400)) * 1_000;
 

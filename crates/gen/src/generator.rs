@@ -5,7 +5,7 @@ use std::collections::BinaryHeap;
 
 use crate::clock::{Micros, TimestampFormatter};
 use crate::funnel::{self, Chain, FunnelRates};
-use crate::request::{self, Tables};
+use crate::request::{self, Tables, TrafficShares};
 use crate::rng::Dice;
 
 /// The topic an event belongs on.
@@ -60,6 +60,7 @@ pub struct Generator {
     requests: Dice,
     funnel: Dice,
     tables: Tables,
+    traffic: TrafficShares,
     timestamps: TimestampFormatter,
     rates: Option<FunnelRates>,
     due: BinaryHeap<Reverse<Due>>,
@@ -107,11 +108,18 @@ impl Generator {
             requests: Dice::seeded(seed),
             funnel: Dice::seeded(seed ^ 0x9e37_79b9_7f4a_7c15),
             tables: Tables::default(),
+            traffic: TrafficShares::default(),
             timestamps: TimestampFormatter::default(),
             rates,
             due: BinaryHeap::new(),
             scheduled: 0,
         }
+    }
+
+    /// The same generator with other shares of foreign-currency, test and private-IP traffic.
+    pub fn with_traffic(mut self, traffic: TrafficShares) -> Self {
+        self.traffic = traffic;
+        self
     }
 
     /// Writes the next bid request, timestamped `now`, into `event`, and schedules its funnel.
@@ -122,6 +130,7 @@ impl Generator {
         let facts = request::write_bid_request(
             &mut self.requests,
             &self.tables,
+            &self.traffic,
             &mut self.timestamps,
             now,
             received_at,

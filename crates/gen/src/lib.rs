@@ -22,4 +22,5 @@ pub use config::{GenArgs, ProducerArgs};
 pub use error::{Error, Result};
 pub use funnel::FunnelRates;
 pub use generator::{Event, Generator, Topic};
+pub use request::TrafficShares;
 pub use run::{GenMetrics, Summary, produce, produce_with_metrics, seed_or_random, write_ndjson};

@@ -20,8 +20,8 @@ pub struct Tables {
     sites: Vec<Site>,
     /// By app index: the fields of `app` that do not change from request to request. iOS and
     /// Android builds of an app differ in bundle and store URL.
-    ios_apps: Vec<Fields>,
-    android_apps: Vec<Fields>,
+    ios_apps: Vec<[Fields; 2]>,
+    android_apps: Vec<[Fields; 2]>,
     desktop_banners: Weighted<(i64, i64)>,
     mobile_banners: Weighted<(i64, i64)>,
     dooh_sizes: Weighted<(i64, i64)>,
@@ -44,8 +44,12 @@ impl Default for Tables {
             ctv_devices: Devices::new(catalog::CTV_DEVICES),
             dooh_devices: Devices::new(catalog::DOOH_DEVICES),
             sites: (0..catalog::SITE_COUNT).map(Site::new).collect(),
-            ios_apps: (0..catalog::APP_COUNT).map(|index| app_fields(index, true)).collect(),
-            android_apps: (0..catalog::APP_COUNT).map(|index| app_fields(index, false)).collect(),
+            ios_apps: (0..catalog::APP_COUNT)
+                .map(|index| [false, true].map(|test| app_fields(index, true, test)))
+                .collect(),
+            android_apps: (0..catalog::APP_COUNT)
+                .map(|index| [false, true].map(|test| app_fields(index, false, test)))
+                .collect(),
             desktop_banners: Weighted::new(catalog::DESKTOP_BANNERS),
             mobile_banners: Weighted::new(catalog::MOBILE_BANNERS),
             dooh_sizes: Weighted::new(catalog::DOOH_SIZES),
@@ -77,7 +81,8 @@ impl Devices {
 /// A site of the exchange: its fixed fields, and the address its page URLs start with.
 #[derive(Debug)]
 struct Site {
-    fields: Fields,
+    /// As a real publisher's site, and as a test publisher's.
+    fields: [Fields; 2],
     /// `https://www.<domain>/<section>`
     section_url: Box<str>,
 }
@@ -114,6 +119,37 @@ pub struct RequestFacts {
     pub imp: ImpFacts,
 }
 
+/// Shares of traffic that a pipeline converts or filters: the generator puts them in on purpose.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct TrafficShares {
+    /// Requests priced in EUR, GBP or JPY instead of USD.
+    pub foreign_currency: f64,
+    /// Requests from a test publisher (`publisher.id` starting with `test-`).
+    pub test_publisher: f64,
+    /// Requests whose `device.ip` is a private (RFC 1918) address.
+    pub private_ip: f64,
+}
+
+impl Default for TrafficShares {
+    fn default() -> Self {
+        Self { foreign_currency: 0.10, test_publisher: 0.05, private_ip: 0.02 }
+    }
+}
+
+/// The currencies besides USD the simulated exchange trades in.
+const FOREIGN_CURRENCIES: [&str; 3] = ["EUR", "GBP", "JPY"];
+
+/// Units of `currency` per US dollar, at the simulated exchange's fixed rates (prices are drawn
+/// in USD and quoted in the request's currency).
+pub(crate) fn units_per_usd(currency: &str) -> f64 {
+    match currency {
+        "EUR" => 0.92,
+        "GBP" => 0.79,
+        "JPY" => 150.0,
+        _ => 1.0,
+    }
+}
+
 /// Deal ids of the simulated exchange's private marketplace.
 static DEAL_IDS: &[&str] = &[
     "DX-NW-1001",
@@ -132,6 +168,7 @@ static DEAL_IDS: &[&str] = &[
 pub fn write_bid_request(
     dice: &mut Dice,
     tables: &Tables,
+    traffic: &TrafficShares,
     timestamps: &mut TimestampFormatter,
     event_at: Micros,
     received_at: Micros,
@@ -156,6 +193,8 @@ pub fn write_bid_request(
         device_fields,
         // Child-directed apps and sites are a small but real share of traffic.
         coppa: inventory != Inventory::Dooh && dice.chance(0.015),
+        test_publisher: dice.chance(traffic.test_publisher),
+        private_ip: dice.chance(traffic.private_ip),
         tier1: matches!(
             country.code,
             "USA"
@@ -173,8 +212,15 @@ pub fn write_bid_request(
         ),
     };
     let id = dice.uuid();
-    // Most exchanges clear in USD; some trade in the local currency.
-    let currency = if dice.chance(0.85) { "USD" } else { country.currency };
+    // Most exchanges clear in USD; some trade in the local currency where it is one of theirs.
+    let currency = if dice.chance(traffic.foreign_currency) {
+        match country.currency {
+            local @ ("EUR" | "GBP" | "JPY") => local,
+            _ => dice.pick(&FOREIGN_CURRENCIES),
+        }
+    } else {
+        "USD"
+    };
     let at = if dice.chance(0.85) { 1 } else { 2 };
     let tmax = match inventory {
         Inventory::Ctv | Inventory::Dooh => dice.pick(&[500, 800, 1000]),
@@ -203,7 +249,7 @@ pub fn write_bid_request(
         Inventory::Site => write_site(dice, tables, &ctx, &mut req),
         Inventory::App => write_app(dice, tables, &ctx, &mut req),
         Inventory::Ctv => write_ctv_app(dice, &ctx, &mut req),
-        Inventory::Dooh => write_dooh(dice, &mut req),
+        Inventory::Dooh => write_dooh(dice, &ctx, &mut req),
     }
     write_device(dice, &ctx, &mut req);
     if inventory != Inventory::Dooh {
@@ -264,6 +310,10 @@ struct Context<'t> {
     device: &'static DeviceProfile,
     device_fields: &'t Fields,
     coppa: bool,
+    /// The publisher is a test account (`test-` id).
+    test_publisher: bool,
+    /// `device.ip` is a private address (a misconfigured server-side integration).
+    private_ip: bool,
     /// Markets with the highest prices.
     tier1: bool,
 }
@@ -318,7 +368,7 @@ fn write_imp(
     };
     let market = if ctx.tier1 { 1.0 } else { 0.4 };
     let bidfloor = if dice.chance(0.9) {
-        cents(dice.lognormal(median * market, sigma)).max(0.01)
+        cents(dice.lognormal(median * market, sigma) * units_per_usd(currency)).max(0.01)
     } else {
         0.0
     };
@@ -562,12 +612,12 @@ fn property_name(index: usize) -> (&'static str, &'static str, &'static str) {
     )
 }
 
-fn write_publisher(index: usize, obj: &mut Obj<'_>) {
+fn write_publisher(index: usize, test: bool, obj: &mut Obj<'_>) {
     let publisher = index / catalog::PROPERTIES_PER_PUBLISHER;
     let (word, _, _) = property_name(publisher * 3);
     let mut p = obj.obj("publisher");
     p.str_with("id", |t| {
-        t.push("pub-").int(publisher as i64);
+        t.push(if test { "test-pub-" } else { "pub-" }).int(publisher as i64);
     });
     p.str_with("name", |t| {
         t.push(word).push(" media group");
@@ -581,7 +631,14 @@ fn write_publisher(index: usize, obj: &mut Obj<'_>) {
 impl Site {
     fn new(index: usize) -> Self {
         let (word, noun, tld) = property_name(index);
-        let fields = Fields::render(|site| {
+        let fields = [false, true].map(|test| Self::fields(index, test));
+        let section_url = format!("https://www.{word}{noun}.{tld}/{noun}").into();
+        Self { fields, section_url }
+    }
+
+    fn fields(index: usize, test: bool) -> Fields {
+        let (word, noun, tld) = property_name(index);
+        Fields::render(|site| {
             site.str_with("id", |t| {
                 t.push("site-").int(index as i64);
             });
@@ -600,10 +657,8 @@ impl Site {
                 site.strs("cat", &[cats[index % cats.len()], cats[(index / 3) % cats.len()]]);
             }
             site.int("privacypolicy", 1);
-            write_publisher(index, site);
-        });
-        let section_url = format!("https://www.{word}{noun}.{tld}/{noun}").into();
-        Self { fields, section_url }
+            write_publisher(index, test, site);
+        })
     }
 }
 
@@ -611,7 +666,7 @@ fn write_site(dice: &mut Dice, tables: &Tables, ctx: &Context<'_>, req: &mut Obj
     let index = dice.skewed_index(catalog::SITE_COUNT);
     let Site { fields, section_url } = &tables.sites[index];
     let mut site = req.obj("site");
-    site.fields(fields);
+    site.fields(&fields[usize::from(ctx.test_publisher)]);
     if !index.is_multiple_of(10) && dice.chance(0.3) {
         let cats = catalog::CATEGORIES_V1;
         site.strs("pagecat", &[cats[(index / 7) % cats.len()]]);
@@ -642,7 +697,7 @@ fn write_site(dice: &mut Dice, tables: &Tables, ctx: &Context<'_>, req: &mut Obj
 }
 
 /// The fields of an app that do not change from request to request.
-fn app_fields(index: usize, ios: bool) -> Fields {
+fn app_fields(index: usize, ios: bool, test: bool) -> Fields {
     let (word, noun, _) = property_name(index);
     Fields::render(|app| {
         app.str_with("id", |t| {
@@ -676,7 +731,7 @@ fn app_fields(index: usize, ios: bool) -> Fields {
         let cats = catalog::CATEGORIES_V1;
         app.strs("cat", &[cats[index % cats.len()]]);
         app.int("privacypolicy", 1);
-        write_publisher(index, app);
+        write_publisher(index, test, app);
     })
 }
 
@@ -684,7 +739,8 @@ fn write_app(dice: &mut Dice, tables: &Tables, ctx: &Context<'_>, req: &mut Obj<
     let index = dice.skewed_index(catalog::APP_COUNT);
     let ios = ctx.device.os == "iOS";
     let mut app = req.obj("app");
-    app.fields(if ios { &tables.ios_apps[index] } else { &tables.android_apps[index] });
+    let apps = if ios { &tables.ios_apps } else { &tables.android_apps };
+    app.fields(&apps[index][usize::from(ctx.test_publisher)]);
     app.str_with("ver", |t| {
         t.int(dice.int(1, 9)).push(".").int(dice.int(0, 30)).push(".").int(dice.int(0, 9));
     });
@@ -701,7 +757,12 @@ fn write_ctv_app(dice: &mut Dice, ctx: &Context<'_>, req: &mut Obj<'_>) {
     let mut app = req.obj("app");
     app.str("id", bundle).str("name", name).str("bundle", bundle).str("domain", domain);
     app.raw("cat", r#"["IAB1-6"]"#).int("privacypolicy", 1).int("paid", 0);
-    app.obj("publisher").str("id", domain).str("name", name).str("domain", domain);
+    app.obj("publisher")
+        .str_with("id", |t| {
+            t.push(if ctx.test_publisher { "test-" } else { "" }).push(domain);
+        })
+        .str("name", name)
+        .str("domain", domain);
     let mut content = app.obj("content");
     content
         .str_with("id", |t| {
@@ -733,7 +794,7 @@ fn write_ctv_app(dice: &mut Dice, ctx: &Context<'_>, req: &mut Obj<'_>) {
     app.end();
 }
 
-fn write_dooh(dice: &mut Dice, req: &mut Obj<'_>) {
+fn write_dooh(dice: &mut Dice, ctx: &Context<'_>, req: &mut Obj<'_>) {
     let screen = dice.int(1, 400);
     let venue = dice.pick(catalog::DOOH_VENUES);
     let mut dooh = req.obj("dooh");
@@ -745,7 +806,7 @@ fn write_dooh(dice: &mut Dice, req: &mut Obj<'_>) {
     });
     dooh.strs("venuetype", &[venue]).int("venuetypetax", 1);
     dooh.obj("publisher")
-        .str("id", "pub-ooh-1")
+        .str("id", if ctx.test_publisher { "test-pub-ooh-1" } else { "pub-ooh-1" })
         .str("name", "cityscreens")
         .str("domain", "cityscreens.com");
     dooh.str("domain", "cityscreens.com");
@@ -759,7 +820,17 @@ fn write_device(dice: &mut Dice, ctx: &Context<'_>, req: &mut Obj<'_>) {
     write_geo(dice, ctx, &mut device);
     let lmt = ctx.coppa || (ctx.inventory == Inventory::App && dice.chance(0.1));
     device.int("dnt", i64::from(dice.chance(0.05))).int("lmt", i64::from(lmt));
-    if dice.chance(0.8) {
+    if ctx.private_ip {
+        // A server-side integration that forwards its own network's address, not the user's.
+        device.str_with("ip", |t| {
+            match dice.int(0, 2) {
+                0 => t.push("10.").int(dice.int(0, 255)),
+                1 => t.push("172.").int(dice.int(16, 31)),
+                _ => t.push("192.168"),
+            };
+            t.push(".").int(dice.int(0, 255)).push(".").int(dice.int(1, 254));
+        });
+    } else if dice.chance(0.8) {
         // Under GDPR, exchanges truncate the last octet before sending the address to bidders.
         let last = if ctx.country.gdpr { 0 } else { dice.int(1, 254) };
         let first =

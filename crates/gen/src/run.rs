@@ -74,15 +74,15 @@ pub fn seed_or_random(seed: Option<u64>) -> u64 {
 pub fn write_ndjson(args: &GenArgs, stop: &AtomicBool, out: impl Write) -> Result<Summary> {
     // Checked here too, so a bad setting is reported whichever way the generator runs.
     args.funnel_rates()?;
+    let traffic = args.traffic()?;
     let seed = seed_or_random(args.seed);
-    let mut generator = Generator::new(seed, None);
+    let mut generator = Generator::new(seed, None).with_traffic(traffic);
     let mut event = Event::default();
     let mut out = std::io::BufWriter::with_capacity(1 << 16, out);
-    let pace = Pace::new(args);
+    let mut pace = Pace::new(args)?;
     let mut summary = Summary { seed, ..Summary::default() };
-    while !pace.finished(summary.bid_requests, stop) {
-        pace.wait_for_turn(summary.bid_requests, stop);
-        generator.next_request(now_micros(), &mut event);
+    while let Some(at) = pace.next_request(summary.bid_requests, stop) {
+        generator.next_request(at, &mut event);
         event.value.push(b'\n');
         match out.write_all(&event.value) {
             Ok(()) => summary.count(Topic::BidRequests),
@@ -117,6 +117,8 @@ pub async fn produce_with_metrics(
     if !created.is_empty() {
         tracing::info!(topics = ?created, "created missing topics");
     }
+    let traffic = args.traffic()?;
+    let pace = Pace::new(args)?;
     let producer: ThreadedProducer<Deliveries> = args
         .producer
         .client_config(kafka)
@@ -125,7 +127,8 @@ pub async fn produce_with_metrics(
     let args = args.clone();
     tokio::task::spawn_blocking(move || {
         let seed = seed_or_random(args.seed);
-        produce_loop(&args, Generator::new(seed, Some(rates)), seed, &producer, &stop)
+        let generator = Generator::new(seed, Some(rates)).with_traffic(traffic);
+        produce_loop(&args, generator, pace, seed, &producer, &stop)
     })
     .await
     .map_err(|err| Error::Task(err.to_string()))?
@@ -134,6 +137,7 @@ pub async fn produce_with_metrics(
 fn produce_loop(
     args: &GenArgs,
     mut generator: Generator,
+    mut pace: Pace,
     seed: u64,
     producer: &ThreadedProducer<Deliveries>,
     stop: &AtomicBool,
@@ -142,7 +146,6 @@ fn produce_loop(
     let topic_name = |topic: Topic| topic_names[topic as usize];
     let mut event = Event::default();
     let mut summary = Summary { seed, ..Summary::default() };
-    let pace = Pace::new(args);
     let mut progress = Progress::new();
 
     let send = |event: &Event, summary: &mut Summary| -> Result<()> {
@@ -164,9 +167,7 @@ fn produce_loop(
         Ok(())
     };
 
-    while !pace.finished(summary.bid_requests, stop) {
-        pace.wait_for_turn(summary.bid_requests, stop);
-        let now = now_micros();
+    while let Some(now) = pace.next_request(summary.bid_requests, stop) {
         generator.next_request(now, &mut event);
         send(&event, &mut summary)?;
         while generator.next_due(now, &mut event) {
@@ -229,45 +230,117 @@ impl ProducerContext for Deliveries {
     }
 }
 
-/// Keeps a run to its rate and tells when it is over.
+/// When each bid request happens, and when a run is over: first the backfill's history (event
+/// times spread over the past `--backfill-hours` at `--rate`, written as fast as the broker takes
+/// them), then real time at `--rate`.
 #[derive(Debug)]
 struct Pace {
-    start: Instant,
+    history: Option<History>,
+    /// Set when real time starts (at once without a backfill).
+    live: Option<Live>,
     interval: Option<Duration>,
     count: Option<u64>,
+    duration: Option<Duration>,
+}
+
+/// The backfill: request `i` of it happens at `start + i / rate`, until that is the present.
+#[derive(Debug)]
+struct History {
+    start: Micros,
+    rate: f64,
+    next: u64,
+}
+
+#[derive(Debug)]
+struct Live {
+    start: Instant,
+    /// Requests produced before real time started (the backfill's).
+    before: u64,
     deadline: Option<Instant>,
 }
 
 impl Pace {
-    fn new(args: &GenArgs) -> Self {
-        let start = Instant::now();
-        Self {
-            start,
+    fn new(args: &GenArgs) -> Result<Self> {
+        let history = match args.backfill_hours {
+            0.0 => None,
+            hours if !(0.0..=BACKFILL_HOURS_MAX).contains(&hours) => {
+                return Err(Error::InvalidBackfill(format!(
+                    "BACKFILL_HOURS (--backfill-hours) is {hours}; it must be between 0 and {BACKFILL_HOURS_MAX}"
+                )));
+            }
+            _ if args.rate == 0 => {
+                return Err(Error::InvalidBackfill(
+                    "BACKFILL_HOURS (--backfill-hours) needs a rate: the history has \
+                     EVENTS_PER_SECOND (--rate) requests per second of event time; set it above 0"
+                        .into(),
+                ));
+            }
+            hours => Some(History {
+                start: now_micros() - (hours * 3_600e6) as Micros,
+                rate: args.rate as f64,
+                next: 0,
+            }),
+        };
+        let mut pace = Self {
+            history,
+            live: None,
             interval: (args.rate > 0).then(|| Duration::from_secs_f64(1.0 / args.rate as f64)),
             count: args.count,
-            deadline: args.duration.map(|d| start + d),
+            duration: args.duration,
+        };
+        if pace.history.is_none() {
+            pace.start_live(0);
+        } else {
+            tracing::info!(hours = args.backfill_hours, rate = args.rate, "backfilling history");
         }
+        Ok(pace)
     }
 
-    fn finished(&self, produced: u64, stop: &AtomicBool) -> bool {
-        stop.load(Ordering::Relaxed)
-            || self.count.is_some_and(|count| produced >= count)
-            || self.deadline.is_some_and(|deadline| Instant::now() >= deadline)
+    fn start_live(&mut self, before: u64) {
+        let start = Instant::now();
+        let deadline = self.duration.map(|d| start + d);
+        self.live = Some(Live { start, before, deadline });
     }
 
-    /// Sleeps until the `n`-th request is due, waking early on `stop`.
-    fn wait_for_turn(&self, n: u64, stop: &AtomicBool) {
-        let Some(interval) = self.interval else { return };
-        let due = self.start + interval.mul_f64(n as f64);
-        loop {
-            let now = Instant::now();
-            if now >= due || stop.load(Ordering::Relaxed) {
-                return;
+    /// The event time of the next request, once it is due; `None` when the run is over (the
+    /// count, the duration or `stop`). `produced` is the number of requests so far.
+    fn next_request(&mut self, produced: u64, stop: &AtomicBool) -> Option<Micros> {
+        if stop.load(Ordering::Relaxed) || self.count.is_some_and(|count| produced >= count) {
+            return None;
+        }
+        if let Some(history) = &mut self.history {
+            let at = history.start + (history.next as f64 * 1e6 / history.rate) as Micros;
+            if at < now_micros() {
+                history.next += 1;
+                return Some(at);
             }
-            std::thread::sleep((due - now).min(Duration::from_millis(100)));
+            tracing::info!(requests = history.next, "backfill done; producing in real time");
+            self.history = None;
+            self.start_live(produced);
         }
+        let live = self.live.as_ref()?;
+        if live.deadline.is_some_and(|deadline| Instant::now() >= deadline) {
+            return None;
+        }
+        if let Some(interval) = self.interval {
+            let due = live.start + interval.mul_f64((produced - live.before) as f64);
+            loop {
+                let now = Instant::now();
+                if now >= due || stop.load(Ordering::Relaxed) {
+                    break;
+                }
+                std::thread::sleep((due - now).min(Duration::from_millis(100)));
+            }
+            if stop.load(Ordering::Relaxed) {
+                return None;
+            }
+        }
+        Some(now_micros())
     }
 }
+
+/// A year of history at most: more is a typo, and would take days to write.
+const BACKFILL_HOURS_MAX: f64 = 24.0 * 366.0;
 
 /// A progress line every few seconds.
 #[derive(Debug)]
