@@ -117,7 +117,8 @@ fn gen_setup_ingest_lands_every_event_once_with_the_source_values() {
             );
             let publisher_json = source["site"]["publisher"]["id"]
                 .as_str()
-                .or(source["app"]["publisher"]["id"].as_str());
+                .or(source["app"]["publisher"]["id"].as_str())
+                .or(source["dooh"]["publisher"]["id"].as_str());
             assert_eq!(publisher.is_valid(i).then(|| publisher.value(i)), publisher_json);
             let text = source["event_timestamp"].as_str().unwrap();
             let micros = ts.value(i);
@@ -171,6 +172,154 @@ fn gen_setup_ingest_lands_every_event_once_with_the_source_values() {
                 assert_eq!(c.value(i), country);
                 assert_eq!(ts.value(i).div_euclid(86_400_000_000) as i32, day);
             }
+        }
+    }
+}
+
+fn floats(batch: &RecordBatch, column: &str) -> Vec<Option<f64>> {
+    let a = batch.column_by_name(column).unwrap().as_primitive::<arrow_array::types::Float64Type>();
+    (0..a.len()).map(|i| a.is_valid(i).then(|| a.value(i))).collect()
+}
+
+fn booleans(batch: &RecordBatch, column: &str) -> Vec<Option<bool>> {
+    let a = batch.column_by_name(column).unwrap().as_boolean();
+    (0..a.len()).map(|i| a.is_valid(i).then(|| a.value(i))).collect()
+}
+
+/// USD per unit, as in the rates file the test ingests with.
+const TEST_RATES: &str = "currency,usd_per_unit\nEUR,1.25\nGBP,1.5\n";
+
+fn usd(amount: Option<f64>, currency: Option<&str>) -> Option<f64> {
+    let rate = match currency.unwrap_or("USD") {
+        "USD" => 1.0,
+        "EUR" => 1.25,
+        "GBP" => 1.5,
+        _ => return None, // JPY is left out of the file: no USD price
+    };
+    amount.map(|a| a * rate)
+}
+
+fn close(a: Option<f64>, b: Option<f64>) -> bool {
+    match (a, b) {
+        (Some(a), Some(b)) => (a - b).abs() < 1e-6,
+        (a, b) => a == b,
+    }
+}
+
+#[test]
+fn each_row_is_enriched_from_its_own_record() {
+    let broker = Broker::start();
+    let dir = tempfile::tempdir().unwrap();
+    run_ok(bidlake(&broker, dir.path()).arg("setup"));
+    run_ok(bidlake(&broker, dir.path()).args(["gen", "--count", "2000", "--rate", "0"]).args([
+        "--seed",
+        "12",
+        "--foreign-currency-share",
+        "0.5",
+        "--test-traffic-share",
+        "0.2",
+        "--private-ip-share",
+        "0.2",
+        "--win-rate",
+        "0.5",
+    ]));
+    let rates = dir.path().join("rates.csv");
+    std::fs::write(&rates, "EUR,1.25\nGBP;1.5\n").unwrap();
+    let out = bidlake(&broker, dir.path())
+        .args(["ingest", "--until-caught-up", "--exchange-rates"])
+        .arg(&rates)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "a bad rates file stops ingest before it reads anything");
+    assert!(stderr.contains("rates.csv: line 2") && stderr.contains("EXCHANGE_RATES"), "{stderr}");
+
+    std::fs::write(&rates, TEST_RATES).unwrap();
+    run_ok(
+        bidlake(&broker, dir.path())
+            .args(["ingest", "--until-caught-up", "--commit-interval", "1s", "--exchange-rates"])
+            .arg(&rates)
+            .args(FAST_GROUP),
+    );
+
+    let topics = ["bid-requests", "bid-responses", "impressions"];
+    let records = consume(&broker.bootstrap(), &topics, usize::MAX, Duration::from_secs(3));
+    let source = |topic: &str, key: &str| -> HashMap<String, Value> {
+        records
+            .iter()
+            .filter(|r| r.topic == topic)
+            .map(|r| {
+                let v: Value = serde_json::from_slice(&r.value).unwrap();
+                (v[key].as_str().unwrap().to_owned(), v)
+            })
+            .collect()
+    };
+    let requests = source("bid-requests", "id");
+    let mut seen = HashMap::<String, usize>::new();
+    for batch in scan(dir.path(), "bid_requests") {
+        let ids = batch.column_by_name("request_id").unwrap().as_string::<i32>();
+        let categories = batch.column_by_name("device_category").unwrap().as_string::<i32>();
+        let floors_usd = floats(&batch, "imp_bidfloor_usd");
+        let test = booleans(&batch, "is_test_traffic");
+        let private = booleans(&batch, "is_private_ip");
+        for i in 0..batch.num_rows() {
+            let r = &requests[ids.value(i)];
+            let devicetype = r["device"]["devicetype"].as_i64();
+            let category = if r.get("dooh").is_some() || devicetype == Some(8) {
+                "DOOH"
+            } else {
+                match (devicetype, r.get("app").is_some()) {
+                    (Some(3 | 7), _) => "CTV",
+                    (Some(5), _) => "Tablet",
+                    (Some(2), _) => "Desktop",
+                    (Some(1 | 4), true) => "Mobile App",
+                    (Some(1 | 4), false) => "Mobile Web",
+                    _ => "Other",
+                }
+            };
+            assert_eq!(categories.value(i), category, "{r}");
+            *seen.entry(category.to_owned()).or_default() += 1;
+            let imp = &r["imp"][0];
+            let expected = usd(imp["bidfloor"].as_f64(), imp["bidfloorcur"].as_str());
+            assert!(close(floors_usd[i], expected), "{:?} vs {expected:?}: {r}", floors_usd[i]);
+            let publisher = ["site", "app", "dooh"]
+                .iter()
+                .find_map(|k| r[k]["publisher"]["id"].as_str())
+                .unwrap();
+            let is_test = publisher.starts_with("test-") || r["test"].as_i64() == Some(1);
+            assert_eq!(test[i], Some(is_test), "{r}");
+            let is_private = r["device"]["ip"]
+                .as_str()
+                .is_some_and(|ip| ip.parse::<std::net::Ipv4Addr>().unwrap().is_private());
+            assert_eq!(private[i], Some(is_private), "{r}");
+        }
+    }
+    assert_eq!(seen.values().sum::<usize>(), 2000);
+    for category in ["Desktop", "Mobile Web", "Mobile App", "CTV"] {
+        assert!(seen.get(category).copied().unwrap_or(0) > 20, "{category}: {seen:?}");
+    }
+
+    let responses = source("bid-responses", "bidid");
+    let mut converted = 0;
+    for batch in scan(dir.path(), "bid_responses") {
+        let ids = batch.column_by_name("response_id").unwrap().as_string::<i32>();
+        let (prices, prices_usd) = (floats(&batch, "bid_price"), floats(&batch, "bid_price_usd"));
+        for i in 0..batch.num_rows() {
+            let r = &responses[ids.value(i)];
+            let expected = usd(prices[i], r["cur"].as_str());
+            assert!(close(prices_usd[i], expected), "{:?} vs {expected:?}: {r}", prices_usd[i]);
+            converted += usize::from(r["cur"].as_str().is_some_and(|c| c != "USD"));
+        }
+    }
+    assert!(converted > 100, "{converted} responses in EUR, GBP or JPY");
+    let impressions = source("impressions", "impression_id");
+    for batch in scan(dir.path(), "impressions") {
+        let ids = batch.column_by_name("impression_id").unwrap().as_string::<i32>();
+        let (prices, prices_usd) = (floats(&batch, "win_price"), floats(&batch, "win_price_usd"));
+        for i in 0..batch.num_rows() {
+            let r = &impressions[ids.value(i)];
+            let expected = usd(prices[i], r["win_currency"].as_str());
+            assert!(close(prices_usd[i], expected), "{:?} vs {expected:?}: {r}", prices_usd[i]);
         }
     }
 }

@@ -143,9 +143,9 @@ const FOREIGN_CURRENCIES: [&str; 3] = ["EUR", "GBP", "JPY"];
 /// in USD and quoted in the request's currency).
 pub(crate) fn units_per_usd(currency: &str) -> f64 {
     match currency {
-        "EUR" => 0.92,
-        "GBP" => 0.79,
-        "JPY" => 150.0,
+        "EUR" => 0.86,
+        "GBP" => 0.75,
+        "JPY" => 152.0,
         _ => 1.0,
     }
 }

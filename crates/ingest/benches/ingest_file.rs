@@ -132,7 +132,7 @@ async fn load_funnel(options: Options, requests: u64) {
     let mut sinks = Vec::new();
     for table in EventTable::ALL {
         let loaded = lake.load_table(table.name()).await.unwrap();
-        sinks.push(TableSink::new(table, loaded, &write).expect("a sink"));
+        sinks.push(TableSink::new(table, loaded, &write, Default::default()).expect("a sink"));
     }
     let sink_of = |topic: Topic| match topic {
         Topic::BidRequests => 0,
@@ -195,8 +195,13 @@ async fn run(options: Options) {
     setup_lake(&lake, false).await.unwrap();
     let table = EventTable::BidRequests;
     let write = write_options(&options);
-    let mut sink = TableSink::new(table, lake.load_table(table.name()).await.unwrap(), &write)
-        .expect("a sink");
+    let mut sink = TableSink::new(
+        table,
+        lake.load_table(table.name()).await.unwrap(),
+        &write,
+        Default::default(),
+    )
+    .expect("a sink");
 
     // The source: a thread reads the file in blocks of whole lines, as a Kafka consumer's
     // fetcher hands over batches of records; its CPU time is the source's, not the ingest's.
@@ -210,6 +215,7 @@ async fn run(options: Options) {
     let mut offset = 0i64;
     let mut peak_held = 0;
     let mut now = 0;
+    let rates = bidlake_tables::ExchangeRates::built_in();
     for block in source {
         for line in block.lines() {
             if options.rate > 0 && events % 1000 == 0 {
@@ -228,8 +234,9 @@ async fn run(options: Options) {
             events += 1;
             if options.decode_only {
                 // Where the time goes: JSON decoding alone, nothing written.
-                rejected +=
-                    u64::from(bidlake_tables::bid_requests::bid_request(line, Some(now)).is_err());
+                rejected += u64::from(
+                    bidlake_tables::bid_requests::bid_request(line, Some(now), &rates).is_err(),
+                );
                 continue;
             }
             if sink

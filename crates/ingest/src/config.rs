@@ -65,6 +65,12 @@ pub struct IngestSettings {
     #[arg(long, env = "PARQUET_ZSTD_LEVEL", default_value_t = 1)]
     pub zstd_level: i32,
 
+    /// A CSV file of `currency,usd_per_unit` lines to convert prices to USD with (the `*_usd`
+    /// columns), replacing the built-in approximate rates; a currency it leaves out gets no USD
+    /// price.
+    #[arg(long, env = "EXCHANGE_RATES")]
+    pub exchange_rates: Option<std::path::PathBuf>,
+
     /// Events before this time (RFC 3339) go to the dead-letter topic, not the table.
     #[arg(long, env = "EVENT_TIME_EARLIEST", default_value = "2000-01-01T00:00:00Z", value_parser = parse_time)]
     pub event_time_earliest: i64,
@@ -117,6 +123,16 @@ impl IngestArgs {
 }
 
 impl IngestSettings {
+    /// The rates prices are converted to USD at: the user's file, or the built-in ones.
+    pub fn exchange_rates(&self) -> crate::Result<bidlake_tables::ExchangeRates> {
+        let rates = match &self.exchange_rates {
+            Some(path) => bidlake_tables::ExchangeRates::load(path)?,
+            None => bidlake_tables::ExchangeRates::built_in(),
+        };
+        tracing::info!(source = %rates.source, currencies = rates.len(), "exchange rates to USD");
+        Ok(rates)
+    }
+
     /// The event times a table takes, as of `now`.
     pub fn event_time_window(&self, now: std::time::SystemTime) -> bidlake_tables::EventTimeWindow {
         let now = now

@@ -189,7 +189,8 @@ mod tests {
             zstd_level: 1,
             file_prefix: format!("test-{}", uuid::Uuid::new_v4()),
         };
-        let mut sink = TableSink::new(EventTable::BidRequests, table, &options).unwrap();
+        let mut sink =
+            TableSink::new(EventTable::BidRequests, table, &options, Default::default()).unwrap();
         for i in 0..n {
             let record = format!(
                 r#"{{"id":"r{i}","imp":[{{"id":"1"}}],"device":{{"geo":{{"country":"USA"}}}},"event_timestamp":"2026-11-24T08:00:00Z"}}"#

@@ -296,6 +296,7 @@ impl Job {
     ) -> Result<Job> {
         args.settings.validate()?;
         let selected = selected(&args)?;
+        let rates = Arc::new(args.settings.exchange_rates()?);
 
         // Tables first: an unknown table or a foreign schema is the user's to fix, before any
         // record is read.
@@ -347,7 +348,7 @@ impl Job {
                     halted: None,
                     dlq_topic,
                     dlq_partitions: n,
-                    sink: TableSink::new(table, iceberg, &options)?,
+                    sink: TableSink::new(table, iceberg, &options, Arc::clone(&rates))?,
                     partitions: BTreeMap::new(),
                     metrics: metrics.topic(&topic),
                     bytes: 0,

@@ -9,8 +9,8 @@ use arrow_schema::{DataType, SchemaRef};
 use bidlake_tables::columns::{Columns, PartitionValue, Partitioned};
 use bidlake_tables::timestamp::day_of;
 use bidlake_tables::{
-    BidRequests, BidResponses, Clicks, EventRecords, EventTable, EventTimeWindow, Impressions,
-    Reject, Source, schema_of,
+    BidRequests, BidResponses, Clicks, EventRecords, EventTable, EventTimeWindow, ExchangeRates,
+    Impressions, Reject, Source, schema_of,
 };
 use iceberg::arrow::schema_to_arrow_schema;
 use iceberg::spec::{DataFile, DataFileFormat, Literal, PartitionKey, Struct};
@@ -64,6 +64,8 @@ pub struct WriteOptions {
 #[allow(missing_debug_implementations)] // the iceberg writers have no Debug
 pub struct Sink<T: EventRecords> {
     iceberg: Table,
+    /// Prices are converted to USD at these rates as rows are decoded.
+    rates: Arc<ExchangeRates>,
     writer_builder: FileWriterBuilder,
     arrow_schema: SchemaRef,
     /// For each column of the table's current schema: which of our columns fills it (by field
@@ -85,7 +87,7 @@ pub struct Sink<T: EventRecords> {
 }
 
 impl<T: EventRecords> Sink<T> {
-    pub fn new(iceberg: Table, options: &WriteOptions) -> Result<Self> {
+    pub fn new(iceberg: Table, options: &WriteOptions, rates: Arc<ExchangeRates>) -> Result<Self> {
         let metadata = iceberg.metadata();
         let schema = metadata.current_schema().clone();
         let arrow_schema = Arc::new(schema_to_arrow_schema(&schema).map_err(|source| {
@@ -117,6 +119,7 @@ impl<T: EventRecords> Sink<T> {
         );
         Ok(Self {
             iceberg,
+            rates,
             writer_builder: DataFileWriterBuilder::new(rolling),
             buffers: Partitioned::new(Arc::clone(&arrow_schema)),
             arrow_schema,
@@ -156,7 +159,7 @@ impl<T: EventRecords> Sink<T> {
         source: Source,
         window: &EventTimeWindow,
     ) -> Result<usize, Reject> {
-        let rows = T::decode(value, kafka_timestamp)?;
+        let rows = T::decode(value, kafka_timestamp, &self.rates)?;
         let rows = rows.as_ref();
         for row in rows {
             window.check(T::event_time(row))?;
@@ -345,12 +348,19 @@ macro_rules! each_sink {
 }
 
 impl TableSink {
-    pub fn new(table: EventTable, iceberg: Table, options: &WriteOptions) -> Result<Self> {
+    pub fn new(
+        table: EventTable,
+        iceberg: Table,
+        options: &WriteOptions,
+        rates: Arc<ExchangeRates>,
+    ) -> Result<Self> {
         Ok(match table {
-            EventTable::BidRequests => TableSink::BidRequests(Sink::new(iceberg, options)?),
-            EventTable::BidResponses => TableSink::BidResponses(Sink::new(iceberg, options)?),
-            EventTable::Impressions => TableSink::Impressions(Sink::new(iceberg, options)?),
-            EventTable::Clicks => TableSink::Clicks(Sink::new(iceberg, options)?),
+            EventTable::BidRequests => TableSink::BidRequests(Sink::new(iceberg, options, rates)?),
+            EventTable::BidResponses => {
+                TableSink::BidResponses(Sink::new(iceberg, options, rates)?)
+            }
+            EventTable::Impressions => TableSink::Impressions(Sink::new(iceberg, options, rates)?),
+            EventTable::Clicks => TableSink::Clicks(Sink::new(iceberg, options, rates)?),
         })
     }
 

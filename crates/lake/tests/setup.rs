@@ -120,3 +120,64 @@ async fn a_missing_table_says_to_run_setup() {
     let err = lake.load_table("bid_requests").await.unwrap_err().to_string();
     assert!(err.contains("bidlake setup"), "{err}");
 }
+
+/// The columns of each table before the enrichment columns came (an older bidlake's tables).
+const BEFORE_ENRICHMENT: [(&str, usize); 3] =
+    [("bid_requests", 27), ("bid_responses", 14), ("impressions", 13)];
+
+#[tokio::test]
+async fn tables_of_an_older_bidlake_get_the_enrichment_columns_with_the_next_ids() {
+    use iceberg::transaction::{AddColumn, ApplyTransactionAction, Transaction};
+    let dir = tempfile::tempdir().unwrap();
+    let lake = lake(dir.path()).await;
+    lake.catalog.create_namespace(&lake.namespace(), HashMap::new()).await.unwrap();
+    // Made as the older setup made them: the created columns, then its additions one by one.
+    for (name, columns) in BEFORE_ENRICHMENT {
+        let table = EventTable::ALL.into_iter().find(|t| t.name() == name).unwrap();
+        let fields = table.schema().unwrap().as_struct().fields().to_vec();
+        let created = table.created_columns().min(columns);
+        let creation = TableCreation::builder()
+            .name(name.to_owned())
+            .schema(Schema::builder().with_fields(fields[..created].to_vec()).build().unwrap())
+            .partition_spec(table.partition_spec().unwrap())
+            .build();
+        lake.catalog.create_table(&lake.namespace(), creation).await.unwrap();
+        if columns > created {
+            let loaded = lake.load_table(name).await.unwrap();
+            let tx = Transaction::new(&loaded);
+            let mut update = tx.update_schema();
+            for field in &fields[created..columns] {
+                update = update
+                    .add_column(AddColumn::optional(&field.name, (*field.field_type).clone()));
+            }
+            update.apply(tx).unwrap().commit(lake.catalog.as_ref()).await.unwrap();
+        }
+    }
+
+    let items = setup_lake(&lake, false).await.unwrap();
+    let state = |name: &str| {
+        items.iter().find(|i| i.what.ends_with(&format!(".{name}"))).unwrap().state.clone()
+    };
+    assert_eq!(
+        state("bid_requests"),
+        State::ColumnsAdded(
+            ["device_category", "imp_bidfloor_usd", "is_test_traffic", "is_private_ip"]
+                .map(String::from)
+                .to_vec()
+        )
+    );
+    assert_eq!(state("bid_responses"), State::ColumnsAdded(vec!["bid_price_usd".into()]));
+    assert_eq!(state("impressions"), State::ColumnsAdded(vec!["win_price_usd".into()]));
+    assert_eq!(state("clicks"), State::Created);
+    for (name, column, id) in [
+        ("bid_requests", "device_category", 29),
+        ("bid_requests", "is_private_ip", 32),
+        ("bid_responses", "bid_price_usd", 15),
+        ("impressions", "win_price_usd", 14),
+    ] {
+        let table = lake.load_table(name).await.unwrap();
+        assert_eq!(table.metadata().current_schema().field_id_by_name(column), Some(id), "{name}");
+    }
+    let again = setup_lake(&lake, true).await.unwrap();
+    assert!(again.iter().all(|i| i.state == State::Exists), "{again:?}");
+}

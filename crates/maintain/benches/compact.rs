@@ -170,8 +170,13 @@ async fn ingest_small_commits(lake: &Lake, options: &Options) -> (u64, usize) {
         zstd_level: 3,
         file_prefix: "bench".into(),
     };
-    let mut sink = TableSink::new(table, lake.load_table(table.name()).await.unwrap(), &write)
-        .expect("a sink");
+    let mut sink = TableSink::new(
+        table,
+        lake.load_table(table.name()).await.unwrap(),
+        &write,
+        Default::default(),
+    )
+    .expect("a sink");
     let reader = BufReader::with_capacity(1 << 20, File::open(&options.path).expect("the file"));
     let (mut events, mut commits, mut offset) = (0u64, 0usize, 0i64);
     for line in reader.split(b'\n') {

@@ -24,9 +24,10 @@ use crate::columns::{Columns, Source, finish_columns, text, timestamps};
 #[cfg(test)]
 use crate::decode::parse;
 use crate::decode::{
-    First, Reject, RejectKind, Str, Text, event_time, int32, parse_text, received_time, reject,
-    required_id, utf8,
+    First, Reject, RejectKind, Str, Text, event_time, int32, lenient_int, lenient_text, parse_text,
+    received_time, reject, required_id, utf8,
 };
+use crate::enrich::{self, ExchangeRates};
 use crate::{
     EventRecords, Table, boolean, by_day, double, int, list_of_strings, long, string, timestamptz,
 };
@@ -79,6 +80,11 @@ impl Table for BidRequests {
             int(26, "imp_count"),
             int(27, "kafka_partition"),
             long(28, "kafka_offset"),
+            // Enrichment (crate::enrich).
+            string(29, "device_category"),
+            double(30, "imp_bidfloor_usd"),
+            boolean(31, "is_test_traffic"),
+            boolean(32, "is_private_ip"),
         ]
     }
 
@@ -94,8 +100,12 @@ impl EventRecords for BidRequests {
     type Row<'a> = BidRequestRow<'a>;
     type Rows<'a> = [BidRequestRow<'a>; 1];
 
-    fn decode(value: &[u8], kafka_timestamp: Option<i64>) -> Result<Self::Rows<'_>, Reject> {
-        bid_request(value, kafka_timestamp).map(|row| [row])
+    fn decode<'a>(
+        value: &'a [u8],
+        kafka_timestamp: Option<i64>,
+        rates: &ExchangeRates,
+    ) -> Result<Self::Rows<'a>, Reject> {
+        bid_request(value, kafka_timestamp, rates).map(|row| [row])
     }
     fn event_time(row: &BidRequestRow<'_>) -> i64 {
         row.event_timestamp
@@ -143,7 +153,8 @@ struct BidRequestIn<'a> {
     site: Option<SiteIn<'a>>,
     #[serde(borrow)]
     app: Option<AppIn<'a>>,
-    dooh: Option<IgnoredAny>,
+    #[serde(borrow)]
+    dooh: Option<DoohIn<'a>>,
     #[serde(borrow)]
     device: Option<DeviceIn<'a>>,
     #[serde(borrow)]
@@ -153,6 +164,8 @@ struct BidRequestIn<'a> {
     #[serde(borrow)]
     cur: Option<First<Text<'a>>>,
     regs: Option<RegsIn>,
+    #[serde(default, deserialize_with = "lenient_int")]
+    test: Option<i64>,
     #[serde(borrow)]
     event_timestamp: Str<'a>,
     #[serde(borrow)]
@@ -168,6 +181,8 @@ struct ImpIn<'a> {
     audio: Option<IgnoredAny>,
     native: Option<IgnoredAny>,
     bidfloor: Option<f64>,
+    #[serde(borrow, default, deserialize_with = "lenient_text")]
+    bidfloorcur: Str<'a>,
 }
 
 #[derive(Deserialize, Default)]
@@ -204,6 +219,12 @@ struct AppIn<'a> {
 }
 
 #[derive(Deserialize, Default)]
+struct DoohIn<'a> {
+    #[serde(borrow)]
+    publisher: Option<PublisherIn<'a>>,
+}
+
+#[derive(Deserialize, Default)]
 struct PublisherIn<'a> {
     #[serde(borrow)]
     id: Str<'a>,
@@ -216,6 +237,8 @@ struct DeviceIn<'a> {
     os: Str<'a>,
     #[serde(borrow)]
     geo: Option<GeoIn<'a>>,
+    #[serde(borrow, default, deserialize_with = "lenient_text")]
+    ip: Str<'a>,
 }
 
 #[derive(Deserialize, Default)]
@@ -273,24 +296,30 @@ pub struct BidRequestRow<'a> {
     pub channel: Option<&'static str>,
     pub media_type: Option<&'static str>,
     pub imp_count: i32,
+    pub device_category: &'static str,
+    pub imp_bidfloor_usd: Option<f64>,
+    pub is_test_traffic: bool,
+    pub is_private_ip: bool,
 }
 
-pub fn bid_request(
-    value: &[u8],
+pub fn bid_request<'a>(
+    value: &'a [u8],
     kafka_timestamp: Option<i64>,
-) -> Result<BidRequestRow<'_>, Reject> {
+    rates: &ExchangeRates,
+) -> Result<BidRequestRow<'a>, Reject> {
     let text = utf8(value)?;
     let request = match fast::bid_request(text) {
         Some(request) => request,
         None => parse_text(text)?,
     };
-    bid_request_row(request, kafka_timestamp)
+    bid_request_row(request, kafka_timestamp, rates)
 }
 
-fn bid_request_row(
-    r: BidRequestIn<'_>,
+fn bid_request_row<'a>(
+    r: BidRequestIn<'a>,
     kafka_timestamp: Option<i64>,
-) -> Result<BidRequestRow<'_>, Reject> {
+    rates: &ExchangeRates,
+) -> Result<BidRequestRow<'a>, Reject> {
     let request_id = required_id(r.id, "id")?;
     let imps = r.imp.unwrap_or_default();
     let Some(imp) = imps.first else {
@@ -310,6 +339,8 @@ fn bid_request_row(
     } else {
         None
     };
+    let dooh_publisher =
+        r.dooh.as_ref().and_then(|d| d.publisher.as_ref()).and_then(|p| p.id.clone());
     let channel = if r.dooh.is_some() {
         Some("dooh")
     } else if r.app.is_some() {
@@ -327,13 +358,15 @@ fn bid_request_row(
         Some(a) => (a.bundle, a.publisher.and_then(|p| p.id)),
         None => (None, None),
     };
-    let (device_type, device_os, country, region) = match r.device {
+    let (device_type, device_os, country, region, ip) = match r.device {
         Some(d) => {
             let (country, region) = d.geo.map(|g| (g.country, g.region)).unwrap_or_default();
-            (d.devicetype, d.os, country, region)
+            (d.devicetype, d.os, country, region, d.ip)
         }
-        None => (None, None, None, None),
+        None => (None, None, None, None, None),
     };
+    let device_type = int32(device_type, "device.devicetype", "device_type")?;
+    let publisher_id = site_publisher.or(app_publisher).or(dooh_publisher);
     let (is_coppa, is_gdpr) = match r.regs {
         Some(regs) => {
             let gdpr = regs.gdpr.or(regs.ext.and_then(|e| e.gdpr));
@@ -350,8 +383,12 @@ fn bid_request_row(
         site_id,
         site_domain,
         site_cat,
-        publisher_id: site_publisher.or(app_publisher),
-        device_type: int32(device_type, "device.devicetype", "device_type")?,
+        device_category: enrich::device_category(device_type, channel),
+        imp_bidfloor_usd: rates.to_usd(imp.bidfloor, imp.bidfloorcur.as_deref()),
+        is_test_traffic: enrich::is_test_traffic(r.test, publisher_id.as_deref()),
+        is_private_ip: enrich::is_private_ip(ip.as_deref()),
+        publisher_id,
+        device_type,
         device_os,
         device_geo_country: alpha3_country(country)?,
         device_geo_region: region,
@@ -399,6 +436,10 @@ pub struct BidRequestColumns {
     imp_count: Int32Builder,
     kafka_partition: Int32Builder,
     kafka_offset: Int64Builder,
+    device_category: StringBuilder,
+    imp_bidfloor_usd: Float64Builder,
+    is_test_traffic: BooleanBuilder,
+    is_private_ip: BooleanBuilder,
 }
 
 impl Columns for BidRequestColumns {
@@ -436,6 +477,10 @@ impl Columns for BidRequestColumns {
             imp_count: Int32Builder::new(),
             kafka_partition: Int32Builder::new(),
             kafka_offset: Int64Builder::new(),
+            device_category: StringBuilder::new(),
+            imp_bidfloor_usd: Float64Builder::new(),
+            is_test_traffic: BooleanBuilder::new(),
+            is_private_ip: BooleanBuilder::new(),
         }
     }
 
@@ -448,7 +493,8 @@ impl Columns for BidRequestColumns {
             site_domain, site_cat, publisher_id, device_type, device_os, device_geo_country,
             device_geo_region, user_id, auction_type, tmax, currency, is_coppa, is_gdpr,
             event_timestamp, received_at, app_bundle, channel, media_type, imp_count,
-            kafka_partition, kafka_offset)
+            kafka_partition, kafka_offset, device_category, imp_bidfloor_usd, is_test_traffic,
+            is_private_ip)
     }
 }
 
@@ -489,6 +535,10 @@ impl BidRequestColumns {
         self.imp_count.append_value(r.imp_count);
         self.kafka_partition.append_value(source.partition);
         self.kafka_offset.append_value(source.offset);
+        self.device_category.append_value(r.device_category);
+        self.imp_bidfloor_usd.append_option(r.imp_bidfloor_usd);
+        self.is_test_traffic.append_value(r.is_test_traffic);
+        self.is_private_ip.append_value(r.is_private_ip);
     }
 }
 
@@ -505,7 +555,7 @@ mod tests {
 
     #[test]
     fn a_seed_style_request_maps_to_the_seed_columns() {
-        let row = bid_request(SEED.as_bytes(), None).unwrap();
+        let row = bid_request(SEED.as_bytes(), None, &ExchangeRates::built_in()).unwrap();
         assert_eq!(&*row.request_id, "r1");
         assert_eq!(row.imp_id.as_deref(), Some("1"));
         assert_eq!((row.imp_banner_w, row.imp_banner_h), (Some(300), Some(250)));
@@ -527,7 +577,7 @@ mod tests {
     #[test]
     fn app_traffic_takes_the_apps_publisher() {
         let json = br#"{"id":"r2","imp":[{"id":"1","native":{}}],"app":{"bundle":"com.x","publisher":{"id":"ap"}},"regs":{"gdpr":0,"coppa":1},"event_timestamp":"2026-01-01T00:00:00Z"}"#;
-        let row = bid_request(json, None).unwrap();
+        let row = bid_request(json, None, &ExchangeRates::built_in()).unwrap();
         assert_eq!(row.publisher_id.as_deref(), Some("ap"));
         assert_eq!(row.site_id, None);
         assert_eq!(row.app_bundle.as_deref(), Some("com.x"));
@@ -537,7 +587,12 @@ mod tests {
 
     #[test]
     fn the_kafka_timestamp_stands_in_for_a_missing_event_timestamp() {
-        let row = bid_request(br#"{"id":"r","imp":[{"id":"1"}]}"#, Some(1_000)).unwrap();
+        let row = bid_request(
+            br#"{"id":"r","imp":[{"id":"1"}]}"#,
+            Some(1_000),
+            &ExchangeRates::built_in(),
+        )
+        .unwrap();
         assert_eq!(row.event_timestamp, 1_000_000);
     }
 
@@ -558,15 +613,50 @@ mod tests {
             (br#"{"id":"r","imp":[{"id":"1","banner":{"w":3000000000}}],"event_timestamp":"2026-01-01T00:00:00Z"}"#, RejectKind::OutOfRange),
         ];
         for (value, kind) in cases {
-            let err = bid_request(value, Some(0)).unwrap_err();
+            let err = bid_request(value, Some(0), &ExchangeRates::built_in()).unwrap_err();
             assert_eq!(err.kind, kind, "{:?}: {err}", String::from_utf8_lossy(value));
         }
-        let err =
-            bid_request(br#"{"id":"r","imp":[{"id":"1","banner":{"w":3000000000}}]}"#, Some(0))
-                .unwrap_err();
+        let err = bid_request(
+            br#"{"id":"r","imp":[{"id":"1","banner":{"w":3000000000}}]}"#,
+            Some(0),
+            &ExchangeRates::built_in(),
+        )
+        .unwrap_err();
         assert_eq!(
             err.to_string(),
             "out_of_range: imp[0].banner.w = 3000000000 does not fit column imp_banner_w (int)"
         );
+    }
+
+    #[test]
+    fn a_request_is_enriched_with_category_usd_floor_and_traffic_flags() {
+        let rates = ExchangeRates::built_in();
+        let seed = bid_request(SEED.as_bytes(), None, &rates).unwrap();
+        assert_eq!(seed.device_category, "Desktop");
+        assert_eq!(seed.imp_bidfloor_usd, Some(0.75), "no bidfloorcur means USD");
+        assert!(!seed.is_test_traffic && !seed.is_private_ip);
+
+        let json = br#"{"id":"r","imp":[{"id":"1","bidfloor":300,"bidfloorcur":"JPY"}],"cur":["JPY"],
+            "app":{"bundle":"b","publisher":{"id":"test-pub-9"}},"device":{"devicetype":4,"ip":"192.168.0.7"}}"#;
+        let row = bid_request(json, Some(0), &rates).unwrap();
+        assert_eq!(row.device_category, "Mobile App");
+        assert_eq!(row.imp_bidfloor_usd, Some(1.98));
+        assert!(row.is_test_traffic && row.is_private_ip);
+
+        // Fields read only for enrichment never reject a record for their type.
+        let odd = br#"{"id":"r","imp":[{"id":"1","bidfloor":1,"bidfloorcur":7}],"test":"yes",
+            "site":{"id":"s"},"device":{"devicetype":1,"ip":[10,0,0,1]}}"#;
+        let row = bid_request(odd, Some(0), &rates).unwrap();
+        assert_eq!(row.device_category, "Mobile Web");
+        assert_eq!(row.imp_bidfloor_usd, Some(1.0), "an unreadable currency is OpenRTB's default");
+        assert!(!row.is_test_traffic && !row.is_private_ip);
+        let test = bid_request(
+            br#"{"id":"r","imp":[{"id":"1","bidfloorcur":"XYZ","bidfloor":2}],"test":1}"#,
+            Some(0),
+            &rates,
+        )
+        .unwrap();
+        assert!(test.is_test_traffic, "OpenRTB's test flag");
+        assert_eq!(test.imp_bidfloor_usd, None, "a currency without a rate has no USD price");
     }
 }

@@ -12,7 +12,7 @@ use serde::Deserialize;
 
 use crate::columns::{Columns, Source, finish_columns, text, timestamps};
 use crate::decode::{First, Reject, Str, Text, event_time, parse, received_time, required_id};
-use crate::{EventRecords, Table, by_day, double, int, long, string, timestamptz};
+use crate::{EventRecords, ExchangeRates, Table, by_day, double, int, long, string, timestamptz};
 
 pub const EVENT_TIMESTAMP: i32 = 11;
 
@@ -22,6 +22,7 @@ pub struct BidResponses;
 
 impl Table for BidResponses {
     const NAME: &'static str = "bid_responses";
+    const CREATED_COLUMNS: usize = 14;
     const UNIQUE_COLUMNS: &'static [&'static str] = &["response_id", "request_id", "bid_id"];
     type Columns = BidResponseColumns;
 
@@ -41,6 +42,8 @@ impl Table for BidResponses {
             timestamptz(12, "received_at"),
             int(13, "kafka_partition"),
             long(14, "kafka_offset"),
+            // Enrichment (crate::enrich).
+            double(15, "bid_price_usd"),
         ]
     }
 
@@ -53,8 +56,12 @@ impl EventRecords for BidResponses {
     type Row<'a> = BidResponseRow<'a>;
     type Rows<'a> = Vec<BidResponseRow<'a>>;
 
-    fn decode(value: &[u8], kafka_timestamp: Option<i64>) -> Result<Self::Rows<'_>, Reject> {
-        bid_responses(value, kafka_timestamp)
+    fn decode<'a>(
+        value: &'a [u8],
+        kafka_timestamp: Option<i64>,
+        rates: &ExchangeRates,
+    ) -> Result<Self::Rows<'a>, Reject> {
+        bid_responses(value, kafka_timestamp, rates)
     }
     fn event_time(row: &BidResponseRow<'_>) -> i64 {
         row.event_timestamp
@@ -118,12 +125,14 @@ pub struct BidResponseRow<'a> {
     pub currency: Str<'a>,
     pub event_timestamp: i64,
     pub received_at: Option<i64>,
+    pub bid_price_usd: Option<f64>,
 }
 
-pub fn bid_responses(
-    value: &[u8],
+pub fn bid_responses<'a>(
+    value: &'a [u8],
     kafka_timestamp: Option<i64>,
-) -> Result<Vec<BidResponseRow<'_>>, Reject> {
+    rates: &ExchangeRates,
+) -> Result<Vec<BidResponseRow<'a>>, Reject> {
     let r: BidResponseIn<'_> = parse(value)?;
     let common = BidResponseRow {
         response_id: r.bidid,
@@ -141,6 +150,7 @@ pub fn bid_responses(
                 bid_id: bid.id,
                 imp_id: bid.impid,
                 bid_price: bid.price,
+                bid_price_usd: rates.to_usd(bid.price, common.currency.as_deref()),
                 creative_id: bid.crid,
                 deal_id: bid.dealid,
                 ad_domain: bid.adomain.and_then(|a| a.first),
@@ -170,6 +180,7 @@ pub struct BidResponseColumns {
     received_at: TimestampMicrosecondBuilder,
     kafka_partition: Int32Builder,
     kafka_offset: Int64Builder,
+    bid_price_usd: Float64Builder,
 }
 
 impl Columns for BidResponseColumns {
@@ -189,6 +200,7 @@ impl Columns for BidResponseColumns {
             received_at: timestamps(),
             kafka_partition: Int32Builder::new(),
             kafka_offset: Int64Builder::new(),
+            bid_price_usd: Float64Builder::new(),
         }
     }
 
@@ -199,7 +211,7 @@ impl Columns for BidResponseColumns {
     fn finish(&mut self) -> Vec<ArrayRef> {
         finish_columns!(self; response_id, request_id, seat, bid_id, imp_id, bid_price, creative_id,
             deal_id, ad_domain, currency, event_timestamp, received_at, kafka_partition,
-            kafka_offset)
+            kafka_offset, bid_price_usd)
     }
 }
 
@@ -219,6 +231,7 @@ impl BidResponseColumns {
         self.received_at.append_option(r.received_at);
         self.kafka_partition.append_value(source.partition);
         self.kafka_offset.append_value(source.offset);
+        self.bid_price_usd.append_option(r.bid_price_usd);
     }
 }
 
@@ -229,13 +242,15 @@ mod tests {
     #[test]
     fn a_response_gives_a_row_per_bid() {
         let json = br#"{"id":"req","bidid":"resp","cur":"EUR","seatbid":[{"seat":"dsp1","bid":[{"id":"b1","impid":"1","price":1.25,"crid":"c1","adomain":["a.com"]},{"id":"b2","impid":"2","price":0.5,"dealid":"d"}]}],"event_timestamp":"2026-01-01T00:00:00Z"}"#;
-        let rows = bid_responses(json, None).unwrap();
+        let rows = bid_responses(json, None, &ExchangeRates::built_in()).unwrap();
         assert_eq!(rows.len(), 2);
         assert_eq!(rows[0].response_id.as_deref(), Some("resp"));
         assert_eq!(rows[0].ad_domain.as_deref(), Some("a.com"));
+        assert_eq!(rows[0].bid_price_usd, Some(1.45), "1.25 EUR at the built-in rate");
         assert_eq!(rows[1].deal_id.as_deref(), Some("d"));
         assert_eq!(rows[1].seat.as_deref(), Some("dsp1"));
-        let nobid = bid_responses(br#"{"id":"req","nbr":2}"#, Some(5)).unwrap();
+        let nobid =
+            bid_responses(br#"{"id":"req","nbr":2}"#, Some(5), &ExchangeRates::built_in()).unwrap();
         assert_eq!(nobid.len(), 1);
         assert_eq!(nobid[0].bid_id, None);
     }

@@ -10,7 +10,7 @@ use serde::Deserialize;
 
 use crate::columns::{Columns, Source, finish_columns, text, timestamps};
 use crate::decode::{Reject, Str, Text, event_time, parse, received_time, required_id};
-use crate::{EventRecords, Table, by_day, int, long, string, timestamptz};
+use crate::{EventRecords, ExchangeRates, Table, by_day, int, long, string, timestamptz};
 
 pub const EVENT_TIMESTAMP: i32 = 8;
 
@@ -48,7 +48,11 @@ impl EventRecords for Clicks {
     type Row<'a> = ClickRow<'a>;
     type Rows<'a> = [ClickRow<'a>; 1];
 
-    fn decode(value: &[u8], kafka_timestamp: Option<i64>) -> Result<Self::Rows<'_>, Reject> {
+    fn decode<'a>(
+        value: &'a [u8],
+        kafka_timestamp: Option<i64>,
+        _: &ExchangeRates,
+    ) -> Result<Self::Rows<'a>, Reject> {
         click(value, kafka_timestamp).map(|row| [row])
     }
     fn event_time(row: &ClickRow<'_>) -> i64 {

@@ -221,6 +221,84 @@ impl<'de: 'a, 'a> Deserialize<'de> for Text<'a> {
 
 pub type Str<'a> = Option<Text<'a>>;
 
+/// The rest of a lenient visitor: any other value is skipped and read as `None`.
+macro_rules! lenient_others {
+    ($value:ty) => {
+        fn visit_bool<E: serde::de::Error>(self, _: bool) -> Result<$value, E> {
+            Ok(None)
+        }
+        fn visit_f64<E: serde::de::Error>(self, _: f64) -> Result<$value, E> {
+            Ok(None)
+        }
+        fn visit_unit<E: serde::de::Error>(self) -> Result<$value, E> {
+            Ok(None)
+        }
+        fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<$value, A::Error> {
+            while seq.next_element::<IgnoredAny>()?.is_some() {}
+            Ok(None)
+        }
+        fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<$value, A::Error> {
+            while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
+            Ok(None)
+        }
+    };
+}
+
+/// A string field read only to enrich the row (`device.ip`, `imp.bidfloorcur`): a value of
+/// another type gives `None` instead of rejecting the record, which never depended on it.
+pub(crate) fn lenient_text<'de: 'a, 'a, D: Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Str<'a>, D::Error> {
+    struct LenientText;
+    impl<'de> Visitor<'de> for LenientText {
+        type Value = Str<'de>;
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("any JSON value")
+        }
+        fn visit_borrowed_str<E: serde::de::Error>(self, v: &'de str) -> Result<Str<'de>, E> {
+            Ok(Some(Text(Cow::Borrowed(v))))
+        }
+        fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Str<'de>, E> {
+            Ok(Some(Text(Cow::Owned(v.to_owned()))))
+        }
+        fn visit_string<E: serde::de::Error>(self, v: String) -> Result<Str<'de>, E> {
+            Ok(Some(Text(Cow::Owned(v))))
+        }
+        fn visit_i64<E: serde::de::Error>(self, _: i64) -> Result<Str<'de>, E> {
+            Ok(None)
+        }
+        fn visit_u64<E: serde::de::Error>(self, _: u64) -> Result<Str<'de>, E> {
+            Ok(None)
+        }
+        lenient_others!(Str<'de>);
+    }
+    deserializer.deserialize_any(LenientText)
+}
+
+/// An integer flag read only to enrich the row (`test`): see [`lenient_text`].
+pub(crate) fn lenient_int<'de, D: Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Option<i64>, D::Error> {
+    struct LenientInt;
+    impl<'de> Visitor<'de> for LenientInt {
+        type Value = Option<i64>;
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("any JSON value")
+        }
+        fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<Option<i64>, E> {
+            Ok(Some(v))
+        }
+        fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<Option<i64>, E> {
+            Ok(i64::try_from(v).ok())
+        }
+        fn visit_str<E: serde::de::Error>(self, _: &str) -> Result<Option<i64>, E> {
+            Ok(None)
+        }
+        lenient_others!(Option<i64>);
+    }
+    deserializer.deserialize_any(LenientInt)
+}
+
 pub(crate) fn int32(value: Option<i64>, path: &str, column: &str) -> Result<Option<i32>, Reject> {
     value
         .map(|v| {

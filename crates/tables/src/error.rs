@@ -8,6 +8,18 @@ pub enum Error {
         #[source]
         source: Box<iceberg::Error>,
     },
+
+    #[error(
+        "reading the exchange rates file {path}: {source}; check EXCHANGE_RATES (--exchange-rates)"
+    )]
+    ExchangeRatesFile {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+
+    #[error("exchange rates in {file}: {reason}; check EXCHANGE_RATES (--exchange-rates)")]
+    ExchangeRates { file: String, reason: String },
 }
 
 impl Error {

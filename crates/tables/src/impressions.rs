@@ -12,7 +12,7 @@ use serde::Deserialize;
 
 use crate::columns::{Columns, Source, finish_columns, text, timestamps};
 use crate::decode::{Reject, Str, Text, event_time, parse, received_time, required_id};
-use crate::{EventRecords, Table, by_day, double, int, long, string, timestamptz};
+use crate::{EventRecords, ExchangeRates, Table, by_day, double, int, long, string, timestamptz};
 
 pub const EVENT_TIMESTAMP: i32 = 10;
 
@@ -22,6 +22,7 @@ pub struct Impressions;
 
 impl Table for Impressions {
     const NAME: &'static str = "impressions";
+    const CREATED_COLUMNS: usize = 13;
     const UNIQUE_COLUMNS: &'static [&'static str] = &["impression_id", "request_id", "response_id"];
     type Columns = ImpressionColumns;
 
@@ -40,6 +41,8 @@ impl Table for Impressions {
             timestamptz(11, "received_at"),
             int(12, "kafka_partition"),
             long(13, "kafka_offset"),
+            // Enrichment (crate::enrich).
+            double(14, "win_price_usd"),
         ]
     }
 
@@ -52,8 +55,12 @@ impl EventRecords for Impressions {
     type Row<'a> = ImpressionRow<'a>;
     type Rows<'a> = [ImpressionRow<'a>; 1];
 
-    fn decode(value: &[u8], kafka_timestamp: Option<i64>) -> Result<Self::Rows<'_>, Reject> {
-        impression(value, kafka_timestamp).map(|row| [row])
+    fn decode<'a>(
+        value: &'a [u8],
+        kafka_timestamp: Option<i64>,
+        rates: &ExchangeRates,
+    ) -> Result<Self::Rows<'a>, Reject> {
+        impression(value, kafka_timestamp, rates).map(|row| [row])
     }
     fn event_time(row: &ImpressionRow<'_>) -> i64 {
         row.event_timestamp
@@ -102,9 +109,14 @@ pub struct ImpressionRow<'a> {
     pub ad_domain: Str<'a>,
     pub event_timestamp: i64,
     pub received_at: Option<i64>,
+    pub win_price_usd: Option<f64>,
 }
 
-pub fn impression(value: &[u8], kafka_timestamp: Option<i64>) -> Result<ImpressionRow<'_>, Reject> {
+pub fn impression<'a>(
+    value: &'a [u8],
+    kafka_timestamp: Option<i64>,
+    rates: &ExchangeRates,
+) -> Result<ImpressionRow<'a>, Reject> {
     let r: ImpressionIn<'_> = parse(value)?;
     Ok(ImpressionRow {
         impression_id: required_id(r.impression_id, "impression_id")?,
@@ -113,6 +125,7 @@ pub fn impression(value: &[u8], kafka_timestamp: Option<i64>) -> Result<Impressi
         imp_id: r.imp_id,
         bidder_id: r.bidder_id,
         win_price: r.win_price,
+        win_price_usd: rates.to_usd(r.win_price, r.win_currency.as_deref()),
         win_currency: r.win_currency,
         creative_id: r.creative_id,
         ad_domain: r.ad_domain,
@@ -136,6 +149,7 @@ pub struct ImpressionColumns {
     received_at: TimestampMicrosecondBuilder,
     kafka_partition: Int32Builder,
     kafka_offset: Int64Builder,
+    win_price_usd: Float64Builder,
 }
 
 impl Columns for ImpressionColumns {
@@ -154,6 +168,7 @@ impl Columns for ImpressionColumns {
             received_at: timestamps(),
             kafka_partition: Int32Builder::new(),
             kafka_offset: Int64Builder::new(),
+            win_price_usd: Float64Builder::new(),
         }
     }
 
@@ -164,7 +179,7 @@ impl Columns for ImpressionColumns {
     fn finish(&mut self) -> Vec<ArrayRef> {
         finish_columns!(self; impression_id, request_id, response_id, imp_id, bidder_id, win_price,
             win_currency, creative_id, ad_domain, event_timestamp, received_at,
-            kafka_partition, kafka_offset)
+            kafka_partition, kafka_offset, win_price_usd)
     }
 }
 
@@ -183,6 +198,7 @@ impl ImpressionColumns {
         self.received_at.append_option(r.received_at);
         self.kafka_partition.append_value(source.partition);
         self.kafka_offset.append_value(source.offset);
+        self.win_price_usd.append_option(r.win_price_usd);
     }
 }
 
@@ -193,10 +209,18 @@ mod tests {
 
     #[test]
     fn an_impression_needs_its_own_id() {
-        let imp = impression(br#"{"impression_id":"i","request_id":"r","win_price":0.42,"event_timestamp":"2026-01-01T00:00:00Z"}"#, None).unwrap();
-        assert_eq!(imp.win_price, Some(0.42));
+        let rates = ExchangeRates::built_in();
+        let imp = impression(br#"{"impression_id":"i","request_id":"r","win_price":0.42,"event_timestamp":"2026-01-01T00:00:00Z"}"#, None, &rates).unwrap();
+        assert_eq!((imp.win_price, imp.win_price_usd), (Some(0.42), Some(0.42)), "USD by default");
+        let jpy = impression(
+            br#"{"impression_id":"i","win_price":500,"win_currency":"JPY"}"#,
+            Some(0),
+            &rates,
+        )
+        .unwrap();
+        assert_eq!(jpy.win_price_usd, Some(3.3));
         assert_eq!(
-            impression(br#"{"request_id":"r"}"#, Some(0)).unwrap_err().kind,
+            impression(br#"{"request_id":"r"}"#, Some(0), &rates).unwrap_err().kind,
             RejectKind::MissingId
         );
     }

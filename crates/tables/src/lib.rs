@@ -13,6 +13,7 @@ pub mod bid_responses;
 pub mod clicks;
 pub mod columns;
 pub mod decode;
+pub mod enrich;
 mod error;
 pub mod impressions;
 pub mod timestamp;
@@ -25,6 +26,7 @@ pub use bid_responses::BidResponses;
 pub use clicks::Clicks;
 pub use columns::{Columns, Source};
 pub use decode::{EventTimeWindow, Reject, RejectKind};
+pub use enrich::ExchangeRates;
 pub use error::{Error, Result};
 pub use impressions::Impressions;
 
@@ -54,8 +56,13 @@ pub trait EventRecords: Table {
     /// The rows of one record (an array for one row, so the hot path does not allocate).
     type Rows<'a>: AsRef<[Self::Row<'a>]>;
 
-    /// The record's rows, or why it cannot have any (the DLQ's reason).
-    fn decode(value: &[u8], kafka_timestamp: Option<i64>) -> Result<Self::Rows<'_>, Reject>;
+    /// The record's rows, enriched (prices in USD at `rates`), or why it cannot have any (the
+    /// DLQ's reason).
+    fn decode<'a>(
+        value: &'a [u8],
+        kafka_timestamp: Option<i64>,
+        rates: &ExchangeRates,
+    ) -> Result<Self::Rows<'a>, Reject>;
     /// The row's event time, microseconds since the epoch: the day partition comes from it.
     fn event_time(row: &Self::Row<'_>) -> i64;
     /// The value of the identity partition field after the day, for a table that has one.

@@ -16,8 +16,8 @@ use std::borrow::Cow;
 use serde::de::IgnoredAny;
 
 use super::{
-    AppIn, BannerIn, BidRequestIn, DeviceIn, First, FormatIn, GeoIn, ImpIn, PublisherIn, RegsExtIn,
-    RegsIn, SiteIn, Text, UserIn,
+    AppIn, BannerIn, BidRequestIn, DeviceIn, DoohIn, First, FormatIn, GeoIn, ImpIn, PublisherIn,
+    RegsExtIn, RegsIn, SiteIn, Text, UserIn,
 };
 
 /// A bid request read by the fast path, or `None` for serde to decide.
@@ -30,7 +30,7 @@ pub(super) fn bid_request(text: &str) -> Option<BidRequestIn<'_>> {
         b"imp" => seen.once(1).and_then(|()| s.set(&mut r.imp, |s| s.first(Scanner::imp))),
         b"site" => seen.once(2).and_then(|()| s.set(&mut r.site, Scanner::site)),
         b"app" => seen.once(3).and_then(|()| s.set(&mut r.app, Scanner::app)),
-        b"dooh" => seen.once(4).and_then(|()| s.set(&mut r.dooh, Scanner::any)),
+        b"dooh" => seen.once(4).and_then(|()| s.set(&mut r.dooh, Scanner::dooh)),
         b"device" => seen.once(5).and_then(|()| s.set(&mut r.device, Scanner::device)),
         b"user" => seen.once(6).and_then(|()| s.set(&mut r.user, Scanner::user)),
         b"at" => seen.once(7).and_then(|()| s.set(&mut r.at, Scanner::int)),
@@ -41,6 +41,7 @@ pub(super) fn bid_request(text: &str) -> Option<BidRequestIn<'_>> {
             seen.once(11).and_then(|()| s.set(&mut r.event_timestamp, Scanner::text))
         }
         b"received_at" => seen.once(12).and_then(|()| s.set(&mut r.received_at, Scanner::text)),
+        b"test" => seen.once(13).and_then(|()| s.set(&mut r.test, Scanner::int)),
         _ => s.skip(),
     })?;
     scan.end()?;
@@ -402,6 +403,9 @@ impl<'a> Scanner<'a> {
             b"audio" => seen.once(3).and_then(|()| s.set(&mut imp.audio, Scanner::any)),
             b"native" => seen.once(4).and_then(|()| s.set(&mut imp.native, Scanner::any)),
             b"bidfloor" => seen.once(5).and_then(|()| s.set(&mut imp.bidfloor, Scanner::float)),
+            b"bidfloorcur" => {
+                seen.once(6).and_then(|()| s.set(&mut imp.bidfloorcur, Scanner::text))
+            }
             _ => s.skip(),
         })?;
         Some(imp)
@@ -456,6 +460,18 @@ impl<'a> Scanner<'a> {
         Some(texts)
     }
 
+    fn dooh(&mut self) -> Option<DoohIn<'a>> {
+        let mut dooh = DoohIn::default();
+        let mut seen = Seen::default();
+        self.object(|s, key| match key {
+            b"publisher" => {
+                seen.once(0).and_then(|()| s.set(&mut dooh.publisher, Scanner::publisher))
+            }
+            _ => s.skip(),
+        })?;
+        Some(dooh)
+    }
+
     fn app(&mut self) -> Option<AppIn<'a>> {
         let mut app = AppIn::default();
         let mut seen = Seen::default();
@@ -488,6 +504,7 @@ impl<'a> Scanner<'a> {
             }
             b"os" => seen.once(1).and_then(|()| s.set(&mut device.os, Scanner::text)),
             b"geo" => seen.once(2).and_then(|()| s.set(&mut device.geo, Scanner::geo)),
+            b"ip" => seen.once(3).and_then(|()| s.set(&mut device.ip, Scanner::text)),
             _ => s.skip(),
         })?;
         Some(device)
@@ -582,17 +599,18 @@ fn string_stop(bytes: &[u8], mut at: usize) -> usize {
 mod tests {
     use bidlake_gen::{Event, Generator};
 
-    use super::super::{BidRequestRow, Reject, bid_request_row, parse};
+    use super::super::{BidRequestRow, ExchangeRates, Reject, bid_request_row, parse};
 
     /// The row (or reject) serde gives, and the fast path's if it takes the record.
     fn both(
         value: &[u8],
     ) -> (Result<BidRequestRow<'_>, Reject>, Option<Result<BidRequestRow<'_>, Reject>>) {
-        let serde = parse(value).and_then(|r| bid_request_row(r, Some(0)));
+        let serde =
+            parse(value).and_then(|r| bid_request_row(r, Some(0), &ExchangeRates::built_in()));
         let fast = std::str::from_utf8(value)
             .ok()
             .and_then(super::bid_request)
-            .map(|r| bid_request_row(r, Some(0)));
+            .map(|r| bid_request_row(r, Some(0), &ExchangeRates::built_in()));
         (serde, fast)
     }
 
