@@ -75,6 +75,17 @@ enum Command {
     Status(status::StatusArgs),
     /// Print a topic's records from the beginning, one per line (like kcat -C).
     Consume(consume::ConsumeArgs),
+    /// Keep the aggregate tables (hourly impressions by country, rolling bidder metrics, hourly
+    /// funnel by publisher) up to date with the event tables, exactly once; `bidlake up` runs it.
+    Aggregate {
+        #[command(flatten)]
+        aggregate: bidlake_aggregate::AggregateArgs,
+        /// Catch up once with the event tables as they are now, and exit.
+        #[arg(long)]
+        once: bool,
+        #[command(flatten)]
+        lake: bidlake_lake::LakeArgs,
+    },
     /// Compact small data files, expire old snapshots and remove orphan files (all three unless
     /// --compact, --expire-snapshots or --remove-orphans picks some); safe while ingest runs.
     Maintain(maintain::MaintainCmd),
@@ -94,6 +105,8 @@ enum Error {
     Query(#[from] bidlake_query::Error),
     #[error(transparent)]
     Maintain(#[from] bidlake_maintain::Error),
+    #[error(transparent)]
+    Aggregate(#[from] bidlake_aggregate::Error),
     #[error(transparent)]
     Catalog(#[from] bidlake_catalog::Error),
     #[error(transparent)]
@@ -172,6 +185,11 @@ fn run(cli: Cli) -> Result<(), Error> {
             Command::Status(args) => status::status(&cli.data_dir, args).await,
             Command::Consume(args) => consume::consume(args, stop_on_signal()).await.map(|_| ()),
             Command::Maintain(args) => maintain::maintain(&cli.data_dir, args).await,
+            Command::Aggregate { aggregate, once, lake } => {
+                let lake = bidlake_lake::open_lake(lake.resolve(&cli.data_dir)?).await?;
+                let stop = stop_on_signal();
+                bidlake_aggregate::run(&lake, &aggregate, once, stop).await.map_err(Error::from)
+            }
         }
     })
 }

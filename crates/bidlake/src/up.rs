@@ -55,6 +55,9 @@ pub struct UpArgs {
 
     #[command(flatten)]
     pub maintain: AutoMaintainArgs,
+
+    #[command(flatten)]
+    pub aggregate: bidlake_aggregate::AggregateArgs,
 }
 
 /// How long the embedded broker keeps records (of the topics `up` creates): a day of lag is
@@ -201,6 +204,7 @@ async fn run_platform(
         args.lake.catalog_credential.clone(),
     )
     .await?;
+    let aggregate_lake = lake.clone();
     let dashboard = Dashboard::new(Sources {
         generator: Some((gen_metrics.clone(), args.gen_args.rate)),
         ingest: Some(metrics),
@@ -243,6 +247,12 @@ async fn run_platform(
             Ok(())
         }),
     ];
+    // The aggregate tables follow the event tables' commits; a failed round is retried by the
+    // next, so it never stops the platform.
+    let aggregator = {
+        let (lake, args, stop) = (aggregate_lake, args.aggregate.clone(), servers_stop.clone());
+        tokio::spawn(async move { bidlake_aggregate::run(&lake, &args, false, stop).await })
+    };
     print_banner(data_dir, &addresses, embedded, &args.gen_args, &config);
 
     // Ingest drains on its own flag, raised only after the generator has stopped: it goes on
@@ -279,6 +289,11 @@ async fn run_platform(
     }
     servers_stop.store(true, Ordering::SeqCst);
     let mut server_failure = None;
+    match aggregator.await {
+        Ok(Ok(())) => {}
+        Ok(Err(err)) => server_failure = Some(bidlake_lake::error_chain(&err)),
+        Err(err) => server_failure = Some(format!("the aggregator failed: {err}")),
+    }
     for server in servers {
         match server.await {
             Ok(Ok(())) => {}

@@ -103,7 +103,7 @@ pub async fn attempt(lake: &Lake, table: &Table, batch: &Batch<'_>) -> Result<Op
         return Ok(Some(Outcome::TooOld));
     }
     // Added columns are fine (these files read them as null); any other change is not.
-    if let Some(changed) = differences(batch.table, table)? {
+    if let Some(changed) = differences(&batch.table.definition()?, table)? {
         return Ok(Some(Outcome::Changed(format!(
             "{} was changed by another writer and no longer takes bidlake's rows: {changed}",
             lake.ident(name)

@@ -303,7 +303,7 @@ impl Job {
         let mut tables = Vec::new();
         for (table, topic) in &selected {
             let iceberg = lake.load_table(table.name()).await?;
-            require_compatible(&lake, *table, &iceberg)?;
+            require_compatible(&lake, &table.definition()?, &iceberg)?;
             tables.push((*table, topic.clone(), iceberg));
         }
 

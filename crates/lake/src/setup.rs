@@ -11,7 +11,7 @@ use iceberg::{ErrorKind, TableCreation};
 
 use crate::bucket::{Bucket, BucketState};
 use crate::{Error, IcebergContext, Lake, Result};
-use bidlake_tables::EventTable;
+use bidlake_tables::Definition;
 
 /// What `setup` found or did for one object.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -109,15 +109,15 @@ pub async fn setup_lake(lake: &Lake, check_only: bool) -> Result<Vec<Item>> {
     };
     items.push(Item { what: format!("namespace {}", lake.config.namespace), state });
 
-    for table in EventTable::ALL {
-        let state = ensure_table(lake, table, check_only).await?;
-        items.push(Item { what: format!("table {}", lake.ident(table.name())), state });
+    for table in bidlake_tables::definitions()? {
+        let state = ensure_table(lake, &table, check_only).await?;
+        items.push(Item { what: format!("table {}", lake.ident(table.name)), state });
     }
     Ok(items)
 }
 
-async fn ensure_table(lake: &Lake, table: EventTable, check_only: bool) -> Result<State> {
-    let ident = lake.ident(table.name());
+async fn ensure_table(lake: &Lake, table: &Definition, check_only: bool) -> Result<State> {
+    let ident = lake.ident(table.name);
     let exists = match lake.catalog.table_exists(&ident).await {
         Ok(exists) => exists,
         Err(err) if err.kind() == ErrorKind::NamespaceNotFound => false,
@@ -127,18 +127,17 @@ async fn ensure_table(lake: &Lake, table: EventTable, check_only: bool) -> Resul
         if check_only {
             return Ok(State::Missing);
         }
-        let schema = table.schema()?;
         let created: Vec<_> =
-            schema.as_struct().fields().iter().take(table.created_columns()).cloned().collect();
+            table.schema.as_struct().fields().iter().take(table.created_columns).cloned().collect();
         let creation = TableCreation::builder()
-            .name(table.name().to_owned())
+            .name(table.name.to_owned())
             .schema(
                 Schema::builder()
                     .with_fields(created)
                     .build()
                     .context(|| format!("building the schema of {ident}"))?,
             )
-            .partition_spec(table.partition_spec()?)
+            .partition_spec(table.partition_spec.clone())
             .properties(table_properties())
             .build();
         match lake.catalog.create_table(&lake.namespace(), creation).await {
@@ -148,7 +147,7 @@ async fn ensure_table(lake: &Lake, table: EventTable, check_only: bool) -> Resul
         }
     }
 
-    let existing = lake.load_table(table.name()).await?;
+    let existing = lake.load_table(table.name).await?;
     if let Some(why) = differences(table, &existing)? {
         return Ok(State::Differs(why));
     }
@@ -158,7 +157,7 @@ async fn ensure_table(lake: &Lake, table: EventTable, check_only: bool) -> Resul
             return Ok(State::LacksColumns(missing));
         }
         let tx = Transaction::new(&existing);
-        let schema = table.schema()?;
+        let schema = &table.schema;
         let mut update = tx.update_schema();
         for name in &missing {
             let field = schema.field_by_name(name).ok_or_else(|| {
@@ -172,7 +171,7 @@ async fn ensure_table(lake: &Lake, table: EventTable, check_only: bool) -> Resul
 
     // Tables made before bidlake deleted old metadata files get the properties that ask for it
     // (unless someone set them).
-    let existing = lake.load_table(table.name()).await?;
+    let existing = lake.load_table(table.name).await?;
     let unset: Vec<_> = crate::metadata_files::table_properties()
         .into_iter()
         .filter(|(key, _)| !existing.metadata().properties().contains_key(*key))
@@ -189,7 +188,7 @@ async fn ensure_table(lake: &Lake, table: EventTable, check_only: bool) -> Resul
             .context(|| format!("setting the properties of {ident}"))?;
     }
 
-    let existing = lake.load_table(table.name()).await?;
+    let existing = lake.load_table(table.name).await?;
     Ok(match differences(table, &existing)? {
         Some(why) => State::Differs(why),
         None if !exists => State::Created,
@@ -200,12 +199,11 @@ async fn ensure_table(lake: &Lake, table: EventTable, check_only: bool) -> Resul
 
 /// bidlake's additional columns (after the created ones) that the table does not have yet,
 /// when every column before them is in place.
-fn missing_additions(table: EventTable, existing: &Table) -> Result<Vec<String>> {
-    let schema = table.schema()?;
+fn missing_additions(table: &Definition, existing: &Table) -> Result<Vec<String>> {
     let current = existing.metadata().current_schema();
-    let fields = schema.as_struct().fields();
+    let fields = table.schema.as_struct().fields();
     let mut missing = Vec::new();
-    for field in fields.iter().skip(table.created_columns()) {
+    for field in fields.iter().skip(table.created_columns) {
         if current.field_by_name(&field.name).is_none() {
             missing.push(field.name.clone());
         }
@@ -216,12 +214,11 @@ fn missing_additions(table: EventTable, existing: &Table) -> Result<Vec<String>>
 /// Checks that an existing table can take bidlake's rows: every column bidlake writes exists
 /// with the same id, name and type, and the default partition spec is bidlake's. Columns a user
 /// added are fine.
-pub fn differences(table: EventTable, existing: &Table) -> Result<Option<String>> {
-    let expected = table.schema()?;
+pub fn differences(table: &Definition, existing: &Table) -> Result<Option<String>> {
     let actual = existing.metadata().current_schema();
-    let mut problems = schema_differences(&expected, actual, table.created_columns());
+    let mut problems = schema_differences(&table.schema, actual, table.created_columns);
 
-    let expected_spec = table.partition_spec()?;
+    let expected_spec = &table.partition_spec;
     let actual_spec = existing.metadata().default_partition_spec();
     let want: Vec<_> =
         expected_spec.fields().iter().map(|f| (f.source_id, f.transform.to_string())).collect();
@@ -260,11 +257,11 @@ fn schema_differences(expected: &Schema, actual: &Schema, created: usize) -> Vec
 }
 
 /// Fails with the differences when a table is not as bidlake writes it.
-pub fn require_compatible(lake: &Lake, table: EventTable, existing: &Table) -> Result<()> {
+pub fn require_compatible(lake: &Lake, table: &Definition, existing: &Table) -> Result<()> {
     match differences(table, existing)? {
         None => Ok(()),
         Some(differences) => {
-            Err(Error::SchemaMismatch { table: lake.ident(table.name()).to_string(), differences })
+            Err(Error::SchemaMismatch { table: lake.ident(table.name).to_string(), differences })
         }
     }
 }

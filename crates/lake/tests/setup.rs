@@ -24,7 +24,11 @@ async fn setup_creates_everything_once_and_check_reports_it() {
     assert!(!dir.path().join("warehouse").exists(), "--check changes nothing");
 
     let created = setup_lake(&lake, false).await.unwrap();
-    assert_eq!(created.len(), 6, "warehouse, namespace, four tables: {created:?}");
+    assert_eq!(
+        created.len(),
+        9,
+        "warehouse, namespace, 4 event and 3 aggregate tables: {created:?}"
+    );
     assert!(created.iter().all(|i| i.state == State::Created), "{created:?}");
 
     let again = setup_lake(&lake, false).await.unwrap();
@@ -169,6 +173,7 @@ async fn tables_of_an_older_bidlake_get_the_enrichment_columns_with_the_next_ids
     assert_eq!(state("bid_responses"), State::ColumnsAdded(vec!["bid_price_usd".into()]));
     assert_eq!(state("impressions"), State::ColumnsAdded(vec!["win_price_usd".into()]));
     assert_eq!(state("clicks"), State::Created);
+    assert_eq!(state("hourly_funnel_by_publisher"), State::Created);
     for (name, column, id) in [
         ("bid_requests", "device_category", 29),
         ("bid_requests", "is_private_ip", 32),

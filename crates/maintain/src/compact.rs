@@ -157,6 +157,7 @@ pub async fn compact(
         // The manifests are being rewritten anyway; one per spec keeps every later append's
         // manifest list short.
         merge_manifests: true,
+        operation: iceberg::spec::Operation::Replace,
     };
 
     // A rewrite that outlasted another process's orphan retention may have lost its files;

@@ -56,6 +56,7 @@ pub async fn merge(
         )]
         .into(),
         merge_manifests: true,
+        operation: iceberg::spec::Operation::Replace,
     };
     match commit_retrying(lake, table, &replacement, cache).await? {
         Outcome::Committed { table, snapshot_id } => {

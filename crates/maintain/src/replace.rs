@@ -24,10 +24,13 @@ use iceberg::{TableRequirement, TableUpdate};
 use crate::reach::{ManifestCache, manifest_list};
 use crate::{Context, Error, Result};
 
-/// Summary keys of ingest's progress (crates/ingest/src/progress.rs): `bidlake.kafka.<topic>.*`.
+/// Summary keys of ingest's progress (crates/lake/src/progress.rs): `bidlake.kafka.<topic>.*`.
 /// Ingest resumes from the latest snapshot that records a topic's offsets, so a replace snapshot
 /// carries them forward: after expiry its parents may be gone.
 const PROGRESS_PREFIX: &str = "bidlake.kafka.";
+/// Summary keys of an aggregate table's progress (the event-table snapshots it has consumed),
+/// carried forward the same way.
+const AGGREGATE_PREFIX: &str = "bidlake.aggregate.";
 
 /// What a compaction commits.
 #[derive(Debug)]
@@ -40,6 +43,9 @@ pub struct Replacement {
     /// Merge every data manifest of a partition spec into one (the manifest list then stays
     /// short however many appends came before).
     pub merge_manifests: bool,
+    /// `Replace` for a rewrite of the same rows (compaction, merging); `Overwrite` when the
+    /// rows change (an aggregate table's windows recomputed).
+    pub operation: Operation,
 }
 
 /// How one commit attempt ended.
@@ -414,7 +420,7 @@ fn summary(
         let after = (before + get(added)).saturating_sub(get(removed));
         properties.insert(total.to_owned(), after.to_string());
     }
-    Ok(Summary { operation: Operation::Replace, additional_properties: properties })
+    Ok(Summary { operation: replacement.operation.clone(), additional_properties: properties })
 }
 
 /// Ingest's progress as the table records it: for each topic, every `bidlake.kafka.<topic>.`
@@ -422,9 +428,16 @@ fn summary(
 pub fn progress_of(metadata: &TableMetadata, parent: &Snapshot) -> HashMap<String, String> {
     let mut found = HashSet::new();
     let mut carried = HashMap::new();
+    let mut aggregate_found = false;
     let mut snapshot = Some(parent);
     while let Some(s) = snapshot {
         let props = &s.summary().additional_properties;
+        if !aggregate_found && props.keys().any(|k| k.starts_with(AGGREGATE_PREFIX)) {
+            aggregate_found = true;
+            for (k, v) in props.iter().filter(|(k, _)| k.starts_with(AGGREGATE_PREFIX)) {
+                carried.insert(k.clone(), v.clone());
+            }
+        }
         for key in props.keys() {
             let Some(topic) =
                 key.strip_prefix(PROGRESS_PREFIX).and_then(|k| k.strip_suffix(".offsets"))

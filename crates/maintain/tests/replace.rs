@@ -183,6 +183,7 @@ async fn a_replace_replans_over_an_append_and_gives_up_when_its_files_are_gone()
         added: added.clone(),
         properties: HashMap::new(),
         merge_manifests: false,
+        operation: iceberg::spec::Operation::Replace,
     };
 
     // Ingest commits meanwhile.
@@ -232,6 +233,7 @@ async fn a_replace_replans_over_an_append_and_gives_up_when_its_files_are_gone()
         added: rewriter.rewrite(&compaction.bins[0]).await.unwrap(),
         properties: HashMap::new(),
         merge_manifests: false,
+        operation: iceberg::spec::Operation::Replace,
     };
     assert!(matches!(commit(&lake, &table, &again, &mut cache).await.unwrap(), Outcome::Stale(_)));
     assert_eq!(

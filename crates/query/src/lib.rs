@@ -114,6 +114,38 @@ pub async fn session(lake: &Lake, reading: Reading) -> Result<SessionContext> {
     Ok(ctx)
 }
 
+/// A session over `tables` exactly as loaded (each pinned to its current snapshot), named by
+/// their names in the default namespace: for a writer that must know which version of each table
+/// its query read (`bidlake aggregate` records them with its result).
+pub async fn session_over(
+    lake: &Lake,
+    tables: &[Table],
+    threads: Option<usize>,
+) -> Result<SessionContext> {
+    let config = &lake.config;
+    let mut session_config = SessionConfig::new()
+        .with_default_catalog_and_schema(&config.catalog_name, &config.namespace);
+    if let Some(threads) = threads {
+        session_config = session_config.with_target_partitions(threads.max(1));
+    }
+    let ctx = SessionContext::new_with_config(session_config);
+    let schema = MemorySchemaProvider::new();
+    for table in tables {
+        let ident = table.identifier().clone();
+        if let Some((provider, _)) = provider(table.clone(), TimeTravel::Current).await? {
+            schema
+                .register_table(ident.name().to_owned(), Arc::new(provider))
+                .map_err(|source| Error::datafusion(format!("registering {ident}"), source))?;
+        }
+    }
+    let catalog = MemoryCatalogProvider::new();
+    catalog
+        .register_schema(&config.namespace, Arc::new(schema))
+        .map_err(|source| Error::datafusion("registering a namespace".into(), source))?;
+    ctx.register_catalog(&config.catalog_name, Arc::new(catalog));
+    Ok(ctx)
+}
+
 /// The table as `at` asks for it; `None` when it does not exist at that point (a snapshot id
 /// of another table, or a time before the table's first commit).
 async fn provider(table: Table, at: TimeTravel) -> Result<Option<(PinnedTable, Option<i64>)>> {

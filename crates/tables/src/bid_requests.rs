@@ -47,7 +47,6 @@ impl Table for BidRequests {
     const NAME: &'static str = "bid_requests";
     const CREATED_COLUMNS: usize = 21;
     const UNIQUE_COLUMNS: &'static [&'static str] = &["request_id", "user_id"];
-    type Columns = BidRequestColumns;
 
     fn fields() -> Vec<NestedFieldRef> {
         vec![
@@ -97,6 +96,7 @@ impl Table for BidRequests {
 }
 
 impl EventRecords for BidRequests {
+    type Columns = BidRequestColumns;
     type Row<'a> = BidRequestRow<'a>;
     type Rows<'a> = [BidRequestRow<'a>; 1];
 

@@ -24,7 +24,6 @@ impl Table for BidResponses {
     const NAME: &'static str = "bid_responses";
     const CREATED_COLUMNS: usize = 14;
     const UNIQUE_COLUMNS: &'static [&'static str] = &["response_id", "request_id", "bid_id"];
-    type Columns = BidResponseColumns;
 
     fn fields() -> Vec<NestedFieldRef> {
         vec![
@@ -53,6 +52,7 @@ impl Table for BidResponses {
 }
 
 impl EventRecords for BidResponses {
+    type Columns = BidResponseColumns;
     type Row<'a> = BidResponseRow<'a>;
     type Rows<'a> = Vec<BidResponseRow<'a>>;
 

@@ -21,7 +21,6 @@ pub struct Clicks;
 impl Table for Clicks {
     const NAME: &'static str = "clicks";
     const UNIQUE_COLUMNS: &'static [&'static str] = &["click_id", "request_id", "impression_id"];
-    type Columns = ClickColumns;
 
     fn fields() -> Vec<NestedFieldRef> {
         vec![
@@ -45,6 +44,7 @@ impl Table for Clicks {
 }
 
 impl EventRecords for Clicks {
+    type Columns = ClickColumns;
     type Row<'a> = ClickRow<'a>;
     type Rows<'a> = [ClickRow<'a>; 1];
 

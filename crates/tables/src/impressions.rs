@@ -24,7 +24,6 @@ impl Table for Impressions {
     const NAME: &'static str = "impressions";
     const CREATED_COLUMNS: usize = 13;
     const UNIQUE_COLUMNS: &'static [&'static str] = &["impression_id", "request_id", "response_id"];
-    type Columns = ImpressionColumns;
 
     fn fields() -> Vec<NestedFieldRef> {
         vec![
@@ -52,6 +51,7 @@ impl Table for Impressions {
 }
 
 impl EventRecords for Impressions {
+    type Columns = ImpressionColumns;
     type Row<'a> = ImpressionRow<'a>;
     type Rows<'a> = [ImpressionRow<'a>; 1];
 

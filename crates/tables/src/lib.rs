@@ -8,6 +8,7 @@
 //! field ids; columns after them are bidlake's additions, each with a new id. Never renumber or
 //! retype a column: readers and existing tables rely on the ids.
 
+pub mod aggregates;
 pub mod bid_requests;
 pub mod bid_responses;
 pub mod clicks;
@@ -21,6 +22,7 @@ pub mod timestamp;
 use iceberg::spec::UnboundPartitionSpec;
 use iceberg::spec::{NestedField, NestedFieldRef, PrimitiveType, Schema, Transform, Type};
 
+pub use aggregates::{Aggregate, AggregateTable};
 pub use bid_requests::BidRequests;
 pub use bid_responses::BidResponses;
 pub use clicks::Clicks;
@@ -40,8 +42,6 @@ pub trait Table {
     const CREATED_COLUMNS: usize = usize::MAX;
     /// Columns (nearly) unique per row: written without dictionary encoding.
     const UNIQUE_COLUMNS: &'static [&'static str];
-    /// The Arrow builders of one partition's rows.
-    type Columns: Columns;
 
     /// The columns, in order, with their field ids.
     fn fields() -> Vec<NestedFieldRef>;
@@ -51,6 +51,8 @@ pub trait Table {
 
 /// A table fed by a Kafka topic: each record becomes one or more rows.
 pub trait EventRecords: Table {
+    /// The Arrow builders of one partition's rows.
+    type Columns: Columns;
     /// A decoded row, borrowing strings from the record where it can.
     type Row<'a>;
     /// The rows of one record (an array for one row, so the hot path does not allocate).
@@ -91,6 +93,33 @@ pub fn partition_spec_of<T: Table>() -> Result<UnboundPartitionSpec> {
             .map_err(|source| Error::spec(T::NAME, "partition spec", source))?;
     }
     Ok(spec.build())
+}
+
+/// What `setup` needs to create a table and check an existing one.
+#[derive(Debug, Clone)]
+pub struct Definition {
+    pub name: &'static str,
+    pub schema: Schema,
+    pub partition_spec: UnboundPartitionSpec,
+    /// See [`Table::CREATED_COLUMNS`].
+    pub created_columns: usize,
+}
+
+impl Definition {
+    pub fn of<T: Table>() -> Result<Self> {
+        Ok(Self {
+            name: T::NAME,
+            schema: schema_of::<T>()?,
+            partition_spec: partition_spec_of::<T>()?,
+            created_columns: T::CREATED_COLUMNS,
+        })
+    }
+}
+
+/// Every table bidlake writes: the event tables, then the aggregate tables.
+pub fn definitions() -> Result<Vec<Definition>> {
+    let events = EventTable::ALL.into_iter().map(EventTable::definition);
+    events.chain(AggregateTable::ALL.into_iter().map(AggregateTable::definition)).collect()
 }
 
 /// The four event tables, in funnel order.
@@ -151,6 +180,10 @@ impl EventTable {
 
     pub fn schema(self) -> Result<Schema> {
         with_event_table!(self, T => schema_of::<T>())
+    }
+
+    pub fn definition(self) -> Result<Definition> {
+        with_event_table!(self, T => Definition::of::<T>())
     }
 
     pub fn partition_spec(self) -> Result<UnboundPartitionSpec> {

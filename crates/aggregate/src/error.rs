@@ -1,0 +1,44 @@
+/// Errors of `bidlake aggregate`; each names the table and what was being done.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error(transparent)]
+    Lake(#[from] bidlake_lake::Error),
+
+    #[error(transparent)]
+    Maintain(#[from] bidlake_maintain::Error),
+
+    #[error(transparent)]
+    TableDefinition(#[from] bidlake_tables::Error),
+
+    #[error("computing {table}: {source}")]
+    Query {
+        table: &'static str,
+        #[source]
+        source: bidlake_query::Error,
+    },
+
+    #[error("{context}: {source}")]
+    Iceberg {
+        context: String,
+        #[source]
+        source: Box<iceberg::Error>,
+    },
+
+    #[error("{context}: {source}")]
+    Arrow {
+        context: String,
+        #[source]
+        source: arrow_schema::ArrowError,
+    },
+
+    #[error("invalid aggregate setting: {0}")]
+    Config(String),
+}
+
+impl Error {
+    pub(crate) fn iceberg(context: impl Into<String>, source: iceberg::Error) -> Self {
+        Error::Iceberg { context: context.into(), source: Box::new(source) }
+    }
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;

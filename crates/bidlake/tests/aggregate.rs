@@ -1,0 +1,245 @@
+//! `bidlake aggregate` from the outside: the aggregate tables against the same aggregates
+//! computed by SQL over the event tables (the oracle), after a backfill during which ingest and
+//! the aggregator are killed at random points, and after late events.
+
+#![allow(clippy::unwrap_used)] // a test file: a failed unwrap is a failed test
+
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use bidlake_testkit::{Broker, bidlake_command, produce, run_ok};
+
+fn bidlake(broker: &Broker, data_dir: &Path) -> Command {
+    bidlake_command(env!("CARGO_BIN_EXE_bidlake"), broker, data_dir)
+}
+
+/// Rows of a query as CSV lines, sorted (an aggregate is a set of rows).
+fn rows(broker: &Broker, dir: &Path, sql: &str) -> Vec<String> {
+    let out = run_ok(bidlake(broker, dir).args(["query", "--format", "csv", sql]));
+    let text = String::from_utf8(out.stdout).unwrap();
+    let mut lines: Vec<String> = text.lines().skip(1).map(str::to_owned).collect();
+    lines.sort();
+    lines
+}
+
+/// What the tests compare: each aggregate table as stored, and the same aggregate written
+/// plainly over the event tables (no time ranges, no partitions), with the documented linking
+/// of funnel events to their request (by id, from 60 s before to an hour after it) and test and
+/// private-IP traffic left out.
+const COUNTED: &str = "r.is_test_traffic IS NOT TRUE AND r.is_private_ip IS NOT TRUE";
+const LINK: &str = "BETWEEN r.event_timestamp - INTERVAL '60 seconds' AND r.event_timestamp + INTERVAL '3600 seconds'";
+
+fn oracle_and_stored() -> Vec<(&'static str, String, String)> {
+    let r9 = |c: &str| c.to_owned();
+    vec![
+        (
+            "hourly_impressions_by_geo",
+            format!(
+                "SELECT date_trunc('hour', i.event_timestamp) AS window_start, r.device_geo_country, \
+                 COUNT(*) AS impression_count, SUM(i.win_price_usd), AVG(i.win_price_usd) \
+                 FROM db.impressions i JOIN db.bid_requests r ON i.request_id = r.request_id \
+                 WHERE {COUNTED} AND i.event_timestamp {LINK} GROUP BY 1, 2"
+            ),
+            format!(
+                "SELECT window_start, device_geo_country, impression_count, {}, {} \
+                 FROM db.hourly_impressions_by_geo",
+                r9("total_revenue"),
+                r9("avg_win_price")
+            ),
+        ),
+        (
+            "rolling_metrics_by_bidder",
+            format!(
+                "SELECT w.window_start, w.window_start + INTERVAL '5 minutes', i.bidder_id, COUNT(*), \
+                 SUM(i.win_price_usd), AVG(i.win_price_usd) \
+                 FROM db.impressions i JOIN db.bid_requests r ON i.request_id = r.request_id \
+                 JOIN (SELECT DISTINCT date_trunc('minute', event_timestamp) AS window_start FROM db.impressions \
+                       UNION SELECT DISTINCT date_trunc('minute', event_timestamp) - INTERVAL '4 minutes' FROM db.impressions) w \
+                   ON i.event_timestamp >= w.window_start AND i.event_timestamp < w.window_start + INTERVAL '5 minutes' \
+                 WHERE {COUNTED} AND i.event_timestamp {LINK} GROUP BY 1, 2, 3"
+            ),
+            format!(
+                "SELECT window_start, window_end, bidder_id, win_count, {}, {} \
+                 FROM db.rolling_metrics_by_bidder",
+                r9("revenue"),
+                r9("avg_cpm")
+            ),
+        ),
+        (
+            "hourly_funnel_by_publisher",
+            format!(
+                "SELECT date_trunc('hour', r.event_timestamp), r.publisher_id, \
+                 COUNT(DISTINCT r.request_id), COUNT(DISTINCT s.response_id), \
+                 COUNT(DISTINCT i.impression_id), COUNT(DISTINCT c.click_id) \
+                 FROM db.bid_requests r \
+                 LEFT JOIN db.bid_responses s ON s.request_id = r.request_id AND s.event_timestamp {LINK} \
+                 LEFT JOIN db.impressions i ON i.response_id = s.response_id AND i.event_timestamp {LINK} \
+                 LEFT JOIN db.clicks c ON c.impression_id = i.impression_id AND c.event_timestamp {LINK} \
+                 WHERE {COUNTED} GROUP BY 1, 2"
+            ),
+            "SELECT window_start, publisher_id, bid_requests, bid_responses, impressions, clicks \
+             FROM db.hourly_funnel_by_publisher"
+                .to_owned(),
+        ),
+    ]
+}
+
+fn assert_aggregates_equal_the_oracle(broker: &Broker, dir: &Path) {
+    for (table, oracle, stored) in oracle_and_stored() {
+        let expected = rows(broker, dir, &oracle);
+        let actual = rows(broker, dir, &stored);
+        assert!(!expected.is_empty(), "{table}: the oracle found no rows");
+        let same = expected.len() == actual.len()
+            && expected.iter().zip(&actual).all(|(e, a)| same_row(e, a));
+        if !same {
+            let missing: Vec<_> = expected.iter().filter(|r| !actual.contains(r)).take(5).collect();
+            let extra: Vec<_> = actual.iter().filter(|r| !expected.contains(r)).take(5).collect();
+            panic!(
+                "{table}: {} rows stored, {} expected\nmissing: {missing:#?}\nextra: {extra:#?}",
+                actual.len(),
+                expected.len()
+            );
+        }
+    }
+    // The funnel's rates are its counts' ratios.
+    let bad = rows(
+        broker,
+        dir,
+        "SELECT COUNT(*) FROM db.hourly_funnel_by_publisher WHERE \
+         abs(fill_rate - COALESCE(CAST(bid_responses AS DOUBLE) / NULLIF(bid_requests, 0), 0)) > 1e-12 \
+         OR abs(win_rate - COALESCE(CAST(impressions AS DOUBLE) / NULLIF(bid_responses, 0), 0)) > 1e-12 \
+         OR abs(ctr - COALESCE(CAST(clicks AS DOUBLE) / NULLIF(impressions, 0), 0)) > 1e-12",
+    );
+    assert_eq!(bad, ["0"]);
+}
+
+/// Equal CSV rows, sums and averages to 1e-9 relative (they are added in another order).
+fn same_row(expected: &str, actual: &str) -> bool {
+    let (e, a): (Vec<&str>, Vec<&str>) =
+        (expected.split(',').collect(), actual.split(',').collect());
+    e.len() == a.len()
+        && e.iter().zip(&a).all(|(e, a)| {
+            e == a
+                || matches!((e.parse::<f64>(), a.parse::<f64>()), (Ok(x), Ok(y))
+                    if (x - y).abs() <= 1e-9 * x.abs().max(1.0))
+        })
+}
+
+fn spawn(command: &mut Command) -> Child {
+    command.stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap()
+}
+
+fn kill(child: &mut Child) {
+    let _ = child.kill();
+    let _ = child.wait();
+}
+
+/// A pseudo-random pause of 0.3 to 2.3 s (no RNG crate for one number).
+fn random_pause() -> Duration {
+    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap();
+    Duration::from_millis(300 + u64::from(nanos.subsec_nanos()) % 2_000)
+}
+
+#[test]
+fn aggregates_equal_sql_over_the_event_tables_after_kills_during_a_backfill_and_late_events() {
+    let broker = Broker::start();
+    let dir = tempfile::tempdir().unwrap();
+    let dir = dir.path();
+    run_ok(bidlake(&broker, dir).arg("setup"));
+
+    // Three hours of history at 2 requests/s, its funnel included, produced while ingest and
+    // the aggregator run and are killed.
+    let mut generator = spawn(bidlake(&broker, dir).args([
+        "gen",
+        "--backfill-hours",
+        "3",
+        "--rate",
+        "2",
+        "--count",
+        "21600",
+        "--seed",
+        "21",
+        "--win-rate",
+        "0.4",
+        "--click-rate",
+        "0.2",
+    ]));
+    let ingest = || {
+        spawn(bidlake(&broker, dir).args([
+            "ingest",
+            "--commit-interval",
+            "300ms",
+            "--assignment",
+            "all",
+            "--duration",
+            "120s",
+        ]))
+    };
+    let aggregator =
+        || spawn(bidlake(&broker, dir).args(["aggregate", "--aggregate-interval", "200ms"]));
+    let started = Instant::now();
+    for _ in 0..4 {
+        let (mut i, mut a) = (ingest(), aggregator());
+        std::thread::sleep(random_pause());
+        kill(&mut a);
+        std::thread::sleep(random_pause());
+        kill(&mut i);
+    }
+    assert!(generator.wait().unwrap().success(), "gen failed");
+    assert!(started.elapsed() < Duration::from_secs(120));
+    let rounds =
+        rows(&broker, dir, "SELECT COUNT(*) FROM db.\"hourly_funnel_by_publisher$snapshots\"");
+    assert!(
+        rounds[0].parse::<u32>().unwrap() >= 2,
+        "the killed aggregators committed rounds: {rounds:?}"
+    );
+
+    // Ingest catches up; the aggregator, killed and restarted, catches up from what it recorded.
+    run_ok(bidlake(&broker, dir).args(["ingest", "--until-caught-up", "--assignment", "all"]));
+    run_ok(bidlake(&broker, dir).args(["aggregate", "--once"]));
+    assert_aggregates_equal_the_oracle(&broker, dir);
+
+    // Late events: a request from 150 minutes ago with its response and impression, the
+    // impression arriving first; and an impression with no request yet, whose request comes
+    // in a later round.
+    let at = |minutes_ago: u64| {
+        let t = std::time::SystemTime::now() - Duration::from_secs(minutes_ago * 60);
+        let micros = t.duration_since(std::time::UNIX_EPOCH).unwrap().as_micros() as i64;
+        bidlake_tables::timestamp::format_micros(micros).unwrap()
+    };
+    let request = |id: &str, t: &str| {
+        format!(
+            r#"{{"id":"{id}","imp":[{{"id":"1","bidfloor":1.0}}],"site":{{"id":"s","publisher":{{"id":"pub-late"}}}},"device":{{"devicetype":2,"geo":{{"country":"NZL"}}}},"event_timestamp":"{t}"}}"#
+        )
+    };
+    let response = |id: &str, t: &str| {
+        format!(
+            r#"{{"id":"{id}","bidid":"resp-{id}","cur":"USD","seatbid":[{{"seat":"late-dsp","bid":[{{"id":"b","impid":"1","price":2.5}}]}}],"event_timestamp":"{t}"}}"#
+        )
+    };
+    let impression = |id: &str, t: &str| {
+        format!(
+            r#"{{"impression_id":"imp-{id}","request_id":"{id}","response_id":"resp-{id}","bidder_id":"late-dsp","win_price":2.0,"win_currency":"USD","event_timestamp":"{t}"}}"#
+        )
+    };
+    let send = |topic: &str, value: String| {
+        produce(&broker.bootstrap(), topic, 0, &[(None, value.as_bytes())])
+    };
+    send("impressions", impression("late-1", &at(149)));
+    send("bid-responses", response("late-1", &at(150)));
+    send("impressions", impression("late-2", &at(30)));
+    run_ok(bidlake(&broker, dir).args(["ingest", "--until-caught-up", "--assignment", "all"]));
+    run_ok(bidlake(&broker, dir).args(["aggregate", "--once"]));
+    send("bid-requests", request("late-1", &at(150)));
+    send("bid-requests", request("late-2", &at(31)));
+    run_ok(bidlake(&broker, dir).args(["ingest", "--until-caught-up", "--assignment", "all"]));
+    run_ok(bidlake(&broker, dir).args(["aggregate", "--once"]));
+    assert_aggregates_equal_the_oracle(&broker, dir);
+    let late = rows(
+        &broker,
+        dir,
+        "SELECT SUM(impression_count) FROM db.hourly_impressions_by_geo WHERE device_geo_country = 'NZL'",
+    );
+    assert_eq!(late, ["2"], "both late impressions counted under their request's country");
+}
