@@ -90,7 +90,8 @@ fn maintenance_beside_ingest_loses_and_doubles_nothing_and_metadata_stays_bounde
     // Hundreds of commits, yet the metadata files are the table's log (25) and the current one.
     let metadata = data.join("warehouse/db/bid_requests/metadata");
     let commits = log.matches("committed table=\"bid_requests\"").count();
-    assert!(commits > 40, "only {commits} commits to bid_requests");
+    // More commits than the metadata log keeps (the count varies with the machine's load).
+    assert!(commits > 30, "only {commits} commits to bid_requests");
     let json = count_files(&metadata, ".metadata.json");
     assert!(json <= 26, "{json} metadata files after {commits} commits");
     // Expired snapshots took their manifest lists with them.

@@ -60,6 +60,7 @@ impl Ports {
 fn start_up(data_dir: &std::path::Path, ports: Ports) -> Child {
     let mut child = bidlake()
         .args(["up", "--rate", "200", "--commit-interval", "2s", "--maintain-every", "2s"])
+        .args(["--aggregate-interval", "2s"])
         .args(ports.args())
         .arg("--data-dir")
         .arg(data_dir)
@@ -157,6 +158,26 @@ fn up_runs_broker_generator_and_ingest_and_resumes_on_the_same_data() {
     }
     // The second run resumes from the table's offsets and catches up: more rows, none twice.
     let committed = wait_for_rows(data.path(), 2_000);
+    // The aggregate tables follow: the funnel by publisher counts the committed requests.
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    let counted = loop {
+        let funnel = scan(data.path(), "hourly_funnel_by_publisher");
+        let counted: i64 = funnel
+            .iter()
+            .map(|b| {
+                let c = b.column_by_name("bid_requests").expect("bid_requests column");
+                arrow_array::cast::AsArray::as_primitive::<arrow_array::types::Int64Type>(c)
+                    .iter()
+                    .flatten()
+                    .sum::<i64>()
+            })
+            .sum();
+        if counted >= 1_000 || std::time::Instant::now() > deadline {
+            break counted;
+        }
+        std::thread::sleep(Duration::from_millis(500));
+    };
+    assert!(counted >= 1_000, "up's aggregate tables counted only {counted} requests");
     interrupt(up);
     let rows = assert_each_once(&scan(data.path(), "bid_requests"), "bid_requests");
     assert!(rows >= committed && rows > first_rows, "{rows} rows after the second run");
