@@ -32,7 +32,15 @@ fn pyiceberg_drives_the_rest_catalog() {
 
     assert_eq!(
         seen["seed_curl"],
-        json!({"status": 200, "tables": ["bid_requests", "bid_responses", "clicks", "impressions"]})
+        json!({"status": 200, "tables": [
+            "bid_requests",
+            "bid_responses",
+            "clicks",
+            "hourly_funnel_by_publisher",
+            "hourly_impressions_by_geo",
+            "impressions",
+            "rolling_metrics_by_bidder"
+        ]})
     );
     // Without the token: 401 in the spec's error shape.
     assert_eq!(seen["unauthenticated"][0], 401);
