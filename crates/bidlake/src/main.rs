@@ -46,7 +46,8 @@ enum Command {
         kafka: KafkaArgs,
     },
     /// Run the platform on one machine with embedded defaults: a Kafka-protocol broker on
-    /// 127.0.0.1, setup, the generator, ingest, the REST catalog (8181) and the dashboard (8081).
+    /// 127.0.0.1, setup, the generator, ingest, the aggregate tables, the REST catalog (8181) and
+    /// the dashboard (8081).
     Up(up::UpArgs),
     /// Create the topics, their dead-letter topics, the namespace and the tables (idempotent);
     /// --check reports what exists.

@@ -450,6 +450,7 @@ fn print_banner(
          \n  generator      {rate}, plus responses, impressions and clicks\
          \n  topics         {topics}\
          \n  ingest         into {namespace}.bid_requests, bid_responses, impressions, clicks\
+         \n  aggregates     {namespace}.hourly_impressions_by_geo, rolling_metrics_by_bidder, hourly_funnel_by_publisher\
          \n  catalog        {catalog} (Iceberg SQL catalog \"{catalog_name}\"; PyIceberg and DuckDB read it)\
          \n  REST catalog   {rest}  (Iceberg REST: Spark, Trino, PyIceberg RestCatalog)\
          \n  warehouse      {warehouse}\
