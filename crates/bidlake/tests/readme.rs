@@ -203,6 +203,14 @@ fn check(code: &str, out: &str) {
         assert!(out.contains("device_geo_country"), "DuckDB's GROUP BY: {out}");
         let first: u64 = out.split_whitespace().next().unwrap().parse().unwrap();
         assert!(first > 0, "{out}");
+    } else if code.starts_with("bidlake query --example fill-rate-by-country") {
+        // The funnel example, an aggregate table (filled or not yet) and the enrichment columns.
+        for column in ["fill_rate", "publisher_id", "device_category", "floor_usd"] {
+            assert!(out.contains(column), "no {column}: {out}");
+        }
+        assert!(out.contains("Desktop") || out.contains("Mobile"), "{out}");
+    } else if code.starts_with("bidlake aggregate --once") {
+        assert!(out.contains("bidder_id") && out.contains("dsp-"), "{out}");
     } else if code == "bidlake status" {
         assert!(out.contains("no bidlake up answers") && out.contains("db.bid_requests"), "{out}");
     } else if code.starts_with("bidlake setup ") {
@@ -235,7 +243,7 @@ fn the_readme_journey_works_as_written() {
     let mut ran = Vec::new();
 
     for block in &blocks {
-        if block.section.starts_with("7. Stop")
+        if block.section.starts_with("8. Stop")
             && let Some(up) = platform.take()
         {
             interrupt(up, "scripts/up.sh");
@@ -283,7 +291,9 @@ fn the_readme_journey_works_as_written() {
         "3. Verify the topics",
         "4. Verify the job",
         "6. Query",
-        "7. Stop",
+        "7. The funnel",
+        "8. Stop",
+        "Aggregate",
         "Local development",
     ] {
         assert!(ran.iter().any(|s| s.starts_with(step)), "README step {step:?} has no bash block");

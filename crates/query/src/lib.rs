@@ -192,5 +192,11 @@ pub async fn run(ctx: &SessionContext, sql: &str) -> Result<Vec<RecordBatch>> {
         .with_allow_ddl(false)
         .with_allow_dml(false);
     let frame = ctx.sql_with_options(sql, options).await.map_err(Error::from_sql)?;
-    frame.collect().await.map_err(Error::from_sql)
+    let schema = Arc::new(frame.schema().as_arrow().clone());
+    let batches = frame.collect().await.map_err(Error::from_sql)?;
+    // No rows still has columns: a table or CSV shows its header.
+    if batches.is_empty() {
+        return Ok(vec![RecordBatch::new_empty(schema)]);
+    }
+    Ok(batches)
 }
