@@ -159,9 +159,10 @@ pub async fn round(
         }
     }
     let mut hours = BTreeSet::new();
+    let (earliest, latest) = plausible_event_times();
     for (reach, (lo, hi)) in ranges {
-        let first = hour_of(lo.saturating_sub(reach.before_micros));
-        let last = hour_of(hi.saturating_add(reach.after_micros));
+        let first = hour_of(lo.saturating_sub(reach.before_micros).max(earliest));
+        let last = hour_of(hi.saturating_add(reach.after_micros).min(latest));
         let mut hour = first;
         while hour <= last {
             hours.insert(hour);
@@ -290,6 +291,16 @@ async fn live_files(
 async fn discard(target: &Table, files: &[iceberg::spec::DataFile]) {
     let paths: Vec<String> = files.iter().map(|f| f.file_path().to_owned()).collect();
     replace::delete_quietly(target, &paths).await;
+}
+
+/// Event times a window can have: ingest takes none before 2000 or more than a day ahead, so a
+/// file without bounds (another writer's) does not make a round walk every hour of all time.
+fn plausible_event_times() -> (i64, i64) {
+    const YEAR_2000: i64 = 946_684_800_000_000;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_micros()).unwrap_or(i64::MAX));
+    (YEAR_2000, now.saturating_add(2 * 24 * HOUR_MICROS))
 }
 
 fn hour_of(micros: i64) -> i64 {
