@@ -12,7 +12,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use bidlake_catalog::CatalogService;
-use bidlake_dashboard::{Dashboard, Service, Sources};
+use bidlake_dashboard::{Dashboard, QueryLimits, Service, Sources};
 use bidlake_gen::{GenArgs, GenMetrics};
 use bidlake_ingest::metrics::IngestMetrics;
 use bidlake_ingest::{Assignment, IngestArgs, IngestSettings, Job};
@@ -58,6 +58,14 @@ pub struct UpArgs {
 
     #[command(flatten)]
     pub aggregate: bidlake_aggregate::AggregateArgs,
+
+    /// Rows a query of the SQL console or `/api/query` returns at most.
+    #[arg(long, env = "QUERY_MAX_ROWS", default_value_t = 10_000)]
+    pub query_max_rows: usize,
+
+    /// A query of the SQL console or `/api/query` still running after this is cancelled.
+    #[arg(long, env = "QUERY_TIMEOUT", default_value = "30s", value_parser = humantime::parse_duration)]
+    pub query_timeout: Duration,
 }
 
 /// How long the embedded broker keeps records (of the topics `up` creates): a day of lag is
@@ -226,6 +234,12 @@ async fn run_platform(
         ],
         maintenance: maintenance.as_ref().map(|m| m.metrics.clone()),
         broker: embedded.then(|| (data_dir.join("kafka"), args.gen_args.topics.topic_retention)),
+        query: QueryLimits {
+            max_rows: args.query_max_rows.max(1),
+            timeout: args.query_timeout,
+            token: args.lake.catalog_token.clone(),
+            ..QueryLimits::default()
+        },
     });
     let servers = [
         tokio::spawn(report_failure(

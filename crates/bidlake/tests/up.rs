@@ -319,3 +319,155 @@ fn the_dashboard_shows_the_platform_live_in_a_browser() {
     let line = text.lines().find(|l| l.starts_with("db.bid_requests")).expect("a table line");
     assert_eq!(line.split_whitespace().nth(1), Some(committed.to_string().as_str()), "{text}");
 }
+
+/// An HTTP request of `method` with `body`; the status, the content type and the body.
+fn http_send(
+    port: u16,
+    method: &str,
+    path: &str,
+    content_type: &str,
+    body: &str,
+) -> (u16, String, Vec<u8>) {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).expect("connecting");
+    stream.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
+    write!(
+        stream,
+        "{method} {path} HTTP/1.0\r\nHost: 127.0.0.1\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )
+    .unwrap();
+    let mut response = Vec::new();
+    stream.read_to_end(&mut response).unwrap();
+    let split = response.windows(4).position(|w| w == b"\r\n\r\n").expect("a response head");
+    let head = String::from_utf8_lossy(&response[..split]).into_owned();
+    let status = head.split_whitespace().nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);
+    let kind = head
+        .lines()
+        .find_map(|l| l.to_ascii_lowercase().strip_prefix("content-type: ").map(str::to_owned))
+        .unwrap_or_default();
+    (status, kind, response[split + 4..].to_vec())
+}
+
+fn api_query(port: u16, request: serde_json::Value) -> (u16, serde_json::Value) {
+    let (status, _, body) =
+        http_send(port, "POST", "/api/query", "application/json", &request.to_string());
+    (status, serde_json::from_slice(&body).expect("a JSON answer"))
+}
+
+fn url_encode(text: &str) -> String {
+    text.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+#[test]
+fn the_sql_console_and_query_api_run_export_plot_and_refuse_what_they_must() {
+    let data = tempfile::tempdir().expect("temp dir");
+    let ports = Ports::free();
+    let mut child = bidlake()
+        .args(["up", "--rate", "200", "--commit-interval", "1s", "--query-timeout", "3s"])
+        .args(["--query-max-rows", "500"])
+        .args(ports.args())
+        .arg("--data-dir")
+        .arg(data.path())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("starting bidlake up");
+    let port = ports.dashboard;
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let status = std::net::TcpStream::connect(("127.0.0.1", port))
+            .ok()
+            .map(|_| status_json(port))
+            .map_or(0, |s| rows_in_tables(&s));
+        if status > 1_000 {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "no rows after a minute of up");
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    let group_by = "SELECT device_geo_country, COUNT(*) AS requests FROM db.bid_requests \
+                    GROUP BY 1 ORDER BY 2 DESC";
+
+    // The API: JSON with types, the server's row limit, CSV, Arrow IPC.
+    let (status, answer) = api_query(port, serde_json::json!({ "sql": group_by }));
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(answer["columns"][1]["type"], "Int64", "{answer}");
+    assert!(answer["rows"][0][1].as_u64().unwrap() > 0, "{answer}");
+    let (_, answer) =
+        api_query(port, serde_json::json!({ "sql": "SELECT * FROM db.bid_requests" }));
+    assert_eq!(
+        (answer["rows"].as_array().unwrap().len(), &answer["truncated"]),
+        (500, &serde_json::json!(true))
+    );
+    let (status, kind, csv) =
+        http_send(port, "POST", "/api/query?format=csv", "text/plain", group_by);
+    assert_eq!((status, kind.as_str()), (200, "text/csv; charset=utf-8"));
+    assert!(String::from_utf8_lossy(&csv).starts_with("device_geo_country,requests\n"));
+    let (status, kind, arrow) = http_send(
+        port,
+        "POST",
+        "/api/query",
+        "application/json",
+        &serde_json::json!({ "sql": group_by, "format": "arrow" }).to_string(),
+    );
+    assert_eq!((status, kind.as_str()), (200, "application/vnd.apache.arrow.stream"));
+    assert!(arrow.starts_with(&[0xff, 0xff, 0xff, 0xff]), "an Arrow IPC stream");
+
+    // Bad input gets a clear answer, and the server keeps serving.
+    let (status, answer) = api_query(port, serde_json::json!({ "sql": "SELEC 1" }));
+    assert_eq!(status, 400);
+    assert_eq!(
+        (answer["line"].as_u64(), answer["column"].as_u64()),
+        (Some(1), Some(1)),
+        "{answer}"
+    );
+    let (status, answer) =
+        api_query(port, serde_json::json!({ "sql": "DROP TABLE db.bid_requests" }));
+    assert_eq!(status, 400, "{answer}");
+    assert!(answer["error"].as_str().unwrap().contains("DDL not supported"), "{answer}");
+    let never_ends = "SELECT SUM(value) FROM generate_series(1, 1000000000000)";
+    let (status, answer) = api_query(port, serde_json::json!({ "sql": never_ends }));
+    assert_eq!(status, 504, "{answer}");
+    assert!(answer["error"].as_str().unwrap().contains("QUERY_TIMEOUT"), "{answer}");
+    let (status, _) = api_query(port, serde_json::json!({ "sql": "SELECT 1 AS one" }));
+    assert_eq!(status, 200, "the server serves on after a cancelled query");
+
+    // In a real browser: the console runs a query and shows its rows with types, offers the
+    // result as CSV, plots it, and shows a syntax error with its position.
+    let console = |query: &str| format!("http://127.0.0.1:{port}/console?run=1&{query}");
+    let dom =
+        render_dom(&console(&format!("sql={}", url_encode(group_by))), Duration::from_secs(5));
+    assert!(dom.contains("<small>Int64</small>") && dom.contains("USA"), "{dom}");
+    assert!(dom.contains(" rows in ") || dom.contains(" row in "), "{dom}");
+    let href = dom.split("id=\"export\"").nth(1).and_then(|rest| rest.split("href=\"").nth(1));
+    let href =
+        href.and_then(|h| h.split('"').next()).expect("an export link").replace("&amp;", "&");
+    let (status, csv) = http_get(port, &href);
+    assert_eq!(status, 200);
+    assert!(csv.starts_with("device_geo_country,requests\n") && csv.contains("USA,"), "{csv}");
+    assert!(dom.contains("fill-rate-by-country"), "the examples are listed");
+    let plotted = render_dom(
+        &console(&format!("plot=1&sql={}", url_encode(group_by))),
+        Duration::from_secs(5),
+    );
+    assert!(plotted.matches("<rect").count() > 5, "no bars in {plotted}");
+    let failed = render_dom(&console("sql=SELEC%201"), Duration::from_secs(5));
+    assert!(failed.contains("line 1, column 1") && failed.contains("SELEC"), "{failed}");
+    let png = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("console.png");
+    screenshot(
+        &console(&format!("plot=1&sql={}", url_encode(group_by))),
+        Duration::from_secs(5),
+        &png,
+    );
+    assert!(std::fs::read(&png).expect("the screenshot").starts_with(b"\x89PNG"));
+
+    let status = Command::new("kill").args(["-INT", &child.id().to_string()]).status().unwrap();
+    assert!(status.success());
+    assert!(child.wait().unwrap().success());
+}

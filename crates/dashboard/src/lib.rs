@@ -4,6 +4,7 @@
 //! snapshot summaries. `bidlake status` reads the same JSON.
 
 mod prometheus;
+mod query_api;
 pub mod status;
 
 use std::collections::VecDeque;
@@ -21,6 +22,7 @@ use bidlake_gen::{GenMetrics, Topic};
 use bidlake_ingest::metrics::IngestMetrics;
 use bidlake_lake::Lake;
 
+pub use query_api::QueryLimits;
 use status::{
     BrokerStatus, Commit, DeadLetter, Failure, GeneratorStatus, IngestStatus, Sample, TableStatus,
     TopicStatus, millis,
@@ -57,11 +59,14 @@ pub struct Sources {
     pub maintenance: Option<Arc<bidlake_maintain::MaintenanceMetrics>>,
     /// The embedded broker's data directory and the retention of its topics, if it runs here.
     pub broker: Option<(std::path::PathBuf, Option<Duration>)>,
+    /// Limits of `/api/query` (the SQL console and the analytics page).
+    pub query: QueryLimits,
 }
 
 #[derive(Debug)]
 pub struct Dashboard {
     sources: Sources,
+    query: query_api::QueryService,
     started: Instant,
     state: Mutex<Sampled>,
 }
@@ -81,7 +86,8 @@ struct Sampled {
 
 impl Dashboard {
     pub fn new(sources: Sources) -> Arc<Self> {
-        Arc::new(Self { sources, started: Instant::now(), state: Mutex::default() })
+        let query = query_api::QueryService::new(sources.query.clone());
+        Arc::new(Self { sources, query, started: Instant::now(), state: Mutex::default() })
     }
 
     fn sampled(&self) -> std::sync::MutexGuard<'_, Sampled> {
@@ -275,7 +281,10 @@ impl Dashboard {
     pub fn router(self: &Arc<Self>) -> Router {
         Router::new()
             .route("/", get(page))
+            .route("/console", get(console_page))
             .route("/api/status", get(api_status))
+            .route("/api/query", get(query_api::get_query).post(query_api::post_query))
+            .route("/api/examples", get(examples))
             .route("/metrics", get(metrics))
             .with_state(self.clone())
     }
@@ -320,6 +329,20 @@ pub async fn serve(
 
 async fn page() -> Html<&'static str> {
     Html(include_str!("page.html"))
+}
+
+/// The SQL console: one page, no build step, nothing fetched from outside.
+async fn console_page() -> Html<&'static str> {
+    Html(include_str!("console.html"))
+}
+
+/// The original platform's example queries, for the console's list.
+async fn examples() -> Json<serde_json::Value> {
+    let list: Vec<serde_json::Value> = bidlake_query::EXAMPLES
+        .iter()
+        .map(|e| serde_json::json!({ "name": e.name, "title": e.title, "sql": e.sql }))
+        .collect();
+    Json(serde_json::Value::Array(list))
 }
 
 async fn api_status(State(dashboard): State<Arc<Dashboard>>) -> Json<Status> {

@@ -27,6 +27,8 @@ use bidlake_lake::{IcebergContext, Lake};
 use crate::metadata_tables::{Kind, MetadataTable};
 use crate::table::PinnedTable;
 
+pub use datafusion::arrow::datatypes::SchemaRef;
+pub use datafusion::arrow::ipc::writer::StreamWriter;
 pub use datafusion::arrow::record_batch::RecordBatch;
 pub use datafusion::prelude::SessionContext;
 pub use error::{Error, Result};
@@ -183,6 +185,46 @@ async fn provider(table: Table, at: TimeTravel) -> Result<Option<(PinnedTable, O
     let provider = provider.context(|| format!("opening {ident} for reading"))?;
     let pinned_id = pinned.map(|s| s.snapshot_id());
     Ok(Some((PinnedTable::new(provider, pinned.map(|s| s.as_ref())), pinned_id)))
+}
+
+/// A result cut at a number of rows.
+#[derive(Debug)]
+pub struct Limited {
+    pub schema: datafusion::arrow::datatypes::SchemaRef,
+    pub batches: Vec<RecordBatch>,
+    /// More rows would have followed.
+    pub truncated: bool,
+}
+
+/// Runs one read-only statement (as [`run`]) and keeps at most `max_rows` rows: once they are
+/// in, the rest of the plan is dropped, which stops it, so a huge result costs no more than its
+/// first rows.
+pub async fn run_limited(ctx: &SessionContext, sql: &str, max_rows: usize) -> Result<Limited> {
+    use futures::StreamExt;
+    let options = datafusion::execution::context::SQLOptions::new()
+        .with_allow_ddl(false)
+        .with_allow_dml(false);
+    let frame = ctx.sql_with_options(sql, options).await.map_err(Error::from_sql)?;
+    let schema = Arc::new(frame.schema().as_arrow().clone());
+    let mut stream = frame.execute_stream().await.map_err(Error::from_sql)?;
+    let (mut batches, mut rows, mut truncated) = (Vec::new(), 0, false);
+    while let Some(batch) = stream.next().await {
+        let batch = batch.map_err(Error::from_sql)?;
+        let room = max_rows - rows;
+        if batch.num_rows() > room {
+            batches.push(batch.slice(0, room));
+            truncated = true;
+            break;
+        }
+        rows += batch.num_rows();
+        batches.push(batch);
+        if rows == max_rows {
+            // One more row would say whether there is more.
+            truncated = stream.next().await.is_some();
+            break;
+        }
+    }
+    Ok(Limited { schema, batches, truncated })
 }
 
 /// Runs one SQL statement and collects its result. Statements that would change the lake

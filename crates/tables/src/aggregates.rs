@@ -5,7 +5,8 @@
 //! those windows (crates/aggregate).
 //!
 //! Funnel events are linked to their bid request by id when their event time is at most
-//! [`LINK_BEFORE`] before the request (clock skew between producers) and [`LINK_AFTER`] after
+//! [`LINK_BEFORE_MICROS`] before the request (clock skew between producers) and
+//! [`LINK_AFTER_MICROS`] after
 //! it; the original platform's interval joins allowed 5 to 60 seconds. Traffic flagged as test
 //! or from a private IP address is left out.
 
@@ -16,8 +17,11 @@ use crate::{EventTable, Table, double, long, string, timestamptz};
 
 /// How long before its bid request a funnel event may be stamped and still count (clock skew).
 pub const LINK_BEFORE_MICROS: i64 = 60_000_000;
-/// How long after its bid request a funnel event may come and still count.
-pub const LINK_AFTER_MICROS: i64 = 3_600_000_000;
+/// How long after its bid request a funnel event may come and still count: responses come
+/// within the auction's `tmax` (at most a few seconds), impressions seconds later, clicks within
+/// minutes. Every round re-reads this much of the event tables around the hours it recomputes,
+/// so it is kept to what the funnel needs.
+pub const LINK_AFTER_MICROS: i64 = 600_000_000;
 pub const HOUR_MICROS: i64 = 3_600_000_000;
 
 /// How far an event of `source` reaches: a row with event time `t` can change the windows
