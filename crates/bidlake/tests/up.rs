@@ -471,3 +471,92 @@ fn the_sql_console_and_query_api_run_export_plot_and_refuse_what_they_must() {
     assert!(status.success());
     assert!(child.wait().unwrap().success());
 }
+
+/// `data-value` of the element with `id` in a rendered page.
+fn data_value(dom: &str, id: &str) -> f64 {
+    let rest = dom.split(&format!("id=\"{id}\"")).nth(1).unwrap_or_else(|| panic!("no #{id}"));
+    let value = rest.split("data-value=\"").nth(1).and_then(|v| v.split('"').next());
+    value.unwrap_or_else(|| panic!("#{id} has no value")).parse().unwrap()
+}
+
+#[test]
+fn the_analytics_page_shows_the_numbers_bidlake_query_gives_and_filters_change_them() {
+    let data = tempfile::tempdir().expect("temp dir");
+    let ports = Ports::free();
+    let mut child = bidlake()
+        .args(["up", "--rate", "0", "--count", "3000", "--commit-interval", "1s", "--seed", "9"])
+        .args(ports.args())
+        .arg("--data-dir")
+        .arg(data.path())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("starting bidlake up");
+    let port = ports.dashboard;
+    let query = |sql: &str| -> f64 {
+        let (status, answer) = api_query(port, serde_json::json!({ "sql": sql }));
+        assert_eq!(status, 200, "{answer}");
+        answer["rows"][0][0].as_f64().unwrap_or(0.0)
+    };
+    // Everything generated (3,000 requests and their funnel) is in the tables, and stays.
+    let deadline = std::time::Instant::now() + Duration::from_secs(90);
+    let counted = "FROM db.bid_requests r WHERE r.is_test_traffic IS NOT TRUE AND r.is_private_ip IS NOT TRUE";
+    let mut last = (-1.0, -1.0);
+    loop {
+        std::thread::sleep(Duration::from_secs(2));
+        if std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            continue;
+        }
+        let now = (
+            query("SELECT COUNT(*) FROM db.bid_requests"),
+            query("SELECT COUNT(*) FROM db.impressions"),
+        );
+        if now.0 == 3000.0 && now == last {
+            break;
+        }
+        last = now;
+        assert!(std::time::Instant::now() < deadline, "not all 3,000 requests ingested: {now:?}");
+    }
+    let requests = query(&format!("SELECT COUNT(*) {counted}"));
+    let responses = query(&format!(
+        "SELECT COUNT(DISTINCT s.response_id) FROM db.bid_responses s JOIN db.bid_requests r ON s.request_id = r.request_id WHERE r.is_test_traffic IS NOT TRUE AND r.is_private_ip IS NOT TRUE"
+    ));
+    let revenue = query(&format!(
+        "SELECT SUM(i.win_price_usd) / 1000 FROM db.impressions i JOIN db.bid_requests r ON i.request_id = r.request_id WHERE r.is_test_traffic IS NOT TRUE AND r.is_private_ip IS NOT TRUE"
+    ));
+    let usa = query(&format!("SELECT COUNT(*) {counted} AND r.device_geo_country = 'USA'"));
+
+    let page = |params: &str| {
+        let url = format!("http://127.0.0.1:{port}/analytics?{params}");
+        let dom = render_dom(&url, Duration::from_secs(10));
+        assert!(dom.contains("data-ready=\"1\""), "the page did not finish: {dom}");
+        dom
+    };
+    let all = page("range=0");
+    let kpis = all.split("class=\"kpis\"").nth(1).unwrap_or_default().split("</section>").next();
+    assert_eq!(data_value(&all, "kpi-requests"), requests, "{kpis:?}");
+    assert!((data_value(&all, "kpi-fill") - responses / requests).abs() < 1e-12);
+    assert!((data_value(&all, "kpi-revenue") - revenue).abs() < 1e-9 * revenue.max(1.0));
+    // Every panel is drawn: the funnel's four stages, countries, the hourly lines, the tables.
+    assert_eq!(all.matches("class=\"stage\"").count(), 4, "{all}");
+    assert!(all.matches("class=\"revenue\"").count() >= 5);
+    assert!(all.matches("class=\"point\"").count() >= 3);
+    for id in ["top-publishers", "top-bidders", "top-creatives"] {
+        let table = all.split(&format!("id=\"{id}\"")).nth(1).unwrap();
+        assert!(table.split("</table>").next().unwrap().matches("<tr>").count() >= 3, "{id}");
+    }
+    let filtered = page("range=0&country=USA");
+    assert_eq!(data_value(&filtered, "kpi-requests"), usa);
+    assert!(usa > 0.0 && usa < requests, "the filter changed the figures");
+    let png = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("analytics.png");
+    screenshot(
+        &format!("http://127.0.0.1:{port}/analytics?range=0"),
+        Duration::from_secs(10),
+        &png,
+    );
+    assert!(std::fs::read(&png).expect("the screenshot").starts_with(b"\x89PNG"));
+
+    let status = Command::new("kill").args(["-INT", &child.id().to_string()]).status().unwrap();
+    assert!(status.success());
+    assert!(child.wait().unwrap().success());
+}

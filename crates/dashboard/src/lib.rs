@@ -282,6 +282,7 @@ impl Dashboard {
         Router::new()
             .route("/", get(page))
             .route("/console", get(console_page))
+            .route("/analytics", get(analytics_page))
             .route("/api/status", get(api_status))
             .route("/api/query", get(query_api::get_query).post(query_api::post_query))
             .route("/api/examples", get(examples))
@@ -334,6 +335,11 @@ async fn page() -> Html<&'static str> {
 /// The SQL console: one page, no build step, nothing fetched from outside.
 async fn console_page() -> Html<&'static str> {
     Html(include_str!("console.html"))
+}
+
+/// The analytics page: funnel, revenue and rates over the tables, through `/api/query`.
+async fn analytics_page() -> Html<&'static str> {
+    Html(include_str!("analytics.html"))
 }
 
 /// The original platform's example queries, for the console's list.

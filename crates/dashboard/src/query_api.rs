@@ -207,16 +207,34 @@ fn json(result: &bidlake_query::Limited, elapsed_ms: f64) -> Response {
         .iter()
         .map(|f| serde_json::json!({ "name": f.name(), "type": f.data_type().to_string() }))
         .collect();
+    // Rows as arrays in the columns' order: written as JSON objects under the columns' positions
+    // (a result may name two columns alike), then read back by position.
+    let positional = std::sync::Arc::new(bidlake_query::Schema::new(
+        result
+            .schema
+            .fields()
+            .iter()
+            .enumerate()
+            .map(|(i, f)| f.as_ref().clone().with_name(i.to_string()))
+            .collect::<Vec<_>>(),
+    ));
     let mut lines = Vec::new();
-    if let Err(err) = bidlake_query::write_batches(&result.batches, Format::Json, &mut lines) {
-        return error(StatusCode::INTERNAL_SERVER_ERROR, &err.to_string());
+    for batch in &result.batches {
+        let renamed = match RecordBatch::try_new(positional.clone(), batch.columns().to_vec()) {
+            Ok(renamed) => renamed,
+            Err(err) => return error(StatusCode::INTERNAL_SERVER_ERROR, &err.to_string()),
+        };
+        if let Err(err) = bidlake_query::write_batches(&[renamed], Format::Json, &mut lines) {
+            return error(StatusCode::INTERNAL_SERVER_ERROR, &err.to_string());
+        }
     }
-    // NDJSON objects to rows as arrays in the columns' order (null where a value is null).
-    let names: Vec<&str> = result.schema.fields().iter().map(|f| f.name().as_str()).collect();
+    let width = result.schema.fields().len();
     let rows: Vec<serde_json::Value> = String::from_utf8_lossy(&lines)
         .lines()
         .filter_map(|line| serde_json::from_str::<serde_json::Map<_, _>>(line).ok())
-        .map(|object| names.iter().map(|n| object.get(*n).cloned().unwrap_or_default()).collect())
+        .map(|object| {
+            (0..width).map(|i| object.get(&i.to_string()).cloned().unwrap_or_default()).collect()
+        })
         .collect();
     let body = serde_json::json!({
         "columns": columns,

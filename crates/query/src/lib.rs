@@ -27,7 +27,7 @@ use bidlake_lake::{IcebergContext, Lake};
 use crate::metadata_tables::{Kind, MetadataTable};
 use crate::table::PinnedTable;
 
-pub use datafusion::arrow::datatypes::SchemaRef;
+pub use datafusion::arrow::datatypes::{Schema, SchemaRef};
 pub use datafusion::arrow::ipc::writer::StreamWriter;
 pub use datafusion::arrow::record_batch::RecordBatch;
 pub use datafusion::prelude::SessionContext;
