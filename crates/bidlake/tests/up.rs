@@ -518,11 +518,12 @@ fn the_analytics_page_shows_the_numbers_bidlake_query_gives_and_filters_change_t
         assert!(std::time::Instant::now() < deadline, "not all 3,000 requests ingested: {now:?}");
     }
     let requests = query(&format!("SELECT COUNT(*) {counted}"));
+    let flags = "r.is_test_traffic IS NOT TRUE AND r.is_private_ip IS NOT TRUE";
     let responses = query(&format!(
-        "SELECT COUNT(DISTINCT s.response_id) FROM db.bid_responses s JOIN db.bid_requests r ON s.request_id = r.request_id WHERE r.is_test_traffic IS NOT TRUE AND r.is_private_ip IS NOT TRUE"
+        "SELECT COUNT(DISTINCT s.response_id) FROM db.bid_responses s JOIN db.bid_requests r ON s.request_id = r.request_id WHERE {flags}"
     ));
     let revenue = query(&format!(
-        "SELECT SUM(i.win_price_usd) / 1000 FROM db.impressions i JOIN db.bid_requests r ON i.request_id = r.request_id WHERE r.is_test_traffic IS NOT TRUE AND r.is_private_ip IS NOT TRUE"
+        "SELECT SUM(i.win_price_usd) / 1000 FROM db.impressions i JOIN db.bid_requests r ON i.request_id = r.request_id WHERE {flags}"
     ));
     let usa = query(&format!("SELECT COUNT(*) {counted} AND r.device_geo_country = 'USA'"));
 
