@@ -209,6 +209,8 @@ fn check(code: &str, out: &str) {
             assert!(out.contains(column), "no {column}: {out}");
         }
         assert!(out.contains("Desktop") || out.contains("Mobile"), "{out}");
+    } else if code.starts_with("curl -s -X POST") {
+        assert!(out.contains("\"columns\"") && out.contains("\"requests\""), "{out}");
     } else if code.starts_with("bidlake aggregate --once") {
         assert!(out.contains("bidder_id") && out.contains("dsp-"), "{out}");
     } else if code == "bidlake status" {
