@@ -41,4 +41,21 @@ impl Error {
     }
 }
 
+impl Error {
+    /// What waiting cannot fix: a missing table or one with another schema (run `bidlake
+    /// setup`), a bad setting.
+    pub fn is_for_a_person(&self) -> bool {
+        matches!(
+            self,
+            Error::Config(_)
+                | Error::TableDefinition(_)
+                | Error::Lake(
+                    bidlake_lake::Error::MissingTable { .. }
+                        | bidlake_lake::Error::SchemaMismatch { .. }
+                        | bidlake_lake::Error::Config(_)
+                )
+        )
+    }
+}
+
 pub type Result<T, E = Error> = std::result::Result<T, E>;

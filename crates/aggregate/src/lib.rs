@@ -97,7 +97,7 @@ pub async fn run(
                     "aggregated"
                 ),
                 Ok(_) => {}
-                Err(err) if once => return Err(err),
+                Err(err) if once || err.is_for_a_person() => return Err(err),
                 Err(err) => tracing::warn!(
                     table = table.name(),
                     error = %bidlake_lake::error_chain(&err),
@@ -125,6 +125,7 @@ pub async fn round(
     cache: &mut ManifestCache,
 ) -> Result<RoundReport> {
     let target = lake.load_table(aggregate.name()).await?;
+    bidlake_lake::setup::require_compatible(lake, &aggregate.definition()?, &target)?;
     let reaches = aggregate.reaches();
     let mut sources: BTreeMap<EventTable, Table> = BTreeMap::new();
     for reach in &reaches {

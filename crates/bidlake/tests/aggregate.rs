@@ -297,3 +297,15 @@ fn up_with_a_backfill_fills_three_hours_and_keeps_the_aggregates_current() {
     run_ok(bidlake_lake_command(env!("CARGO_BIN_EXE_bidlake"), dir).args(["aggregate", "--once"]));
     assert_aggregates_equal_the_oracle(dir);
 }
+
+#[test]
+fn aggregate_without_setup_says_what_to_run_and_exits() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = bidlake_lake_command(env!("CARGO_BIN_EXE_bidlake"), dir.path())
+        .args(["aggregate", "--aggregate-interval", "100ms"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "a missing table is not waited on forever");
+    assert!(stderr.contains("run `bidlake setup` first"), "{stderr}");
+}

@@ -328,12 +328,23 @@ fn http_send(
     content_type: &str,
     body: &str,
 ) -> (u16, String, Vec<u8>) {
+    http_send_with(port, method, path, &[("Content-Type", content_type)], body)
+}
+
+fn http_send_with(
+    port: u16,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &str,
+) -> (u16, String, Vec<u8>) {
     use std::io::{Read, Write};
     let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).expect("connecting");
     stream.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
+    let headers: String = headers.iter().map(|(k, v)| format!("{k}: {v}\r\n")).collect();
     write!(
         stream,
-        "{method} {path} HTTP/1.0\r\nHost: 127.0.0.1\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        "{method} {path} HTTP/1.0\r\nHost: 127.0.0.1\r\n{headers}Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
         body.len()
     )
     .unwrap();
@@ -557,6 +568,42 @@ fn the_analytics_page_shows_the_numbers_bidlake_query_gives_and_filters_change_t
     );
     assert!(std::fs::read(&png).expect("the screenshot").starts_with(b"\x89PNG"));
 
+    let status = Command::new("kill").args(["-INT", &child.id().to_string()]).status().unwrap();
+    assert!(status.success());
+    assert!(child.wait().unwrap().success());
+}
+
+#[test]
+fn the_query_api_needs_the_catalog_token_when_one_is_set() {
+    let data = tempfile::tempdir().expect("temp dir");
+    let ports = Ports::free();
+    let mut child = bidlake()
+        .args(["up", "--rate", "10"])
+        .args(ports.args())
+        .arg("--data-dir")
+        .arg(data.path())
+        .env("CATALOG_TOKEN", "sesame-42")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("starting bidlake up");
+    let port = ports.dashboard;
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(std::time::Instant::now() < deadline, "the dashboard never answered");
+        std::thread::sleep(Duration::from_millis(300));
+    }
+    let (status, answer) = api_query(port, serde_json::json!({ "sql": "SELECT 1 AS one" }));
+    assert_eq!(status, 401, "{answer}");
+    assert!(answer["error"].as_str().unwrap().contains("CATALOG_TOKEN"), "{answer}");
+    let (status, _, body) = http_send_with(
+        port,
+        "POST",
+        "/api/query",
+        &[("Content-Type", "application/json"), ("Authorization", "Bearer sesame-42")],
+        r#"{"sql": "SELECT 1 AS one"}"#,
+    );
+    assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
     let status = Command::new("kill").args(["-INT", &child.id().to_string()]).status().unwrap();
     assert!(status.success());
     assert!(child.wait().unwrap().success());
