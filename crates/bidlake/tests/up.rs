@@ -496,6 +496,7 @@ fn the_analytics_page_shows_the_numbers_bidlake_query_gives_and_filters_change_t
     let ports = Ports::free();
     let mut child = bidlake()
         .args(["up", "--rate", "0", "--count", "3000", "--commit-interval", "1s", "--seed", "9"])
+        .args(["--aggregate-interval", "1s"])
         .args(ports.args())
         .arg("--data-dir")
         .arg(data.path())
@@ -512,7 +513,7 @@ fn the_analytics_page_shows_the_numbers_bidlake_query_gives_and_filters_change_t
     // Everything generated (3,000 requests and their funnel) is in the tables, and stays.
     let deadline = std::time::Instant::now() + Duration::from_secs(90);
     let counted = "FROM db.bid_requests r WHERE r.is_test_traffic IS NOT TRUE AND r.is_private_ip IS NOT TRUE";
-    let mut last = (-1.0, -1.0);
+    let mut last = (-1.0, -1.0, -1.0);
     loop {
         std::thread::sleep(Duration::from_secs(2));
         if std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
@@ -521,6 +522,7 @@ fn the_analytics_page_shows_the_numbers_bidlake_query_gives_and_filters_change_t
         let now = (
             query("SELECT COUNT(*) FROM db.bid_requests"),
             query("SELECT COUNT(*) FROM db.impressions"),
+            query("SELECT SUM(bid_requests) FROM db.hourly_funnel_by_publisher"),
         );
         if now.0 == 3000.0 && now == last {
             break;
@@ -553,10 +555,26 @@ fn the_analytics_page_shows_the_numbers_bidlake_query_gives_and_filters_change_t
     assert_eq!(all.matches("class=\"stage\"").count(), 4, "{all}");
     assert!(all.matches("class=\"revenue\"").count() >= 5);
     assert!(all.matches("class=\"point\"").count() >= 3);
+    // Without filters the hourly panel and the countries come from the aggregate tables; a
+    // device filter (which they do not carry) reads the event tables.
+    assert!(all.contains("from db.hourly_funnel_by_publisher"), "{all}");
+    assert!(all.contains("from db.hourly_impressions_by_geo"), "{all}");
+    let requests_shown: f64 = all
+        .split("bid requests per hour")
+        .nth(1)
+        .and_then(|rest| rest.split("<title>").nth(1))
+        .and_then(|title| title.split(": ").nth(1))
+        .and_then(|n| n.split('<').next())
+        .map(|n| n.replace([',', '.'], "").parse().unwrap())
+        .expect("a point with its value");
+    assert_eq!(requests_shown, requests, "the aggregate's hour holds every counted request");
     for id in ["top-publishers", "top-bidders", "top-creatives"] {
         let table = all.split(&format!("id=\"{id}\"")).nth(1).unwrap();
         assert!(table.split("</table>").next().unwrap().matches("<tr>").count() >= 3, "{id}");
     }
+    let desktop = page("range=0&device=Desktop");
+    assert!(desktop.contains("from the event tables"));
+    assert!(data_value(&desktop, "kpi-requests") < requests);
     let filtered = page("range=0&country=USA");
     assert_eq!(data_value(&filtered, "kpi-requests"), usa);
     assert!(usa > 0.0 && usa < requests, "the filter changed the figures");
