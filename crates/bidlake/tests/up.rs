@@ -81,6 +81,26 @@ fn start_up(data_dir: &std::path::Path, ports: Ports) -> Child {
     child
 }
 
+/// Starts `up` with `args` (and `env`) on `ports`, output discarded; returns at once.
+fn spawn_up(
+    data_dir: &std::path::Path,
+    ports: Ports,
+    args: &[&str],
+    env: &[(&str, &str)],
+) -> Child {
+    bidlake()
+        .arg("up")
+        .args(args)
+        .args(ports.args())
+        .arg("--data-dir")
+        .arg(data_dir)
+        .envs(env.iter().copied())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("starting bidlake up")
+}
+
 /// Waits (up to a minute) until `bid_requests` holds at least `n` rows; returns how many.
 fn wait_for_rows(data_dir: &std::path::Path, n: usize) -> usize {
     let deadline = std::time::Instant::now() + Duration::from_secs(60);
@@ -379,16 +399,21 @@ fn url_encode(text: &str) -> String {
 fn the_sql_console_and_query_api_run_export_plot_and_refuse_what_they_must() {
     let data = tempfile::tempdir().expect("temp dir");
     let ports = Ports::free();
-    let mut child = bidlake()
-        .args(["up", "--rate", "200", "--commit-interval", "1s", "--query-timeout", "3s"])
-        .args(["--query-max-rows", "500"])
-        .args(ports.args())
-        .arg("--data-dir")
-        .arg(data.path())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("starting bidlake up");
+    let up = spawn_up(
+        data.path(),
+        ports,
+        &[
+            "--rate",
+            "200",
+            "--commit-interval",
+            "1s",
+            "--query-timeout",
+            "3s",
+            "--query-max-rows",
+            "500",
+        ],
+        &[],
+    );
     let port = ports.dashboard;
     let deadline = std::time::Instant::now() + Duration::from_secs(60);
     loop {
@@ -478,9 +503,7 @@ fn the_sql_console_and_query_api_run_export_plot_and_refuse_what_they_must() {
     );
     assert!(std::fs::read(&png).expect("the screenshot").starts_with(b"\x89PNG"));
 
-    let status = Command::new("kill").args(["-INT", &child.id().to_string()]).status().unwrap();
-    assert!(status.success());
-    assert!(child.wait().unwrap().success());
+    interrupt(up);
 }
 
 /// `data-value` of the element with `id` in a rendered page.
@@ -494,16 +517,23 @@ fn data_value(dom: &str, id: &str) -> f64 {
 fn the_analytics_page_shows_the_numbers_bidlake_query_gives_and_filters_change_them() {
     let data = tempfile::tempdir().expect("temp dir");
     let ports = Ports::free();
-    let mut child = bidlake()
-        .args(["up", "--rate", "0", "--count", "3000", "--commit-interval", "1s", "--seed", "9"])
-        .args(["--aggregate-interval", "1s"])
-        .args(ports.args())
-        .arg("--data-dir")
-        .arg(data.path())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("starting bidlake up");
+    let up = spawn_up(
+        data.path(),
+        ports,
+        &[
+            "--rate",
+            "0",
+            "--count",
+            "3000",
+            "--commit-interval",
+            "1s",
+            "--seed",
+            "9",
+            "--aggregate-interval",
+            "1s",
+        ],
+        &[],
+    );
     let port = ports.dashboard;
     let query = |sql: &str| -> f64 {
         let (status, answer) = api_query(port, serde_json::json!({ "sql": sql }));
@@ -586,25 +616,14 @@ fn the_analytics_page_shows_the_numbers_bidlake_query_gives_and_filters_change_t
     );
     assert!(std::fs::read(&png).expect("the screenshot").starts_with(b"\x89PNG"));
 
-    let status = Command::new("kill").args(["-INT", &child.id().to_string()]).status().unwrap();
-    assert!(status.success());
-    assert!(child.wait().unwrap().success());
+    interrupt(up);
 }
 
 #[test]
 fn the_query_api_needs_the_catalog_token_when_one_is_set() {
     let data = tempfile::tempdir().expect("temp dir");
     let ports = Ports::free();
-    let mut child = bidlake()
-        .args(["up", "--rate", "10"])
-        .args(ports.args())
-        .arg("--data-dir")
-        .arg(data.path())
-        .env("CATALOG_TOKEN", "sesame-42")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("starting bidlake up");
+    let up = spawn_up(data.path(), ports, &["--rate", "10"], &[("CATALOG_TOKEN", "sesame-42")]);
     let port = ports.dashboard;
     let deadline = std::time::Instant::now() + Duration::from_secs(60);
     while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
@@ -622,7 +641,5 @@ fn the_query_api_needs_the_catalog_token_when_one_is_set() {
         r#"{"sql": "SELECT 1 AS one"}"#,
     );
     assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
-    let status = Command::new("kill").args(["-INT", &child.id().to_string()]).status().unwrap();
-    assert!(status.success());
-    assert!(child.wait().unwrap().success());
+    interrupt(up);
 }
