@@ -471,6 +471,22 @@ fn the_sql_console_and_query_api_run_export_plot_and_refuse_what_they_must() {
     let (status, answer) = api_query(port, serde_json::json!({ "sql": never_ends }));
     assert_eq!(status, 504, "{answer}");
     assert!(answer["error"].as_str().unwrap().contains("QUERY_TIMEOUT"), "{answer}");
+    // Cancelled by its id (the console's Cancel button), it stops before the timeout.
+    let slow = std::thread::spawn(move || {
+        api_query(port, serde_json::json!({ "sql": never_ends, "id": "slow-1" }))
+    });
+    let cancel = || {
+        let body = r#"{"id": "slow-1"}"#;
+        http_send(port, "POST", "/api/query/cancel", "application/json", body).0
+    };
+    let deadline = std::time::Instant::now() + Duration::from_secs(2);
+    while cancel() != 200 {
+        assert!(std::time::Instant::now() < deadline, "the query never showed up to cancel");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let (status, answer) = slow.join().unwrap();
+    assert_eq!(status, 409, "cancelled, not timed out: {answer}");
+    assert_eq!(cancel(), 404, "a finished query is no longer known");
     let (status, _) = api_query(port, serde_json::json!({ "sql": "SELECT 1 AS one" }));
     assert_eq!(status, 200, "the server serves on after a cancelled query");
 

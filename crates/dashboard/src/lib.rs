@@ -285,6 +285,7 @@ impl Dashboard {
             .route("/analytics", get(analytics_page))
             .route("/api/status", get(api_status))
             .route("/api/query", get(query_api::get_query).post(query_api::post_query))
+            .route("/api/query/cancel", axum::routing::post(query_api::cancel_query))
             .route("/api/examples", get(examples))
             .route("/metrics", get(metrics))
             .with_state(self.clone())

@@ -1,8 +1,8 @@
 //! `POST /api/query` (and `GET /api/query?sql=...`): SQL over the lake for the SQL console and
 //! the analytics page, through the same engine and table names as `bidlake query`, read-only.
 //! One heavy query cannot take the platform down: results stop at `max_rows` (the rest of the
-//! plan is not computed), a query is cancelled after `timeout` or when its client goes away (the
-//! handler's future, and with it the plan, is dropped), and only `concurrency` run at once.
+//! plan is not computed), a query is cancelled after `timeout` or when `POST /api/query/cancel`
+//! names its id (its plan is dropped, which stops it), and only `concurrency` run at once.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -38,18 +38,67 @@ impl Default for QueryLimits {
     }
 }
 
-/// The limits and the turns of running queries.
+/// The limits and the turns of running queries, and how to cancel those that gave an id.
 #[derive(Debug)]
 pub(crate) struct QueryService {
     limits: QueryLimits,
     turns: Semaphore,
+    cancels: std::sync::Mutex<std::collections::HashMap<String, Arc<tokio::sync::Notify>>>,
 }
 
 impl QueryService {
     pub(crate) fn new(limits: QueryLimits) -> Self {
         let turns = Semaphore::new(limits.concurrency.max(1));
-        Self { limits, turns }
+        Self { limits, turns, cancels: Default::default() }
     }
+
+    fn cancels(
+        &self,
+    ) -> std::sync::MutexGuard<'_, std::collections::HashMap<String, Arc<tokio::sync::Notify>>>
+    {
+        self.cancels.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
+#[derive(Debug, Deserialize)]
+pub(crate) struct CancelRequest {
+    id: String,
+}
+
+/// `POST /api/query/cancel` `{"id": ...}`: stops the query that was sent with that id.
+pub(crate) async fn cancel_query(
+    State(dashboard): State<Arc<Dashboard>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    if let Some(refused) = unauthorized(&dashboard.query, &headers) {
+        return refused;
+    }
+    let Ok(request) = serde_json::from_slice::<CancelRequest>(&body) else {
+        return error(StatusCode::BAD_REQUEST, "send {\"id\": ...} of the query to cancel");
+    };
+    match dashboard.query.cancels().get(&request.id) {
+        Some(notify) => {
+            notify.notify_one();
+            ([(CONTENT_TYPE, "application/json")], r#"{"cancelled":true}"#).into_response()
+        }
+        None => error(StatusCode::NOT_FOUND, "no running query has that id"),
+    }
+}
+
+/// The refusal of a request without the token, when one is set.
+fn unauthorized(service: &QueryService, headers: &HeaderMap) -> Option<Response> {
+    let token = service.limits.token.as_ref()?;
+    let given = headers
+        .get(AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")));
+    (given != Some(token.expose())).then(|| {
+        error(
+            StatusCode::UNAUTHORIZED,
+            "this server requires `Authorization: Bearer <token>` (its CATALOG_TOKEN)",
+        )
+    })
 }
 
 /// What a result is sent as.
@@ -68,6 +117,8 @@ pub(crate) struct QueryRequest {
     format: Option<String>,
     /// Fewer rows than the server's limit.
     limit: Option<usize>,
+    /// A name for the query, to cancel it by (`POST /api/query/cancel`).
+    id: Option<String>,
 }
 
 fn error(status: StatusCode, message: &str) -> Response {
@@ -121,17 +172,8 @@ pub(crate) async fn post_query(
 
 async fn answer(dashboard: &Dashboard, headers: &HeaderMap, request: QueryRequest) -> Response {
     let service = &dashboard.query;
-    if let Some(token) = &service.limits.token {
-        let given = headers
-            .get(AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")));
-        if given != Some(token.expose()) {
-            return error(
-                StatusCode::UNAUTHORIZED,
-                "this server requires `Authorization: Bearer <token>` (its CATALOG_TOKEN)",
-            );
-        }
+    if let Some(refused) = unauthorized(service, headers) {
+        return refused;
     }
     let Some(sql) = request.sql else {
         return error(StatusCode::BAD_REQUEST, "no SQL: send it as the body, or as {\"sql\": ...}");
@@ -155,7 +197,21 @@ async fn answer(dashboard: &Dashboard, headers: &HeaderMap, request: QueryReques
         let ctx = bidlake_query::session(&dashboard.sources.lake, Reading::default()).await?;
         bidlake_query::run_limited(&ctx, &sql, max_rows).await
     };
-    let result = match tokio::time::timeout(timeout, run).await {
+    let cancel = Arc::new(tokio::sync::Notify::new());
+    if let Some(id) = &request.id {
+        service.cancels().insert(id.clone(), cancel.clone());
+    }
+    let outcome = tokio::select! {
+        outcome = tokio::time::timeout(timeout, run) => Some(outcome),
+        () = cancel.notified() => None,
+    };
+    if let Some(id) = &request.id {
+        service.cancels().remove(id);
+    }
+    let Some(outcome) = outcome else {
+        return error(StatusCode::CONFLICT, "the query was cancelled");
+    };
+    let result = match outcome {
         Ok(Ok(result)) => result,
         Ok(Err(err)) => return error(StatusCode::BAD_REQUEST, &err.to_string()),
         Err(_) => {
