@@ -132,7 +132,6 @@ pub enum EventTable {
 }
 
 /// Runs `$body` with `$T` naming the table type of an [`EventTable`].
-#[macro_export]
 macro_rules! with_event_table {
     ($table:expr, $T:ident => $body:expr) => {
         match $table {
@@ -172,10 +171,6 @@ impl EventTable {
     /// See [`Table::CREATED_COLUMNS`].
     pub fn created_columns(self) -> usize {
         with_event_table!(self, T => T::CREATED_COLUMNS)
-    }
-
-    pub fn unique_columns(self) -> &'static [&'static str] {
-        with_event_table!(self, T => T::UNIQUE_COLUMNS)
     }
 
     pub fn schema(self) -> Result<Schema> {
