@@ -130,6 +130,19 @@ fn spawn(command: &mut Command) -> Child {
     command.stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap()
 }
 
+/// Spawns with stderr appended to `log`, so a failure can show what the process said.
+fn spawn_logged(command: &mut Command, log: &Path) -> Child {
+    let file = std::fs::OpenOptions::new().create(true).append(true).open(log).unwrap();
+    command.stdout(Stdio::null()).stderr(file).spawn().unwrap()
+}
+
+/// The last lines of a log, for a failure message.
+fn tail(log: &Path) -> String {
+    let text = std::fs::read_to_string(log).unwrap_or_default();
+    let lines: Vec<&str> = text.lines().collect();
+    lines[lines.len().saturating_sub(30)..].join("\n")
+}
+
 fn kill(child: &mut Child) {
     let _ = child.kill();
     let _ = child.wait();
@@ -165,32 +178,52 @@ fn aggregates_equal_sql_over_the_event_tables_after_kills_during_a_backfill_and_
         "--click-rate",
         "0.2",
     ]));
+    let logs = tempfile::tempdir().unwrap();
+    let (ingest_log, aggregate_log) =
+        (logs.path().join("ingest.log"), logs.path().join("aggregate.log"));
     let ingest = || {
-        spawn(bidlake(&broker, dir).args([
-            "ingest",
-            "--commit-interval",
-            "300ms",
-            "--assignment",
-            "all",
-            "--duration",
-            "120s",
-        ]))
+        spawn_logged(
+            bidlake(&broker, dir).args([
+                "ingest",
+                "--commit-interval",
+                "300ms",
+                "--assignment",
+                "all",
+                "--duration",
+                "600s",
+            ]),
+            &ingest_log,
+        )
     };
-    let aggregator =
-        || spawn(bidlake(&broker, dir).args(["aggregate", "--aggregate-interval", "200ms"]));
+    let aggregator = || {
+        spawn_logged(
+            bidlake(&broker, dir).args(["aggregate", "--aggregate-interval", "200ms"]),
+            &aggregate_log,
+        )
+    };
     // Each aggregator is killed at a random point after its first commit, so every one of them
     // resumes from what the one before recorded.
     let rounds = || -> u32 {
         let sql = "SELECT COUNT(*) FROM db.\"hourly_funnel_by_publisher$snapshots\"";
         rows(dir, sql)[0].parse().unwrap()
     };
-    let started = Instant::now();
     for kill_number in 1..=4 {
         let (mut i, mut a) = (ingest(), aggregator());
         let before = rounds();
+        // Generous: a round recomputes every hour the backfill touched, in a debug build, on a
+        // machine the other suites load too.
+        let started = Instant::now();
         while rounds() == before {
-            assert!(started.elapsed() < Duration::from_secs(120), "no aggregate round committed");
-            std::thread::sleep(Duration::from_millis(100));
+            if let Ok(Some(exit)) = a.try_wait() {
+                panic!("aggregator {kill_number} exited ({exit}):\n{}", tail(&aggregate_log));
+            }
+            assert!(
+                started.elapsed() < Duration::from_secs(180),
+                "aggregator {kill_number} committed no round in 180 s:\n{}\ningest:\n{}",
+                tail(&aggregate_log),
+                tail(&ingest_log)
+            );
+            std::thread::sleep(Duration::from_millis(200));
         }
         std::thread::sleep(random_pause());
         kill(&mut a);
