@@ -451,6 +451,21 @@ fn the_sql_console_and_query_api_run_export_plot_and_refuse_what_they_must() {
     let group_by = "SELECT device_geo_country, COUNT(*) AS requests FROM db.bid_requests \
                     GROUP BY 1 ORDER BY 2 DESC";
 
+    // Each query sees the commits made since the one before: the server keeps the manifests it
+    // has read (one cache for every table it loads), and a new commit's are new files.
+    let count = || {
+        let sql = "SELECT COUNT(DISTINCT request_id) FROM db.bid_requests";
+        let (status, answer) = api_query(port, serde_json::json!({ "sql": sql }));
+        assert_eq!(status, 200, "{answer}");
+        answer["rows"][0][0].as_u64().expect("a count")
+    };
+    let first = count();
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while count() <= first {
+        assert!(std::time::Instant::now() < deadline, "the API still counts {first} rows");
+        std::thread::sleep(Duration::from_millis(500));
+    }
+
     // The API: JSON with types, the server's row limit, CSV, Arrow IPC.
     let (status, answer) = api_query(port, serde_json::json!({ "sql": group_by }));
     assert_eq!(status, 200, "{answer}");

@@ -1,6 +1,7 @@
 use std::collections::HashMap;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
+use iceberg::io::ObjectCache;
 use iceberg::table::Table;
 use iceberg::{Catalog, CatalogBuilder, ErrorKind, NamespaceIdent, TableIdent};
 use iceberg_catalog_rest::RestCatalogBuilder;
@@ -15,7 +16,14 @@ use crate::{Error, IcebergContext, Result};
 pub struct Lake {
     pub config: LakeConfig,
     pub catalog: Arc<dyn Catalog>,
+    /// Manifests and manifest lists that queries read, shared by the tables this process loads
+    /// ([`Lake::for_reading`]).
+    read_cache: Arc<OnceLock<Arc<ObjectCache>>>,
 }
+
+/// What the shared read cache may hold (estimated decoded size): the manifests of a few
+/// hundred commits of every table.
+const READ_CACHE_BYTES: u64 = 64 * 1024 * 1024;
 
 impl std::fmt::Debug for Lake {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -76,7 +84,7 @@ pub async fn open_lake(config: LakeConfig) -> Result<Lake> {
             Arc::new(catalog)
         }
     };
-    Ok(Lake { config, catalog })
+    Ok(Lake { config, catalog, read_cache: Arc::default() })
 }
 
 impl Lake {
@@ -86,6 +94,26 @@ impl Lake {
 
     pub fn ident(&self, table: &str) -> TableIdent {
         TableIdent::new(self.namespace(), table.to_owned())
+    }
+
+    /// `table`, reading its manifests through a cache that every table this process loaded
+    /// from the lake shares, so that a process that queries again and again (the dashboard, the
+    /// aggregator) decodes each manifest once instead of on every query: manifests are
+    /// immutable and cached by path, so a newer version of the table reads only its new ones.
+    /// Only for the SQL catalog: a REST catalog may give each table its own credentials, and
+    /// the cache reads with those of the first table.
+    pub fn for_reading(&self, table: Table) -> Table {
+        if !matches!(self.config.catalog, CatalogKind::Sql { .. }) {
+            return table;
+        }
+        let cache = self.read_cache.get_or_init(|| {
+            Arc::new(ObjectCache::new_with_capacity(
+                table.file_io().clone(),
+                READ_CACHE_BYTES,
+                None,
+            ))
+        });
+        table.with_object_cache(Arc::clone(cache))
     }
 
     /// Loads a table, or says to run `setup` when it does not exist.

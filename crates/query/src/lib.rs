@@ -87,6 +87,7 @@ pub async fn session(lake: &Lake, reading: Reading) -> Result<SessionContext> {
                 .load_table(&ident)
                 .await
                 .context(|| format!("loading table {ident}"))?;
+            let table = lake.for_reading(table);
             let Some((provider, snapshot_id)) = provider(table.clone(), at).await? else {
                 continue;
             };
@@ -134,7 +135,9 @@ pub async fn session_over(
     let schema = MemorySchemaProvider::new();
     for table in tables {
         let ident = table.identifier().clone();
-        if let Some((provider, _)) = provider(table.clone(), TimeTravel::Current).await? {
+        if let Some((provider, _)) =
+            provider(lake.for_reading(table.clone()), TimeTravel::Current).await?
+        {
             schema
                 .register_table(ident.name().to_owned(), Arc::new(provider))
                 .map_err(|source| Error::datafusion(format!("registering {ident}"), source))?;

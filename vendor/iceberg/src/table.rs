@@ -260,6 +260,13 @@ impl Table {
         &self.file_io
     }
 
+    /// bidlake patch: the table reads manifests and manifest lists through `cache`, which
+    /// other tables may share (they are immutable files, cached by path).
+    pub fn with_object_cache(mut self, cache: Arc<ObjectCache>) -> Self {
+        self.object_cache = cache;
+        self
+    }
+
     /// Returns this table's object cache
     pub(crate) fn object_cache(&self) -> Arc<ObjectCache> {
         self.object_cache.clone()

@@ -55,7 +55,9 @@ mod storage;
 pub use file_io::*;
 pub use storage::*;
 
+// bidlake patch: the cache is public, so that one can be shared by the tables of a process.
 pub(crate) mod object_cache;
+pub use object_cache::ObjectCache;
 
 pub(crate) fn is_truthy(value: &str) -> bool {
     ["true", "t", "1", "on"].contains(&value.to_lowercase().as_str())

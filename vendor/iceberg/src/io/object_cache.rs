@@ -27,6 +27,10 @@ use crate::spec::{
 use crate::{Error, ErrorKind, Result};
 
 const DEFAULT_CACHE_SIZE_BYTES: u64 = 32 * 1024 * 1024; // 32MB
+// bidlake patch: estimated heap bytes of a decoded entry (a data file's path, partition and
+// per-column statistics; a manifest's path and partition summaries).
+const MANIFEST_ENTRY_BYTES: usize = 2048;
+const LIST_ENTRY_BYTES: usize = 256;
 
 #[derive(Clone, Debug)]
 pub(crate) enum CachedItem {
@@ -58,7 +62,8 @@ impl ObjectCache {
 
     /// Creates a new [`ObjectCache`]
     /// with a specific cache size
-    pub(crate) fn new_with_capacity(
+    // bidlake patch: public, to build one cache shared by many tables (`Table::with_object_cache`).
+    pub fn new_with_capacity(
         file_io: FileIO,
         cache_size_bytes: u64,
         encryption_manager: Option<Arc<EncryptionManager>>,
@@ -68,10 +73,14 @@ impl ObjectCache {
         } else {
             Self {
                 cache: moka::future::Cache::builder()
+                    // bidlake patch: weigh what an item holds, not only its outer struct
+                    // (a few hundred bytes whatever its entries), so the capacity bounds memory.
                     .weigher(|_, val: &CachedItem| match val {
-                        CachedItem::ManifestList(item) => size_of_val(item.as_ref()),
-                        CachedItem::Manifest(item) => size_of_val(item.as_ref()),
-                    } as u32)
+                        CachedItem::ManifestList(item) => size_of_val(item.as_ref())
+                            .saturating_add(item.entries().len().saturating_mul(LIST_ENTRY_BYTES)),
+                        CachedItem::Manifest(item) => size_of_val(item.as_ref())
+                            .saturating_add(item.entries().len().saturating_mul(MANIFEST_ENTRY_BYTES)),
+                    }.min(u32::MAX as usize) as u32)
                     .max_capacity(cache_size_bytes)
                     .build(),
                 file_io,
