@@ -161,16 +161,17 @@ fn aggregates_equal_sql_over_the_event_tables_after_kills_during_a_backfill_and_
     let dir = dir.path();
     run_ok(bidlake(&broker, dir).arg("setup"));
 
-    // Three hours of history at 2 requests/s, its funnel included, produced while ingest and
-    // the aggregator run and are killed.
+    // Three hours of history at 2 requests/s, its funnel included, then live traffic at that
+    // rate, produced while ingest and the aggregator run and are killed. The live traffic gives
+    // every aggregator new rows to aggregate, however fast the history went in.
     let mut generator = spawn(bidlake(&broker, dir).args([
         "gen",
         "--backfill-hours",
         "3",
         "--rate",
         "2",
-        "--count",
-        "21600",
+        "--duration",
+        "20m",
         "--seed",
         "21",
         "--win-rate",
@@ -231,6 +232,8 @@ fn aggregates_equal_sql_over_the_event_tables_after_kills_during_a_backfill_and_
         kill(&mut i);
         assert!(rounds() >= kill_number);
     }
+    let stopped = Command::new("kill").args(["-TERM", &generator.id().to_string()]).status();
+    assert!(stopped.unwrap().success());
     assert!(generator.wait().unwrap().success(), "gen failed");
 
     // Ingest catches up; the aggregator, killed and restarted, catches up from what it recorded.
