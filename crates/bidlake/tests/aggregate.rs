@@ -126,14 +126,50 @@ fn same_row(expected: &str, actual: &str) -> bool {
         })
 }
 
-fn spawn(command: &mut Command) -> Child {
-    command.stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap()
+/// A process the test started: sent `on_drop` (and waited for) if the test ends while it runs,
+/// a failed assertion included, so that no ingest, aggregator or `up` outlives its test.
+struct Running {
+    child: Option<Child>,
+    on_drop: &'static str,
+}
+
+impl Running {
+    /// How the process exited, if it has.
+    fn exited(&mut self) -> Option<std::process::ExitStatus> {
+        self.child.as_mut().and_then(|c| c.try_wait().ok().flatten())
+    }
+
+    /// Sends `signal` (`KILL`, `TERM`, `INT`) and waits for the process to exit.
+    fn stop(mut self, signal: &str) -> std::process::ExitStatus {
+        let mut child = self.child.take().expect("running");
+        signal_process(&child, signal);
+        child.wait().unwrap()
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            signal_process(&child, self.on_drop);
+            let _ = child.wait();
+        }
+    }
+}
+
+fn signal_process(child: &Child, signal: &str) {
+    let _ = Command::new("kill").arg(format!("-{signal}")).arg(child.id().to_string()).status();
+}
+
+fn spawn(command: &mut Command) -> Running {
+    let child = command.stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap();
+    Running { child: Some(child), on_drop: "KILL" }
 }
 
 /// Spawns with stderr appended to `log`, so a failure can show what the process said.
-fn spawn_logged(command: &mut Command, log: &Path) -> Child {
+fn spawn_logged(command: &mut Command, log: &Path) -> Running {
     let file = std::fs::OpenOptions::new().create(true).append(true).open(log).unwrap();
-    command.stdout(Stdio::null()).stderr(file).spawn().unwrap()
+    let child = command.stdout(Stdio::null()).stderr(file).spawn().unwrap();
+    Running { child: Some(child), on_drop: "KILL" }
 }
 
 /// The last lines of a log, for a failure message.
@@ -141,11 +177,6 @@ fn tail(log: &Path) -> String {
     let text = std::fs::read_to_string(log).unwrap_or_default();
     let lines: Vec<&str> = text.lines().collect();
     lines[lines.len().saturating_sub(30)..].join("\n")
-}
-
-fn kill(child: &mut Child) {
-    let _ = child.kill();
-    let _ = child.wait();
 }
 
 /// A pseudo-random pause of 0.3 to 2.3 s (no RNG crate for one number).
@@ -164,7 +195,7 @@ fn aggregates_equal_sql_over_the_event_tables_after_kills_during_a_backfill_and_
     // Three hours of history at 2 requests/s, its funnel included, then live traffic at that
     // rate, produced while ingest and the aggregator run and are killed. The live traffic gives
     // every aggregator new rows to aggregate, however fast the history went in.
-    let mut generator = spawn(bidlake(&broker, dir).args([
+    let generator = spawn(bidlake(&broker, dir).args([
         "gen",
         "--backfill-hours",
         "3",
@@ -209,13 +240,13 @@ fn aggregates_equal_sql_over_the_event_tables_after_kills_during_a_backfill_and_
         rows(dir, sql)[0].parse().unwrap()
     };
     for kill_number in 1..=4 {
-        let (mut i, mut a) = (ingest(), aggregator());
+        let (i, mut a) = (ingest(), aggregator());
         let before = rounds();
         // Generous: a round recomputes every hour the backfill touched, in a debug build, on a
         // machine the other suites load too.
         let started = Instant::now();
         while rounds() == before {
-            if let Ok(Some(exit)) = a.try_wait() {
+            if let Some(exit) = a.exited() {
                 panic!("aggregator {kill_number} exited ({exit}):\n{}", tail(&aggregate_log));
             }
             assert!(
@@ -227,14 +258,12 @@ fn aggregates_equal_sql_over_the_event_tables_after_kills_during_a_backfill_and_
             std::thread::sleep(Duration::from_millis(200));
         }
         std::thread::sleep(random_pause());
-        kill(&mut a);
+        a.stop("KILL");
         std::thread::sleep(random_pause());
-        kill(&mut i);
+        i.stop("KILL");
         assert!(rounds() >= kill_number);
     }
-    let stopped = Command::new("kill").args(["-TERM", &generator.id().to_string()]).status();
-    assert!(stopped.unwrap().success());
-    assert!(generator.wait().unwrap().success(), "gen failed");
+    assert!(generator.stop("TERM").success(), "gen failed");
 
     // Ingest catches up; the aggregator, killed and restarted, catches up from what it recorded.
     run_ok(bidlake(&broker, dir).args(["ingest", "--until-caught-up", "--assignment", "all"]));
@@ -289,7 +318,7 @@ fn up_with_a_backfill_fills_three_hours_and_keeps_the_aggregates_current() {
     let dir = tempfile::tempdir().unwrap();
     let dir = dir.path();
     let (kafka, catalog, dashboard) = (free_port(), free_port(), free_port());
-    let mut up = Command::new(env!("CARGO_BIN_EXE_bidlake"))
+    let up = Command::new(env!("CARGO_BIN_EXE_bidlake"))
         .args(["up", "--rate", "2", "--backfill-hours", "3", "--seed", "4"])
         .args(["--commit-interval", "1s", "--aggregate-interval", "1s"])
         .args(["--kafka-port", &kafka.to_string(), "--catalog-port", &catalog.to_string()])
@@ -302,6 +331,7 @@ fn up_with_a_backfill_fills_three_hours_and_keeps_the_aggregates_current() {
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
+    let up = Running { child: Some(up), on_drop: "INT" };
     // The history is 21,600 requests; the aggregates cover its three hours (and the present).
     let deadline = Instant::now() + Duration::from_secs(150);
     let (hours, counted) = loop {
@@ -322,9 +352,7 @@ fn up_with_a_backfill_fills_three_hours_and_keeps_the_aggregates_current() {
             break (hours, counted);
         }
     };
-    let status = Command::new("kill").args(["-INT", &up.id().to_string()]).status().unwrap();
-    assert!(status.success());
-    assert!(up.wait().unwrap().success(), "up did not stop cleanly");
+    assert!(up.stop("INT").success(), "up did not stop cleanly");
     assert!(hours >= 4, "the funnel covers {hours} hours, not the backfill's 3 and the present");
     // Test and private-IP traffic (about 7%) is left out of the aggregates.
     assert!(counted >= 19_000, "only {counted} of the backfill's 21,600 requests aggregated");
