@@ -5,10 +5,12 @@
 #![allow(clippy::unwrap_used)] // a test file: a failed unwrap is a failed test
 
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use bidlake_testkit::{Broker, bidlake_command, bidlake_lake_command, free_port, produce, run_ok};
+use bidlake_testkit::{
+    Broker, Running, bidlake_command, bidlake_lake_command, free_port, produce, run_ok,
+};
 
 fn bidlake(broker: &Broker, data_dir: &Path) -> Command {
     bidlake_command(env!("CARGO_BIN_EXE_bidlake"), broker, data_dir)
@@ -126,50 +128,16 @@ fn same_row(expected: &str, actual: &str) -> bool {
         })
 }
 
-/// A process the test started: sent `on_drop` (and waited for) if the test ends while it runs,
-/// a failed assertion included, so that no ingest, aggregator or `up` outlives its test.
-struct Running {
-    child: Option<Child>,
-    on_drop: &'static str,
-}
-
-impl Running {
-    /// How the process exited, if it has.
-    fn exited(&mut self) -> Option<std::process::ExitStatus> {
-        self.child.as_mut().and_then(|c| c.try_wait().ok().flatten())
-    }
-
-    /// Sends `signal` (`KILL`, `TERM`, `INT`) and waits for the process to exit.
-    fn stop(mut self, signal: &str) -> std::process::ExitStatus {
-        let mut child = self.child.take().expect("running");
-        signal_process(&child, signal);
-        child.wait().unwrap()
-    }
-}
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            signal_process(&child, self.on_drop);
-            let _ = child.wait();
-        }
-    }
-}
-
-fn signal_process(child: &Child, signal: &str) {
-    let _ = Command::new("kill").arg(format!("-{signal}")).arg(child.id().to_string()).status();
-}
-
 fn spawn(command: &mut Command) -> Running {
     let child = command.stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap();
-    Running { child: Some(child), on_drop: "KILL" }
+    Running::new(child, "KILL")
 }
 
 /// Spawns with stderr appended to `log`, so a failure can show what the process said.
 fn spawn_logged(command: &mut Command, log: &Path) -> Running {
     let file = std::fs::OpenOptions::new().create(true).append(true).open(log).unwrap();
     let child = command.stdout(Stdio::null()).stderr(file).spawn().unwrap();
-    Running { child: Some(child), on_drop: "KILL" }
+    Running::new(child, "KILL")
 }
 
 /// The last lines of a log, for a failure message.
@@ -331,7 +299,7 @@ fn up_with_a_backfill_fills_three_hours_and_keeps_the_aggregates_current() {
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    let up = Running { child: Some(up), on_drop: "INT" };
+    let up = Running::new(up, "INT");
     // The history is 21,600 requests; the aggregates cover its three hours (and the present).
     let deadline = Instant::now() + Duration::from_secs(150);
     let (hours, counted) = loop {

@@ -10,7 +10,9 @@ use std::sync::mpsc;
 use std::time::Duration;
 
 use bidlake_openrtb::{BidRequest, validate};
-use bidlake_testkit::{assert_each_once, free_port, http_get, render_dom, scan, screenshot};
+use bidlake_testkit::{
+    Running, assert_each_once, free_port, http_get, render_dom, scan, screenshot,
+};
 
 fn bidlake() -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_bidlake"));
@@ -83,31 +85,13 @@ fn start_up(data_dir: &std::path::Path, ports: Ports) -> Child {
 
 /// A running `up`, stopped (SIGINT, which stops its broker too) when the test ends, also by a
 /// failed assertion: a failing test must not leave `up` and its broker running.
-struct RunningUp(Option<Child>);
-
-impl RunningUp {
-    /// Ctrl-C, and `up` must stop cleanly.
-    fn stop(mut self) {
-        interrupt(self.0.take().expect("up is running"));
-    }
-}
-
-impl Drop for RunningUp {
-    fn drop(&mut self) {
-        if let Some(mut child) = self.0.take() {
-            let _ = Command::new("kill").args(["-INT", &child.id().to_string()]).status();
-            let _ = child.wait();
-        }
-    }
-}
-
 /// Starts `up` with `args` (and `env`) on `ports`, output discarded; returns at once.
 fn spawn_up(
     data_dir: &std::path::Path,
     ports: Ports,
     args: &[&str],
     env: &[(&str, &str)],
-) -> RunningUp {
+) -> Running {
     let child = bidlake()
         .arg("up")
         .args(args)
@@ -119,7 +103,7 @@ fn spawn_up(
         .stderr(Stdio::null())
         .spawn()
         .expect("starting bidlake up");
-    RunningUp(Some(child))
+    Running::new(child, "INT")
 }
 
 /// Waits (up to a minute) until `bid_requests` holds at least `n` rows; returns how many.
@@ -555,7 +539,7 @@ fn the_sql_console_and_query_api_run_export_plot_and_refuse_what_they_must() {
     );
     assert!(std::fs::read(&png).expect("the screenshot").starts_with(b"\x89PNG"));
 
-    up.stop();
+    assert!(up.stop("INT").success(), "up did not stop cleanly");
 }
 
 /// `data-value` of the element with `id` in a rendered page.
@@ -668,7 +652,7 @@ fn the_analytics_page_shows_the_numbers_bidlake_query_gives_and_filters_change_t
     );
     assert!(std::fs::read(&png).expect("the screenshot").starts_with(b"\x89PNG"));
 
-    up.stop();
+    assert!(up.stop("INT").success(), "up did not stop cleanly");
 }
 
 #[test]
@@ -693,5 +677,5 @@ fn the_query_api_needs_the_catalog_token_when_one_is_set() {
         r#"{"sql": "SELECT 1 AS one"}"#,
     );
     assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
-    up.stop();
+    assert!(up.stop("INT").success(), "up did not stop cleanly");
 }

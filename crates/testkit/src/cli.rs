@@ -1,7 +1,7 @@
 //! Running the `bidlake` binary from tests.
 
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::{Child, Command, ExitStatus, Output};
 
 use crate::Broker;
 
@@ -46,4 +46,44 @@ pub fn run_ok(command: &mut Command) -> Output {
         String::from_utf8_lossy(&out.stderr)
     );
     out
+}
+
+/// A process a test started: sent the signal `on_drop` and waited for if the test ends while it
+/// runs, a failed assertion included, so that no ingest, aggregator or `up` outlives its test.
+#[derive(Debug)]
+pub struct Running {
+    child: Option<Child>,
+    on_drop: &'static str,
+}
+
+impl Running {
+    /// `child`, to be sent `on_drop` (`KILL`, `TERM`, `INT`) if the test does not stop it.
+    pub fn new(child: Child, on_drop: &'static str) -> Self {
+        Self { child: Some(child), on_drop }
+    }
+
+    /// How the process exited, if it has.
+    pub fn exited(&mut self) -> Option<ExitStatus> {
+        self.child.as_mut().and_then(|c| c.try_wait().ok().flatten())
+    }
+
+    /// Sends `signal` and waits for the process to exit.
+    pub fn stop(mut self, signal: &str) -> ExitStatus {
+        let mut child = self.child.take().expect("the process is running");
+        signal_process(&child, signal);
+        child.wait().expect("waiting for the process")
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            signal_process(&child, self.on_drop);
+            let _ = child.wait();
+        }
+    }
+}
+
+fn signal_process(child: &Child, signal: &str) {
+    let _ = Command::new("kill").arg(format!("-{signal}")).arg(child.id().to_string()).status();
 }

@@ -15,7 +15,7 @@ mod web;
 
 pub use broker::{Broker, free_port, tansu_binary};
 pub use catalog::CatalogServer;
-pub use cli::{bidlake_command, bidlake_lake_command, run_ok};
+pub use cli::{Running, bidlake_command, bidlake_lake_command, run_ok};
 pub use kafka::{Record, consume, produce, records_on_broker};
 pub use lake::{assert_each_once, column_sum, scan, scan_lake, sources};
 pub use python::{
