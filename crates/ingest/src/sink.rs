@@ -408,3 +408,88 @@ impl TableSink {
         each_sink!(self, s => s.iceberg())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use arrow_array::{ArrayRef, Int64Array, RecordBatch, StringArray};
+    use arrow_schema::{DataType, Field, Schema};
+    use parquet::arrow::ArrowWriter;
+    use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+
+    use super::writer_properties;
+
+    fn batch(schema: &Arc<Schema>, start: i64) -> RecordBatch {
+        let ids: Vec<String> = (start..start + 5_000).map(|i| format!("request-{i}")).collect();
+        let columns: Vec<ArrayRef> = vec![
+            Arc::new(StringArray::from(ids)),
+            Arc::new(Int64Array::from_iter_values(start..start + 5_000)),
+        ];
+        RecordBatch::try_new(schema.clone(), columns).unwrap()
+    }
+
+    /// ingest keeps a Parquet writer per open partition file, all on the same threads, and the
+    /// vendored parquet lends each compress and decompress call a zstd context from a
+    /// per-thread pool (vendor/README.md): writers at different levels written in turn, and a
+    /// file read while others are still being written, must all read back as written.
+    #[test]
+    fn files_written_in_turn_at_different_zstd_levels_read_back_as_written() {
+        let schema = Arc::new(Schema::new(vec![
+            Field::new("request_id", DataType::Utf8, false),
+            Field::new("kafka_offset", DataType::Int64, false),
+        ]));
+        let levels = [1, 3, 19];
+        let mut writers: Vec<ArrowWriter<Vec<u8>>> = levels
+            .iter()
+            .map(|&level| {
+                let props = writer_properties(&["request_id"], &schema, level);
+                ArrowWriter::try_new(Vec::new(), schema.clone(), Some(props)).unwrap()
+            })
+            .collect();
+        let mut written: Vec<Vec<RecordBatch>> = vec![Vec::new(); levels.len()];
+        let mut first_file = None;
+        for round in 0..4 {
+            for (n, writer) in writers.iter_mut().enumerate() {
+                let b = batch(&schema, (round * 10 + n as i64) * 5_000);
+                writer.write(&b).unwrap();
+                writer.flush().unwrap(); // a row group, so every round compresses pages
+                written[n].push(b);
+            }
+            if round == 1 {
+                // A finished file read between two writers' compress calls.
+                let other = ArrowWriter::try_new(
+                    Vec::new(),
+                    schema.clone(),
+                    Some(writer_properties(&[], &schema, 7)),
+                );
+                let mut other = other.unwrap();
+                other.write(&batch(&schema, 999_000)).unwrap();
+                first_file = Some(other.into_inner().unwrap());
+            }
+        }
+        let read = |bytes: Vec<u8>| -> Vec<RecordBatch> {
+            let reader = ParquetRecordBatchReaderBuilder::try_new(bytes::Bytes::from(bytes))
+                .unwrap()
+                .build()
+                .unwrap();
+            reader.collect::<Result<_, _>>().unwrap()
+        };
+        let rows = |batches: &[RecordBatch]| -> Vec<(String, i64)> {
+            let mut out = Vec::new();
+            for b in batches {
+                let ids = b.column(0).as_any().downcast_ref::<StringArray>().unwrap();
+                let offsets = b.column(1).as_any().downcast_ref::<Int64Array>().unwrap();
+                for i in 0..b.num_rows() {
+                    out.push((ids.value(i).to_owned(), offsets.value(i)));
+                }
+            }
+            out
+        };
+        assert_eq!(rows(&read(first_file.unwrap())), rows(&[batch(&schema, 999_000)]));
+        for (writer, expected) in writers.into_iter().zip(written) {
+            let bytes = writer.into_inner().unwrap();
+            assert_eq!(rows(&read(bytes)), rows(&expected));
+        }
+    }
+}

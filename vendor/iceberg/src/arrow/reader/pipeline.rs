@@ -406,6 +406,32 @@ impl FileScanTaskReader {
     }
 }
 
+/// bidlake patch: what names a file's decoded metadata in [`footer_cache`].
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+struct FooterKey {
+    path: String,
+    size: u64,
+    column_index: bool,
+    offset_index: bool,
+    page_index: bool,
+}
+
+/// Decoded footers of the files this process read, bounded by their estimated size.
+fn footer_cache() -> &'static moka::future::Cache<FooterKey, ArrowReaderMetadata> {
+    static CACHE: std::sync::OnceLock<moka::future::Cache<FooterKey, ArrowReaderMetadata>> =
+        std::sync::OnceLock::new();
+    const CAPACITY_BYTES: u64 = 64 << 20;
+    CACHE.get_or_init(|| {
+        moka::future::Cache::builder()
+            .weigher(|key: &FooterKey, metadata: &ArrowReaderMetadata| {
+                let bytes = key.path.len() + metadata.metadata().memory_size();
+                u32::try_from(bytes).unwrap_or(u32::MAX)
+            })
+            .max_capacity(CAPACITY_BYTES)
+            .build()
+    })
+}
+
 impl ArrowReader {
     /// Opens a Parquet file and loads its metadata, wrapping the reader with
     /// [`CountingFileRead`] so all I/O is accumulated into `bytes_read`.
@@ -419,12 +445,34 @@ impl ArrowReader {
         let parquet_file = file_io.new_input(data_file_path)?;
         let counting_reader =
             CountingFileRead::new(parquet_file.reader().await?, Arc::clone(bytes_read));
-        Self::build_parquet_reader(
+        // bidlake patch: a file's metadata is read and decoded once per process. Iceberg never
+        // rewrites a data or delete file in place, so its path and size name its footer.
+        let key = FooterKey {
+            path: data_file_path.to_owned(),
+            size: file_size_in_bytes,
+            column_index: parquet_read_options.preload_column_index(),
+            offset_index: parquet_read_options.preload_offset_index(),
+            page_index: parquet_read_options.preload_page_index,
+        };
+        let footers = footer_cache();
+        if let Some(metadata) = footers.get(&key).await {
+            let reader = ArrowFileReader::new(
+                FileMetadata {
+                    size: file_size_in_bytes,
+                },
+                Box::new(counting_reader),
+            )
+            .with_parquet_read_options(parquet_read_options);
+            return Ok((reader, metadata));
+        }
+        let (reader, metadata) = Self::build_parquet_reader(
             Box::new(counting_reader),
             file_size_in_bytes,
             parquet_read_options,
         )
-        .await
+        .await?;
+        footers.insert(key, metadata.clone()).await;
+        Ok((reader, metadata))
     }
 
     async fn build_parquet_reader(
