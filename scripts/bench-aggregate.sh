@@ -5,7 +5,7 @@
 # the embedded lake. Prints the CPU seconds each process used (from /proc, at the end) and their
 # ratio per bid request, and the aggregate freshness: for each commit to db.bid_requests, the time
 # until the first commit of db.hourly_funnel_by_publisher that consumed it (p50/p99/max, from the
-# two tables' snapshot histories). Release build.
+# two tables' snapshot histories), and the peak RSS of each. Release build.
 #   scripts/bench-aggregate.sh                     # 1,000 requests/s for 3 minutes
 #   RATE=200 DURATION=60s scripts/bench-aggregate.sh
 set -euo pipefail
@@ -50,6 +50,9 @@ unset CATALOG_URI WAREHOUSE
 export BIDLAKE_LOG=info,rdkafka=warn,librdkafka=warn
 "$BIDLAKE" setup >/dev/null
 
+peak_rss() { # the high-water mark of a running process's resident memory
+  awk '/^VmHWM/ { printf "%d MiB", $2 / 1024 }' "/proc/$1/status"
+}
 cpu_seconds() { # user + system CPU seconds of a running process
   awk -v hz="$(getconf CLK_TCK)" '{ print ($14 + $15) / hz }' "/proc/$1/stat"
 }
@@ -65,6 +68,8 @@ step "generating $RATE requests/s for $DURATION"
 sleep 5 # the last commits and rounds
 ingest_cpu=$(cpu_seconds "$ingest")
 aggregate_cpu=$(cpu_seconds "$aggregate")
+ingest_rss=$(peak_rss "$ingest")
+aggregate_rss=$(peak_rss "$aggregate")
 kill -INT "$ingest" "$aggregate"
 wait "$ingest" "$aggregate" 2>/dev/null || true
 
@@ -75,6 +80,7 @@ echo "CPU: ingest ${ingest_cpu} s, aggregate ${aggregate_cpu} s" \
   "($(python3 -c "print(round(100 * $aggregate_cpu / $ingest_cpu))")% of ingest)"
 echo "per bid request: ingest $(python3 -c "print(round(1e6 * $ingest_cpu / $requests, 1))") µs," \
   "aggregate $(python3 -c "print(round(1e6 * $aggregate_cpu / $requests, 1))") µs"
+echo "peak RSS: ingest $ingest_rss, aggregate $aggregate_rss"
 
 "$BIDLAKE" query --format json "SELECT snapshot_id, committed_at FROM db.\"bid_requests\$snapshots\"" \
   >"$work/raw.json"
