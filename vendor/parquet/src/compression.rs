@@ -520,7 +520,8 @@ mod zstd_codec {
             const { RefCell::new(Vec::new()) };
     }
 
-    /// Contexts kept per thread and kind; more are created when calls nest (they do not).
+    /// Contexts kept per thread and kind: calls do not nest, so a thread uses one of each at a
+    /// time; two compressors keep the last two levels a thread wrote with.
     const POOLED_PER_THREAD: usize = 2;
 
     /// Codec for Zstandard compression algorithm.

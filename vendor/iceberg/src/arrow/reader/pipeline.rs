@@ -36,7 +36,7 @@ use crate::arrow::int96::coerce_int96_timestamps;
 use crate::arrow::record_batch_transformer::RecordBatchTransformerBuilder;
 use crate::arrow::scan_metrics::{CountingFileRead, ScanMetrics, ScanResult};
 use crate::error::Result;
-use crate::io::{FileIO, FileMetadata, FileRead};
+use crate::io::{FileIO, FileMetadata};
 use crate::metadata_columns::{RESERVED_FIELD_ID_FILE, is_metadata_field};
 use crate::scan::{ArrowRecordBatchStream, FileScanTask, FileScanTaskStream};
 use crate::spec::Datum;
@@ -445,6 +445,14 @@ impl ArrowReader {
         let parquet_file = file_io.new_input(data_file_path)?;
         let counting_reader =
             CountingFileRead::new(parquet_file.reader().await?, Arc::clone(bytes_read));
+        let mut reader = ArrowFileReader::new(
+            FileMetadata {
+                size: file_size_in_bytes,
+            },
+            Box::new(counting_reader),
+        )
+        .with_parquet_read_options(parquet_read_options);
+
         // bidlake patch: a file's metadata is read and decoded once per process. Iceberg never
         // rewrites a data or delete file in place, so its path and size name its footer.
         let key = FooterKey {
@@ -455,45 +463,15 @@ impl ArrowReader {
             page_index: parquet_read_options.preload_page_index,
         };
         let footers = footer_cache();
-        if let Some(metadata) = footers.get(&key).await {
-            let reader = ArrowFileReader::new(
-                FileMetadata {
-                    size: file_size_in_bytes,
-                },
-                Box::new(counting_reader),
-            )
-            .with_parquet_read_options(parquet_read_options);
-            return Ok((reader, metadata));
+        if let Some(arrow_metadata) = footers.get(&key).await {
+            return Ok((reader, arrow_metadata));
         }
-        let (reader, metadata) = Self::build_parquet_reader(
-            Box::new(counting_reader),
-            file_size_in_bytes,
-            parquet_read_options,
-        )
-        .await?;
-        footers.insert(key, metadata.clone()).await;
-        Ok((reader, metadata))
-    }
-
-    async fn build_parquet_reader(
-        parquet_reader: Box<dyn FileRead>,
-        file_size_in_bytes: u64,
-        parquet_read_options: ParquetReadOptions,
-    ) -> Result<(ArrowFileReader, ArrowReaderMetadata)> {
-        let mut reader = ArrowFileReader::new(
-            FileMetadata {
-                size: file_size_in_bytes,
-            },
-            parquet_reader,
-        )
-        .with_parquet_read_options(parquet_read_options);
-
         let arrow_metadata = ArrowReaderMetadata::load_async(&mut reader, Default::default())
             .await
             .map_err(|e| {
                 Error::new(ErrorKind::Unexpected, "Failed to load Parquet metadata").with_source(e)
             })?;
-
+        footers.insert(key, arrow_metadata.clone()).await;
         Ok((reader, arrow_metadata))
     }
 }
