@@ -25,6 +25,11 @@ pub struct Lake {
 /// hundred commits of every table.
 const READ_CACHE_BYTES: u64 = 64 * 1024 * 1024;
 
+/// What the process's cache of decoded Parquet footers may hold (estimated), once it reads
+/// for queries: the files of a few hours of `up`'s commits. Off in a process that does not
+/// (ingest and its compactions read a file once), so that ingest's memory stays its own.
+const FOOTER_CACHE_BYTES: u64 = 32 * 1024 * 1024;
+
 impl std::fmt::Debug for Lake {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Lake").field("config", &self.config).finish_non_exhaustive()
@@ -101,8 +106,10 @@ impl Lake {
     /// aggregator) decodes each manifest once instead of on every query: manifests are
     /// immutable and cached by path, so a newer version of the table reads only its new ones.
     /// Only for the SQL catalog: a REST catalog may give each table its own credentials, and
-    /// the cache reads with those of the first table.
+    /// the cache reads with those of the first table. Either way the process from now on keeps
+    /// the decoded footers of the data files it reads (immutable too, cached by path and size).
     pub fn for_reading(&self, table: Table) -> Table {
+        iceberg::arrow::cache_parquet_footers(FOOTER_CACHE_BYTES);
         if !matches!(self.config.catalog, CatalogKind::Sql { .. }) {
             return table;
         }

@@ -42,6 +42,7 @@ mod predicate_visitor;
 mod projection;
 mod row_filter;
 pub use file_reader::ArrowFileReader;
+pub use pipeline::cache_parquet_footers;
 pub(crate) use options::ParquetReadOptions;
 use predicate_visitor::{CollectFieldIdVisitor, PredicateConverter};
 use projection::{add_fallback_field_ids_to_arrow_schema, apply_name_mapping_to_arrow_schema};

@@ -21,7 +21,7 @@
 //! of transformed Arrow `RecordBatch`es.
 
 use std::sync::Arc;
-use std::sync::atomic::AtomicU64;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use futures::{StreamExt, TryStreamExt};
 use parquet::arrow::arrow_reader::{ArrowReaderMetadata, ArrowReaderOptions};
@@ -416,20 +416,36 @@ struct FooterKey {
     page_index: bool,
 }
 
-/// Decoded footers of the files this process read, bounded by their estimated size.
-fn footer_cache() -> &'static moka::future::Cache<FooterKey, ArrowReaderMetadata> {
+/// bidlake patch: the estimated bytes of decoded footers [`footer_cache`] may hold; 0 (the
+/// default) keeps none.
+static FOOTER_CACHE_BYTES: AtomicU64 = AtomicU64::new(0);
+
+/// bidlake patch: keeps the decoded footers of the Parquet files this process reads, up to an
+/// estimated `max_bytes`, for a process that reads the same files again (queries over a live
+/// table). Off until called: a process that reads each file once (a compaction) would only
+/// fill memory. The first read after the first call with more than 0 fixes the capacity.
+pub fn cache_parquet_footers(max_bytes: u64) {
+    FOOTER_CACHE_BYTES.store(max_bytes, Ordering::Relaxed);
+}
+
+/// Decoded footers of the files this process read, bounded by their estimated size; `None`
+/// unless [`cache_parquet_footers`] turned it on.
+fn footer_cache() -> Option<&'static moka::future::Cache<FooterKey, ArrowReaderMetadata>> {
     static CACHE: std::sync::OnceLock<moka::future::Cache<FooterKey, ArrowReaderMetadata>> =
         std::sync::OnceLock::new();
-    const CAPACITY_BYTES: u64 = 64 << 20;
-    CACHE.get_or_init(|| {
+    let capacity = FOOTER_CACHE_BYTES.load(Ordering::Relaxed);
+    if capacity == 0 {
+        return None;
+    }
+    Some(CACHE.get_or_init(|| {
         moka::future::Cache::builder()
             .weigher(|key: &FooterKey, metadata: &ArrowReaderMetadata| {
                 let bytes = key.path.len() + metadata.metadata().memory_size();
                 u32::try_from(bytes).unwrap_or(u32::MAX)
             })
-            .max_capacity(CAPACITY_BYTES)
+            .max_capacity(capacity)
             .build()
-    })
+    }))
 }
 
 impl ArrowReader {
@@ -463,7 +479,9 @@ impl ArrowReader {
             page_index: parquet_read_options.preload_page_index,
         };
         let footers = footer_cache();
-        if let Some(arrow_metadata) = footers.get(&key).await {
+        if let Some(footers) = footers
+            && let Some(arrow_metadata) = footers.get(&key).await
+        {
             return Ok((reader, arrow_metadata));
         }
         let arrow_metadata = ArrowReaderMetadata::load_async(&mut reader, Default::default())
@@ -471,7 +489,9 @@ impl ArrowReader {
             .map_err(|e| {
                 Error::new(ErrorKind::Unexpected, "Failed to load Parquet metadata").with_source(e)
             })?;
-        footers.insert(key, arrow_metadata.clone()).await;
+        if let Some(footers) = footers {
+            footers.insert(key, arrow_metadata.clone()).await;
+        }
         Ok((reader, arrow_metadata))
     }
 }
