@@ -27,13 +27,38 @@ pub async fn appended(
     since: Option<i64>,
     cache: &mut ManifestCache,
 ) -> Result<Changes> {
-    let metadata = table.metadata();
-    let Some(current) = metadata.current_snapshot() else {
-        return Ok(Changes::Ranges(Vec::new()));
+    let Some(since) = since else {
+        return Ok(match table.metadata().current_snapshot() {
+            None => Changes::Ranges(Vec::new()),
+            Some(_) => Changes::Everything,
+        });
     };
-    let Some(since) = since else { return Ok(Changes::Everything) };
+    let Some(files) = appended_files(table, since, cache, false).await? else {
+        return Ok(Changes::Everything);
+    };
+    let mut ranges = Vec::with_capacity(files.len());
+    for file in &files {
+        match event_time_range(table, file) {
+            Some(range) => ranges.push(range),
+            None => return Ok(Changes::Everything),
+        }
+    }
+    Ok(Changes::Ranges(ranges))
+}
+
+/// The data files the appends after snapshot `since` added to `table`, up to its current
+/// snapshot; `None` if `since` is not in its history. Compactions (`replace`) add no rows and
+/// are skipped; with `strict`, so is nothing else: any other operation (another writer's
+/// overwrite or delete) gives `None`, for a reader that must see every change as an append.
+pub async fn appended_files(
+    table: &Table,
+    since: i64,
+    cache: &mut ManifestCache,
+    strict: bool,
+) -> Result<Option<Vec<DataFile>>> {
+    let metadata = table.metadata();
     let mut chain: Vec<&SnapshotRef> = Vec::new();
-    let mut snapshot = Some(current);
+    let mut snapshot = metadata.current_snapshot();
     loop {
         match snapshot {
             Some(s) if s.snapshot_id() == since => break,
@@ -41,30 +66,29 @@ pub async fn appended(
                 chain.push(s);
                 snapshot = s.parent_snapshot_id().and_then(|id| metadata.snapshot_by_id(id));
             }
-            None => return Ok(Changes::Everything),
+            None => return Ok(None),
         }
     }
-    let mut ranges = Vec::new();
-    for snapshot in chain {
-        if snapshot.summary().operation != Operation::Append {
-            continue;
+    let mut files = Vec::new();
+    for snapshot in chain.into_iter().rev() {
+        match snapshot.summary().operation {
+            Operation::Append => {}
+            Operation::Replace => continue,
+            _ if strict => return Ok(None),
+            _ => continue,
         }
         let id = snapshot.snapshot_id();
         let list = manifest_list(table, snapshot).await?;
         let added: Vec<_> = list.into_iter().filter(|m| m.added_snapshot_id == id).collect();
         for (_, manifest) in cache.load(table, &added).await? {
             for entry in manifest.entries() {
-                if entry.status() != ManifestStatus::Added || entry.snapshot_id() != Some(id) {
-                    continue;
-                }
-                match event_time_range(table, entry.data_file()) {
-                    Some(range) => ranges.push(range),
-                    None => return Ok(Changes::Everything),
+                if entry.status() == ManifestStatus::Added && entry.snapshot_id() == Some(id) {
+                    files.push(entry.data_file().clone());
                 }
             }
         }
     }
-    Ok(Changes::Ranges(ranges))
+    Ok(Some(files))
 }
 
 /// The event-time ranges of every row of `table` as it is now (for a full recompute).
@@ -82,7 +106,7 @@ pub async fn everything(table: &Table, cache: &mut ManifestCache) -> Result<Vec<
 }
 
 /// A data file's `event_timestamp` bounds, or else the day its partition holds.
-fn event_time_range(table: &Table, file: &DataFile) -> Option<(i64, i64)> {
+pub(crate) fn event_time_range(table: &Table, file: &DataFile) -> Option<(i64, i64)> {
     let id = table.metadata().current_schema().field_id_by_name("event_timestamp")?;
     let micros = |datum: Option<&iceberg::spec::Datum>| match datum.map(|d| d.literal()) {
         Some(PrimitiveLiteral::Long(v)) => Some(*v),

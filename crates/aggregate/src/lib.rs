@@ -17,6 +17,9 @@
 
 mod changes;
 mod error;
+mod read;
+mod rows;
+mod warm;
 mod write;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -28,14 +31,15 @@ use bidlake_lake::Lake;
 use bidlake_lake::pinned::{Attempt, commit_pinned};
 use bidlake_maintain::reach::{ManifestCache, manifest_list};
 use bidlake_maintain::replace::{self, Outcome, Replacement};
-use bidlake_tables::aggregates::HOUR_MICROS;
+use bidlake_tables::aggregates::{HOUR_MICROS, Reach};
 use bidlake_tables::{AggregateTable, EventTable};
-use iceberg::spec::{Literal, Operation, PrimitiveLiteral};
+use iceberg::spec::{DataFile, Literal, Operation, PrimitiveLiteral};
 use iceberg::table::Table;
 use iceberg::transaction::{ApplyTransactionAction, Transaction};
 
 pub use changes::Changes;
 pub use error::{Error, Result};
+use warm::{Acc, Applied, Group, Warm};
 
 /// Summary key of the event-table snapshot an aggregate table has consumed.
 fn consumed_key(source: EventTable) -> String {
@@ -60,8 +64,10 @@ impl Default for AggregateArgs {
 /// What one round did to one aggregate table.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct RoundReport {
-    /// Hours of windows recomputed.
+    /// Hours of windows written (recomputed or added to).
     pub hours: usize,
+    /// Of those, hours whose stored rows the new events were added to.
+    pub hours_added_to: usize,
     /// Rows written for them.
     pub rows: usize,
     /// Everything was recomputed (first round, or the consumed snapshots had expired).
@@ -69,6 +75,24 @@ pub struct RoundReport {
     /// The table moved meanwhile (another writer); the next round does it again.
     pub conflict: bool,
 }
+
+/// What a process keeps between rounds: the recent events ([`warm`]) and the aggregate rows it
+/// last wrote or read, so that a round adds its changes to them instead of recomputing hours.
+#[derive(Default)]
+struct Memory {
+    warm: Option<Warm>,
+    stored: HashMap<AggregateTable, Stored>,
+}
+
+/// An aggregate table's rows per hour of windows, as of its snapshot `snapshot`.
+struct Stored {
+    snapshot: i64,
+    hours: HashMap<i64, HashMap<Group, Acc>>,
+}
+
+/// Hours of aggregate rows kept in memory, back from the clock's hour: those the window's
+/// rows reach.
+const STORED_HOURS: i64 = 3;
 
 /// Rounds every `interval` until `stop`; with `once`, one round that fails on the first error.
 pub async fn run(
@@ -83,13 +107,23 @@ pub async fn run(
         ));
     }
     let mut cache = ManifestCache::default();
+    let mut memory = Memory::default();
     loop {
         let started = Instant::now();
-        for table in AggregateTable::ALL {
-            match round(lake, table, &mut cache).await {
+        let reports = match catch_up(lake, &mut cache, &mut memory, once).await {
+            Ok(reports) => reports,
+            Err(err) if once || err.is_for_a_person() => return Err(err),
+            Err(err) => {
+                tracing::warn!(error = %bidlake_lake::error_chain(&err), "aggregating failed; trying again next round");
+                Vec::new()
+            }
+        };
+        for (table, result) in reports {
+            match result {
                 Ok(report) if report.hours > 0 || report.conflict => tracing::info!(
                     table = table.name(),
                     hours = report.hours,
+                    hours_added_to = report.hours_added_to,
                     rows = report.rows,
                     everything = report.everything,
                     conflict = report.conflict,
@@ -118,89 +152,316 @@ pub async fn run(
     }
 }
 
-/// Brings one aggregate table up to date with the event tables as they are now.
-pub async fn round(
+/// One round over every aggregate table: the event tables' new rows taken into memory, then
+/// each aggregate brought up to date with the event tables as loaded here.
+async fn catch_up(
     lake: &Lake,
-    aggregate: AggregateTable,
     cache: &mut ManifestCache,
-) -> Result<RoundReport> {
-    let target = lake.load_table(aggregate.name()).await?;
-    bidlake_lake::setup::require_compatible(lake, &aggregate.definition()?, &target)?;
-    let reaches = aggregate.reaches();
+    memory: &mut Memory,
+    once: bool,
+) -> Result<Vec<(AggregateTable, Result<RoundReport>)>> {
     let mut sources: BTreeMap<EventTable, Table> = BTreeMap::new();
-    for reach in &reaches {
-        if let std::collections::btree_map::Entry::Vacant(entry) = sources.entry(reach.source) {
-            entry.insert(lake.load_table(reach.source.name()).await?);
-        }
+    for source in EventTable::ALL {
+        sources.insert(source, lake.load_table(source.name()).await?);
     }
-    let consumed = consumed(&target);
     let current: BTreeMap<EventTable, Option<i64>> = sources
         .iter()
         .map(|(t, table)| (*t, table.metadata().current_snapshot().map(|s| s.snapshot_id())))
         .collect();
-    if current.iter().all(|(t, id)| consumed.get(t).copied() == *id) {
-        return Ok(RoundReport::default());
+    let now = now_micros();
+    // A one-off run recomputes; memory pays off only over many rounds.
+    let applied = if once {
+        None
+    } else {
+        match remember(memory, &sources, &current, cache, now).await {
+            Ok(applied) => applied,
+            Err(err) => {
+                tracing::warn!(error = %bidlake_lake::error_chain(&err), "reading the new events failed; recomputing this round");
+                memory.warm = None;
+                None
+            }
+        }
+    };
+    let mut reports = Vec::new();
+    for table in AggregateTable::ALL {
+        let report = round(lake, table, cache, &sources, &current, applied.as_ref(), memory).await;
+        if report.is_err() {
+            memory.stored.remove(&table);
+        }
+        reports.push((table, report));
     }
+    if memory.warm.is_none()
+        && !once
+        && let Err(err) = fill(memory, lake, &sources, &current, now).await
+    {
+        tracing::warn!(error = %bidlake_lake::error_chain(&err), "loading the recent events failed; recomputing until it works");
+    }
+    Ok(reports)
+}
 
-    // The hours of windows the new rows can change.
-    let mut ranges: Vec<(bidlake_tables::aggregates::Reach, (i64, i64))> = Vec::new();
-    let mut everything = target.metadata().current_snapshot().is_none();
-    for reach in &reaches {
-        let table = &sources[&reach.source];
-        match changes::appended(table, consumed.get(&reach.source).copied(), cache).await? {
-            Changes::Ranges(found) => ranges.extend(found.into_iter().map(|r| (*reach, r))),
-            Changes::Everything => everything = true,
+/// Takes the rows appended since the memory's snapshots into it: the snapshots it was at and
+/// what the new rows change. `None` if there is no memory or it cannot follow (the history
+/// was rewritten or expired): it is filled again after this round.
+async fn remember(
+    memory: &mut Memory,
+    sources: &BTreeMap<EventTable, Table>,
+    current: &BTreeMap<EventTable, Option<i64>>,
+    cache: &mut ManifestCache,
+    now: i64,
+) -> Result<Option<(BTreeMap<EventTable, Option<i64>>, Applied)>> {
+    let Some(warm) = memory.warm.as_mut() else { return Ok(None) };
+    let before = warm.snapshots.clone();
+    let mut batches = Vec::new();
+    let mut old_files = Vec::new();
+    for (source, table) in sources {
+        let Some(since) = before.get(source).copied() else { return Ok(drop_memory(memory)) };
+        if since == current[source] {
+            continue;
+        }
+        let Some(since) = since else { return Ok(drop_memory(memory)) };
+        let Some(files) = changes::appended_files(table, since, cache, true).await? else {
+            return Ok(drop_memory(memory));
+        };
+        // Files wholly older than the ids the memory keeps are not read: their hours are
+        // recomputed, as before there was a memory.
+        let (new, old): (Vec<_>, Vec<_>) = files.into_iter().partition(|file| {
+            changes::event_time_range(table, file).is_none_or(|(_, hi)| hi >= warm.ids_from())
+        });
+        for file in &old {
+            old_files.push((*source, changes::event_time_range(table, file)));
+        }
+        for batch in read::files(table, &new, warm::columns(*source)).await? {
+            batches.push((*source, batch));
         }
     }
-    if everything {
-        ranges.clear();
-        for reach in &reaches {
-            let all = changes::everything(&sources[&reach.source], cache).await?;
-            ranges.extend(all.into_iter().map(|r| (*reach, r)));
+    let mut applied = warm.apply(&batches, now, current.clone())?;
+    for (source, range) in old_files {
+        let range = range.unwrap_or((0, i64::MAX / 2));
+        for aggregate in AggregateTable::ALL {
+            for reach in aggregate.reaches().iter().filter(|r| r.source == source) {
+                hours_reached(reach, range, applied.cold.entry(aggregate).or_default());
+            }
         }
     }
-    let mut hours = BTreeSet::new();
-    let (earliest, latest) = plausible_event_times();
-    for (reach, (lo, hi)) in ranges {
-        let first = hour_of(lo.saturating_sub(reach.before_micros).max(earliest));
-        let last = hour_of(hi.saturating_add(reach.after_micros).min(latest));
-        let mut hour = first;
-        while hour <= last {
-            hours.insert(hour);
-            hour += HOUR_MICROS;
-        }
-    }
+    Ok(Some((before, applied)))
+}
 
-    // Recompute them over the event tables exactly as loaded above.
+fn drop_memory<T>(memory: &mut Memory) -> Option<T> {
+    memory.warm = None;
+    None
+}
+
+/// Fills a new memory from the event tables as loaded for this round.
+async fn fill(
+    memory: &mut Memory,
+    lake: &Lake,
+    sources: &BTreeMap<EventTable, Table>,
+    current: &BTreeMap<EventTable, Option<i64>>,
+    now: i64,
+) -> Result<()> {
+    let mut warm = Warm::new(current.clone(), now);
     let pinned: Vec<Table> = sources.values().cloned().collect();
     let session = bidlake_query::session_over(lake, &pinned, None)
         .await
-        .map_err(|source| Error::Query { table: aggregate.name(), source })?;
-    let prefix = format!("bidlake-aggregate-{}", uuid::Uuid::new_v4());
-    let mut added = Vec::new();
-    let mut rows = 0;
-    for &hour in &hours {
-        let sql = aggregate.sql(hour, hour + HOUR_MICROS);
+        .map_err(|source| Error::Query { table: "the recent events", source })?;
+    for source in EventTable::ALL {
+        // Ids only from where the memory checks them, whole rows from its floor.
+        let columns = warm::columns(source);
+        let ids = match source {
+            EventTable::BidRequests => "request_id",
+            EventTable::BidResponses => "response_id",
+            EventTable::Impressions => "impression_id",
+            EventTable::Clicks => "click_id",
+        };
+        let sql = format!(
+            "SELECT {all} FROM {table} WHERE event_timestamp >= {from} \
+             UNION ALL SELECT {some} FROM {table} WHERE event_timestamp >= {ids_from} \
+             AND event_timestamp < {from}",
+            all = columns.join(", "),
+            some = columns
+                .iter()
+                .map(|c| match *c {
+                    "event_timestamp" => "event_timestamp".to_owned(),
+                    c if c == ids => c.to_owned(),
+                    c => format!("NULL AS {c}"),
+                })
+                .collect::<Vec<_>>()
+                .join(", "),
+            table = source.name(),
+            from = bidlake_tables::aggregates::timestamp_literal(warm.floor()),
+            ids_from = bidlake_tables::aggregates::timestamp_literal(warm.ids_from()),
+        );
         let batches = bidlake_query::run(&session, &sql)
             .await
-            .map_err(|source| Error::Query { table: aggregate.name(), source })?;
-        let n: usize = batches.iter().map(|b| b.num_rows()).sum();
-        if n > 0 {
-            rows += n;
-            added.extend(write::hour_files(&target, hour, &batches, &prefix).await?);
+            .map_err(|source| Error::Query { table: "the recent events", source })?;
+        for batch in &batches {
+            warm.load(source, batch)?;
+        }
+    }
+    tracing::debug!(trees = warm.trees(), "recent events loaded");
+    memory.warm = Some(warm);
+    Ok(())
+}
+
+/// Brings one aggregate table up to date with the event tables as loaded in `sources`: by
+/// adding the changes `applied` found to its stored rows where it consumed exactly the
+/// snapshots they follow, and by recomputing with SQL every other hour the new rows reach.
+async fn round(
+    lake: &Lake,
+    aggregate: AggregateTable,
+    cache: &mut ManifestCache,
+    sources: &BTreeMap<EventTable, Table>,
+    current: &BTreeMap<EventTable, Option<i64>>,
+    applied: Option<&(BTreeMap<EventTable, Option<i64>>, Applied)>,
+    memory: &mut Memory,
+) -> Result<RoundReport> {
+    let target = lake.load_table(aggregate.name()).await?;
+    bidlake_lake::setup::require_compatible(lake, &aggregate.definition()?, &target)?;
+    let reaches = aggregate.reaches();
+    let read: BTreeSet<EventTable> = reaches.iter().map(|r| r.source).collect();
+    let consumed = consumed(&target);
+    let target_snapshot = target.metadata().current_snapshot().map(|s| s.snapshot_id());
+    if read.iter().all(|t| consumed.get(t).copied() == current[t]) {
+        // Up to date: the next round can add to its rows (read from it as needed).
+        if let Some(snapshot) = target_snapshot {
+            let stored = memory
+                .stored
+                .entry(aggregate)
+                .or_insert_with(|| Stored { snapshot, hours: HashMap::new() });
+            if stored.snapshot != snapshot {
+                *stored = Stored { snapshot, hours: HashMap::new() };
+            }
+        }
+        return Ok(RoundReport::default());
+    }
+
+    // Changes to add to stored rows, if this table is where the memory was.
+    let mut hours = BTreeSet::new();
+    let mut everything = target_snapshot.is_none();
+    let mut added_to: BTreeMap<i64, HashMap<Group, Acc>> = BTreeMap::new();
+    let stored = memory.stored.get_mut(&aggregate).filter(|s| Some(s.snapshot) == target_snapshot);
+    let follows = |before: &BTreeMap<EventTable, Option<i64>>| {
+        read.iter().all(|t| consumed.get(t).copied() == before.get(t).copied().flatten())
+    };
+    match (applied, stored) {
+        (Some((before, applied)), Some(stored)) if !everything && follows(before) => {
+            hours = applied.cold.get(&aggregate).cloned().unwrap_or_default();
+            for (group, delta) in applied.deltas.get(&aggregate).into_iter().flatten() {
+                let hour = warm::hour_of(group.0);
+                if !delta.is_zero() && !hours.contains(&hour) {
+                    added_to.entry(hour).or_default().insert(group.clone(), *delta);
+                }
+            }
+            // Stored rows of the hours to add to, read from the table where not in memory.
+            let missing: Vec<i64> =
+                added_to.keys().copied().filter(|h| !stored.hours.contains_key(h)).collect();
+            for hour in missing {
+                match read_hour(&target, aggregate, hour, cache).await? {
+                    Some(rows) => {
+                        stored.hours.insert(hour, rows);
+                    }
+                    None => {
+                        added_to.remove(&hour);
+                        hours.insert(hour);
+                    }
+                }
+            }
+            for (hour, deltas) in &mut added_to {
+                let rows = stored.hours.entry(*hour).or_default();
+                for (group, delta) in deltas.drain() {
+                    rows.entry(group).or_default().add(&delta);
+                }
+            }
+        }
+        _ => {
+            memory.stored.remove(&aggregate);
+            for reach in &reaches {
+                let table = &sources[&reach.source];
+                match changes::appended(table, consumed.get(&reach.source).copied(), cache).await? {
+                    Changes::Ranges(found) => {
+                        for range in found {
+                            hours_reached(reach, range, &mut hours);
+                        }
+                    }
+                    Changes::Everything => everything = true,
+                }
+            }
+            if everything {
+                hours.clear();
+                for reach in &reaches {
+                    for range in changes::everything(&sources[&reach.source], cache).await? {
+                        hours_reached(reach, range, &mut hours);
+                    }
+                }
+            }
         }
     }
 
+    // Recompute the hours that need it over the event tables exactly as loaded.
+    let prefix = format!("bidlake-aggregate-{}", uuid::Uuid::new_v4());
+    let mut added = Vec::new();
+    let mut rows = 0;
+    let mut recomputed: HashMap<i64, Option<Vec<(Group, Acc)>>> = HashMap::new();
+    if !hours.is_empty() {
+        let pinned: Vec<Table> = read.iter().map(|t| sources[t].clone()).collect();
+        let session = bidlake_query::session_over(lake, &pinned, None)
+            .await
+            .map_err(|source| Error::Query { table: aggregate.name(), source })?;
+        for &hour in &hours {
+            let sql = aggregate.sql(hour, hour + HOUR_MICROS);
+            let batches = bidlake_query::run(&session, &sql)
+                .await
+                .map_err(|source| Error::Query { table: aggregate.name(), source })?;
+            let n: usize = batches.iter().map(|b| b.num_rows()).sum();
+            if n > 0 {
+                rows += n;
+                added.extend(write::hour_files(&target, hour, &batches, &prefix).await?);
+            }
+            let mut sums = Some(Vec::new());
+            for batch in &batches {
+                sums = match (sums, rows::from_batch(aggregate, batch)?) {
+                    (Some(mut all), Some(more)) => {
+                        all.extend(more);
+                        Some(all)
+                    }
+                    _ => None,
+                };
+            }
+            recomputed.insert(hour, sums);
+        }
+    }
+    // The hours added to, written whole from their sums.
+    if let Some(stored) = memory.stored.get(&aggregate) {
+        for hour in added_to.keys() {
+            let Some(sums) = stored.hours.get(hour) else { continue };
+            let mut hour_rows: Vec<(&Group, &Acc)> =
+                sums.iter().filter(|(_, acc)| !acc.is_zero()).collect();
+            hour_rows.sort_by(|a, b| a.0.cmp(b.0));
+            rows += hour_rows.len();
+            let batch = rows::to_batch(aggregate, &hour_rows)?;
+            added.extend(write::hour_files(&target, *hour, &[batch], &prefix).await?);
+        }
+    }
+    let written: BTreeSet<i64> = hours.iter().chain(added_to.keys()).copied().collect();
+
     // One snapshot: those hours' old files out, the new ones in, the snapshots read recorded.
-    let rewritten = live_files(&target, cache, |hour| everything || hours.contains(&hour)).await?;
+    let rewritten =
+        live_files(&target, cache, |hour| everything || written.contains(&hour)).await?;
     let mut properties: HashMap<String, String> = HashMap::new();
-    for (source, id) in &current {
-        if let Some(id) = id {
+    for source in &read {
+        if let Some(id) = current[source] {
             properties.insert(consumed_key(*source), id.to_string());
         }
     }
     properties.insert("bidlake.aggregate.hours-recomputed".into(), hours.len().to_string());
-    let report = RoundReport { hours: hours.len(), rows, everything, conflict: false };
+    properties.insert("bidlake.aggregate.hours-added-to".into(), added_to.len().to_string());
+    let report = RoundReport {
+        hours: written.len(),
+        hours_added_to: added_to.len(),
+        rows,
+        everything,
+        conflict: false,
+    };
     let committed = if rewritten.is_empty() {
         let tx = Transaction::new(&target);
         let tx = tx
@@ -213,8 +474,8 @@ pub async fn round(
                 Error::iceberg(format!("planning the commit to {}", aggregate.name()), e)
             })?;
         match commit_pinned(lake, &target, tx).await {
-            Ok(Attempt::Committed(_)) => true,
-            Ok(Attempt::Conflict) => false,
+            Ok(Attempt::Committed(table)) => Some(*table),
+            Ok(Attempt::Conflict) => None,
             Err(e) => {
                 discard(&target, &added).await;
                 return Err(Error::iceberg(format!("committing to {}", aggregate.name()), e));
@@ -229,19 +490,83 @@ pub async fn round(
             operation: Operation::Overwrite,
         };
         match replace::commit(lake, &target, &replacement, cache).await {
-            Ok(Outcome::Committed { .. }) => true,
-            Ok(Outcome::Conflict | Outcome::Stale(_)) => false,
+            Ok(Outcome::Committed { table, .. }) => Some(*table),
+            Ok(Outcome::Conflict | Outcome::Stale(_)) => None,
             Err(e) => {
                 discard(&target, &added).await;
                 return Err(e.into());
             }
         }
     };
-    if !committed {
+    let Some(committed) = committed else {
         discard(&target, &added).await;
+        memory.stored.remove(&aggregate);
         return Ok(RoundReport { conflict: true, ..report });
+    };
+    // What the table now holds, for the next round to add to.
+    let Some(snapshot) = committed.metadata().current_snapshot().map(|s| s.snapshot_id()) else {
+        return Ok(report);
+    };
+    let stored = memory
+        .stored
+        .entry(aggregate)
+        .or_insert_with(|| Stored { snapshot, hours: HashMap::new() });
+    stored.snapshot = snapshot;
+    for (hour, sums) in recomputed {
+        match sums {
+            Some(sums) => {
+                stored.hours.insert(hour, sums.into_iter().collect());
+            }
+            None => {
+                stored.hours.remove(&hour);
+            }
+        }
     }
+    if everything {
+        stored.hours.retain(|hour, _| hours.contains(hour));
+    }
+    let oldest = warm::hour_of(now_micros()) - STORED_HOURS * HOUR_MICROS;
+    stored.hours.retain(|hour, _| *hour >= oldest);
     Ok(report)
+}
+
+/// An aggregate table's rows of the windows of one hour, as sums; `None` if they cannot be
+/// taken apart (see [`rows::from_batch`]).
+async fn read_hour(
+    target: &Table,
+    aggregate: AggregateTable,
+    hour: i64,
+    cache: &mut ManifestCache,
+) -> Result<Option<HashMap<Group, Acc>>> {
+    let files = live_data_files(target, cache, |h| h == hour).await?;
+    let columns: Vec<String> = target
+        .metadata()
+        .current_schema()
+        .as_struct()
+        .fields()
+        .iter()
+        .map(|f| f.name.clone())
+        .collect();
+    let columns: Vec<&str> = columns.iter().map(String::as_str).collect();
+    let mut sums = HashMap::new();
+    for batch in read::files(target, &files, &columns).await? {
+        let Some(rows) = rows::from_batch(aggregate, &batch)? else { return Ok(None) };
+        sums.extend(rows);
+    }
+    Ok(Some(sums))
+}
+
+/// Adds to `hours` the hours of windows that rows of `reach.source` with event times in
+/// `[lo, hi]` (µs) can change.
+pub(crate) fn hours_reached(reach: &Reach, (lo, hi): (i64, i64), hours: &mut BTreeSet<i64>) {
+    let (earliest, latest) = plausible_event_times();
+    let first = hour_of(lo.saturating_sub(reach.before_micros).max(earliest));
+    let last = hour_of(hi.saturating_add(reach.after_micros).min(latest));
+    let mut hour = first;
+    while hour <= last {
+        hours.insert(hour);
+        hour += HOUR_MICROS;
+    }
 }
 
 /// The event-table snapshots the aggregate table has consumed: from the newest snapshot of its
@@ -269,8 +594,19 @@ async fn live_files(
     cache: &mut ManifestCache,
     replace: impl Fn(i64) -> bool,
 ) -> Result<std::collections::HashSet<String>> {
-    let mut paths = std::collections::HashSet::new();
-    let Some(current) = target.metadata().current_snapshot() else { return Ok(paths) };
+    let files = live_data_files(target, cache, replace).await?;
+    Ok(files.into_iter().map(|f| f.file_path().to_owned()).collect())
+}
+
+/// The aggregate table's live data files whose window hour `wanted` accepts (and any file
+/// without an hour).
+async fn live_data_files(
+    target: &Table,
+    cache: &mut ManifestCache,
+    wanted: impl Fn(i64) -> bool,
+) -> Result<Vec<DataFile>> {
+    let mut files = Vec::new();
+    let Some(current) = target.metadata().current_snapshot() else { return Ok(files) };
     let list = manifest_list(target, current).await?;
     for (_, manifest) in cache.load(target, &list).await? {
         for entry in manifest.entries().iter().filter(|e| e.is_alive()) {
@@ -280,12 +616,12 @@ async fn live_files(
                 }
                 _ => i64::MIN,
             };
-            if hour == i64::MIN || replace(hour) {
-                paths.insert(entry.file_path().to_owned());
+            if hour == i64::MIN || wanted(hour) {
+                files.push(entry.data_file().clone());
             }
         }
     }
-    Ok(paths)
+    Ok(files)
 }
 
 /// Deletes files written for a commit that did not happen (orphan removal would, later).
@@ -298,12 +634,15 @@ async fn discard(target: &Table, files: &[iceberg::spec::DataFile]) {
 /// file without bounds (another writer's) does not make a round walk every hour of all time.
 fn plausible_event_times() -> (i64, i64) {
     const YEAR_2000: i64 = 946_684_800_000_000;
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_micros()).unwrap_or(i64::MAX));
-    (YEAR_2000, now.saturating_add(2 * 24 * HOUR_MICROS))
+    (YEAR_2000, now_micros().saturating_add(2 * 24 * HOUR_MICROS))
 }
 
 fn hour_of(micros: i64) -> i64 {
     micros.div_euclid(HOUR_MICROS) * HOUR_MICROS
+}
+
+fn now_micros() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_micros()).unwrap_or(i64::MAX))
 }

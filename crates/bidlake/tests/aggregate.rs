@@ -57,8 +57,9 @@ fn oracle_and_stored() -> Vec<(&'static str, String, String)> {
                 "SELECT w.window_start, w.window_start + INTERVAL '5 minutes', i.bidder_id, COUNT(*), \
                  SUM(i.win_price_usd), AVG(i.win_price_usd) \
                  FROM db.impressions i JOIN db.bid_requests r ON i.request_id = r.request_id \
-                 JOIN (SELECT DISTINCT date_trunc('minute', event_timestamp) AS window_start FROM db.impressions \
-                       UNION SELECT DISTINCT date_trunc('minute', event_timestamp) - INTERVAL '4 minutes' FROM db.impressions) w \
+                 JOIN (SELECT DISTINCT date_trunc('minute', event_timestamp) - k.back AS window_start \
+                       FROM db.impressions CROSS JOIN (VALUES (INTERVAL '0 minutes'), (INTERVAL '1 minutes'), \
+                       (INTERVAL '2 minutes'), (INTERVAL '3 minutes'), (INTERVAL '4 minutes')) AS k(back)) w \
                    ON i.event_timestamp >= w.window_start AND i.event_timestamp < w.window_start + INTERVAL '5 minutes' \
                  WHERE {COUNTED} AND i.event_timestamp {LINK} GROUP BY 1, 2, 3"
             ),
@@ -96,8 +97,9 @@ fn assert_aggregates_equal_the_oracle(dir: &Path) {
         let same = expected.len() == actual.len()
             && expected.iter().zip(&actual).all(|(e, a)| same_row(e, a));
         if !same {
-            let missing: Vec<_> = expected.iter().filter(|r| !actual.contains(r)).take(5).collect();
-            let extra: Vec<_> = actual.iter().filter(|r| !expected.contains(r)).take(5).collect();
+            let missing: Vec<_> =
+                expected.iter().filter(|r| !actual.contains(r)).take(20).collect();
+            let extra: Vec<_> = actual.iter().filter(|r| !expected.contains(r)).take(20).collect();
             panic!(
                 "{table}: {} rows stored, {} expected\nmissing: {missing:#?}\nextra: {extra:#?}",
                 actual.len(),
@@ -279,6 +281,236 @@ fn aggregates_equal_sql_over_the_event_tables_after_kills_during_a_backfill_and_
         "SELECT SUM(impression_count) FROM db.hourly_impressions_by_geo WHERE device_geo_country = 'NZL'",
     );
     assert_eq!(late, ["2"], "both late impressions counted under their request's country");
+}
+
+/// The newest snapshot's summary of `table`, as text.
+fn newest_summary(dir: &Path, table: &str) -> String {
+    let sql =
+        format!("SELECT summary FROM db.\"{table}$snapshots\" ORDER BY committed_at DESC LIMIT 1");
+    rows(dir, &sql).join("\n")
+}
+
+/// The current snapshot id of an event table.
+fn newest_snapshot(dir: &Path, table: &str) -> String {
+    let sql = format!(
+        "SELECT snapshot_id FROM db.\"{table}$snapshots\" ORDER BY committed_at DESC LIMIT 1"
+    );
+    rows(dir, &sql).join("")
+}
+
+/// Whether every aggregate table has consumed the event tables as they are now.
+fn aggregates_caught_up(dir: &Path) -> bool {
+    let current: Vec<(String, String)> = ["bid_requests", "bid_responses", "impressions", "clicks"]
+        .iter()
+        .map(|t| (t.to_string(), newest_snapshot(dir, t)))
+        .collect();
+    let reads = |aggregate: &str| -> &[&str] {
+        match aggregate {
+            "hourly_funnel_by_publisher" => {
+                &["bid_requests", "bid_responses", "impressions", "clicks"]
+            }
+            _ => &["bid_requests", "impressions"],
+        }
+    };
+    ["hourly_impressions_by_geo", "rolling_metrics_by_bidder", "hourly_funnel_by_publisher"]
+        .iter()
+        .all(|aggregate| {
+            let summary = newest_summary(dir, aggregate);
+            reads(aggregate).iter().all(|source| {
+                let id = &current.iter().find(|(t, _)| t == source).unwrap().1;
+                id.is_empty()
+                    || summary.contains(&format!("bidlake.aggregate.{source}.snapshot-id: {id}"))
+            })
+        })
+}
+
+/// Snapshots of `table` whose round added new events to stored rows (the memory's path).
+fn rounds_added_to(dir: &Path, table: &str) -> usize {
+    let sql = format!("SELECT summary FROM db.\"{table}$snapshots\"");
+    rows(dir, &sql)
+        .iter()
+        .filter(|s| s.contains("hours-added-to:") && !s.contains("hours-added-to: 0"))
+        .count()
+}
+
+/// Whether the test's own requests, responses and impressions are all in the tables.
+fn ingested(dir: &Path, requests: usize, responses: usize, impressions: usize) -> bool {
+    let count = |sql: &str| rows(dir, sql).join("").parse::<usize>().unwrap_or(0);
+    count("SELECT COUNT(*) FROM db.bid_requests WHERE publisher_id = 'pub-mem'") == requests
+        && count("SELECT COUNT(*) FROM db.bid_responses WHERE seat = 'mem-dsp'") == responses
+        && count("SELECT COUNT(*) FROM db.impressions WHERE bidder_id = 'mem-dsp'") == impressions
+}
+
+/// Snapshots of `table` whose round recomputed hours with SQL.
+fn recomputing_rounds(dir: &Path, table: &str) -> usize {
+    let sql = format!("SELECT summary FROM db.\"{table}$snapshots\"");
+    rows(dir, &sql)
+        .iter()
+        .filter(|s| s.contains("hours-recomputed:") && !s.contains("hours-recomputed: 0"))
+        .count()
+}
+
+fn at_minutes_ago(minutes: f64) -> String {
+    let t = std::time::SystemTime::now() - Duration::from_secs_f64(minutes * 60.0);
+    let micros = t.duration_since(std::time::UNIX_EPOCH).unwrap().as_micros() as i64;
+    bidlake_tables::timestamp::format_micros(micros).unwrap()
+}
+
+fn request_json(id: &str, publisher: &str, t: &str) -> String {
+    format!(
+        r#"{{"id":"{id}","imp":[{{"id":"1","bidfloor":1.0}}],"site":{{"id":"s","publisher":{{"id":"{publisher}"}}}},"device":{{"devicetype":2,"geo":{{"country":"ISL"}}}},"event_timestamp":"{t}"}}"#
+    )
+}
+
+fn response_json(request: &str, response: &str, t: &str) -> String {
+    format!(
+        r#"{{"id":"{request}","bidid":"{response}","cur":"USD","seatbid":[{{"seat":"mem-dsp","bid":[{{"id":"b","impid":"1","price":2.5}}]}}],"event_timestamp":"{t}"}}"#
+    )
+}
+
+fn impression_json(request: &str, response: &str, impression: &str, t: &str) -> String {
+    format!(
+        r#"{{"impression_id":"{impression}","request_id":"{request}","response_id":"{response}","bidder_id":"mem-dsp","win_price":2.0,"win_currency":"USD","event_timestamp":"{t}"}}"#
+    )
+}
+
+/// A long-running aggregator adds each round's new events to the rows it stored, from its
+/// memory of recent events, instead of recomputing their hours. Its rows must equal the SQL
+/// over the event tables when it stops, with no `--once` run to repair them: across a restart
+/// (the memory refilled from the tables), a producer's duplicate request, two requests whose
+/// responses share an id, an impression that comes before its request, and an event late
+/// enough to be recomputed.
+#[test]
+fn aggregates_added_to_from_memory_equal_sql_over_the_event_tables() {
+    let broker = Broker::start();
+    let dir = tempfile::tempdir().unwrap();
+    let dir = dir.path();
+    run_ok(bidlake(&broker, dir).arg("setup"));
+    let logs = tempfile::tempdir().unwrap();
+    let (ingest_log, aggregate_log) =
+        (logs.path().join("ingest.log"), logs.path().join("aggregate.log"));
+    let generator = spawn(bidlake(&broker, dir).args([
+        "gen",
+        "--rate",
+        "20",
+        "--duration",
+        "10m",
+        "--seed",
+        "33",
+        "--win-rate",
+        "0.5",
+        "--click-rate",
+        "0.3",
+    ]));
+    let ingest = spawn_logged(
+        bidlake(&broker, dir).args(["ingest", "--commit-interval", "300ms", "--assignment", "all"]),
+        &ingest_log,
+    );
+    let aggregator = || {
+        spawn_logged(
+            bidlake(&broker, dir).args(["aggregate", "--aggregate-interval", "300ms"]),
+            &aggregate_log,
+        )
+    };
+    let wait_for = |what: &str, done: &dyn Fn() -> bool, a: &mut Running| {
+        let started = Instant::now();
+        while !done() {
+            if let Some(exit) = a.exited() {
+                panic!("the aggregator exited ({exit}):\n{}", tail(&aggregate_log));
+            }
+            assert!(
+                started.elapsed() < Duration::from_secs(180),
+                "{what}: not within 180 s\naggregator:\n{}\ningest:\n{}",
+                tail(&aggregate_log),
+                tail(&ingest_log)
+            );
+            std::thread::sleep(Duration::from_millis(300));
+        }
+    };
+    let send = |topic: &str, value: String| {
+        produce(&broker.bootstrap(), topic, 0, &[(None, value.as_bytes())])
+    };
+    let added_to = || rounds_added_to(dir, "hourly_funnel_by_publisher");
+
+    // The first aggregator: until its rounds add to stored rows.
+    let mut a = aggregator();
+    wait_for("a round added to stored rows", &|| added_to() > 0, &mut a);
+    a.stop("KILL");
+
+    // The second fills its memory from the tables.
+    let mut a = aggregator();
+    let before = added_to();
+    wait_for("the restarted aggregator added to stored rows", &|| added_to() > before, &mut a);
+    // From here on, ingest runs until it has what was produced, so that "caught up" is final.
+    assert!(generator.stop("TERM").success(), "gen failed");
+    assert!(ingest.stop("TERM").success(), "ingest did not stop cleanly:\n{}", tail(&ingest_log));
+    let ingest_all = || {
+        run_ok(bidlake(&broker, dir).args(["ingest", "--until-caught-up", "--assignment", "all"]));
+    };
+    ingest_all();
+    wait_for("the aggregates caught up", &|| aggregates_caught_up(dir), &mut a);
+    assert_aggregates_equal_the_oracle(dir);
+
+    // An impression before its request and response: the memory gets it right on its own.
+    let funnel = "SELECT SUM(bid_requests), SUM(bid_responses), SUM(impressions) \
+                  FROM db.hourly_funnel_by_publisher WHERE publisher_id = 'pub-mem'";
+    let recomputed = recomputing_rounds(dir, "hourly_funnel_by_publisher");
+    send(
+        "impressions",
+        impression_json("early-1", "early-1-resp", "early-1-imp", &at_minutes_ago(0.1)),
+    );
+    ingest_all();
+    wait_for("the aggregates caught up", &|| aggregates_caught_up(dir), &mut a);
+    let now = at_minutes_ago(0.05);
+    send("bid-requests", request_json("early-1", "pub-mem", &now));
+    send("bid-responses", response_json("early-1", "early-1-resp", &now));
+    ingest_all();
+    assert!(ingested(dir, 1, 1, 1), "the test's events are not all in the tables");
+    wait_for("the aggregates caught up", &|| aggregates_caught_up(dir), &mut a);
+    assert_aggregates_equal_the_oracle(dir);
+    assert_eq!(rows(dir, funnel), ["1,1,1"]);
+    assert_eq!(
+        recomputing_rounds(dir, "hourly_funnel_by_publisher"),
+        recomputed,
+        "rows the memory can take went to SQL: the test no longer tests the memory"
+    );
+
+    // A duplicate request, and two requests whose responses share an id: the funnel's
+    // distinct counts are not sums over requests then, so their hours are recomputed.
+    let now = at_minutes_ago(0.1);
+    send("bid-requests", request_json("dup-1", "pub-mem", &now));
+    send("bid-requests", request_json("dup-1", "pub-mem", &now));
+    send("bid-responses", response_json("dup-1", "dup-1-resp", &now));
+    send("bid-requests", request_json("share-a", "pub-mem", &now));
+    send("bid-requests", request_json("share-b", "pub-mem", &now));
+    send("bid-responses", response_json("share-a", "shared-resp", &now));
+    send("bid-responses", response_json("share-b", "shared-resp", &now));
+    send("impressions", impression_json("share-a", "shared-resp", "shared-imp", &now));
+    ingest_all();
+    assert!(ingested(dir, 5, 4, 2), "the test's events are not all in the tables");
+    wait_for("the aggregates caught up", &|| aggregates_caught_up(dir), &mut a);
+    assert_aggregates_equal_the_oracle(dir);
+    // dup-1 once; the shared response once in the hour and publisher of both its requests,
+    // and its impression once.
+    assert_eq!(rows(dir, funnel), ["4,3,2"]);
+    assert!(recomputing_rounds(dir, "hourly_funnel_by_publisher") > recomputed);
+
+    // Late enough to be outside what the memory vouches for (its hours are recomputed), inside
+    // what it holds.
+    let late = at_minutes_ago(14.0);
+    send("bid-requests", request_json("late-14", "pub-mem", &late));
+    send("impressions", impression_json("late-14", "late-14-resp", "late-14-imp", &late));
+    send("bid-responses", response_json("late-14", "late-14-resp", &late));
+    ingest_all();
+    assert!(ingested(dir, 6, 5, 3), "the test's events are not all in the tables");
+    wait_for("the aggregates caught up", &|| aggregates_caught_up(dir), &mut a);
+    assert_aggregates_equal_the_oracle(dir);
+    assert_eq!(rows(dir, funnel), ["5,4,3"]);
+
+    assert!(a.stop("TERM").success(), "the aggregator did not stop cleanly");
+    for table in ["hourly_impressions_by_geo", "rolling_metrics_by_bidder"] {
+        assert!(rounds_added_to(dir, table) > 0, "{table}: no round added to stored rows");
+    }
 }
 
 #[test]

@@ -43,6 +43,10 @@ pub trait Aggregate: Table {
 }
 
 /// A timestamp literal DataFusion compares with a `timestamptz` column (and pushes down).
+pub fn timestamp_literal(micros: i64) -> String {
+    at(micros)
+}
+
 fn at(micros: i64) -> String {
     let text = format_micros(micros).unwrap_or_else(|| "1970-01-01T00:00:00.000000+00:00".into());
     format!("CAST('{text}' AS TIMESTAMP WITH TIME ZONE)")
@@ -135,7 +139,8 @@ impl Aggregate for HourlyImpressionsByGeo {
 #[derive(Debug, Clone, Copy)]
 pub struct RollingMetricsByBidder;
 
-const WINDOW_MINUTES: i64 = 5;
+/// The length of a bidder window; one starts every minute.
+pub const WINDOW_MINUTES: i64 = 5;
 
 impl Table for RollingMetricsByBidder {
     const NAME: &'static str = "rolling_metrics_by_bidder";

@@ -1,0 +1,628 @@
+//! The aggregator's memory of recent events, so that a round costs what its new rows cost
+//! instead of re-reading the hour they fall in.
+//!
+//! Every aggregate is a join of funnel events to their bid request by `request_id` (the funnel
+//! through `response_id` and `impression_id` as well), so its rows are sums over *trees*: a bid
+//! request's id with every event carrying it. The memory keeps the trees of the last
+//! [`WINDOW_MICROS`] of event time. When a round appends rows, each tree they land in is summed
+//! before and after, and the difference is added to the aggregate rows already stored: the
+//! delta is exact because COUNT and SUM of a join are sums over its pairs (Flink's interval
+//! join keeps the same state). The funnel's distinct counts are sums over trees only when no
+//! id is shared between trees, so ids are checked for that.
+//!
+//! A row the memory cannot vouch for is *cold*, and the hours of windows it reaches are
+//! recomputed with SQL as before: a row older than the window (minus the link interval, so
+//! that everything it can join is held), a row without a request id, a row whose id was seen
+//! before (a producer's duplicate) or that links trees another row links otherwise. A tree
+//! with such a row stays cold while it is held.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::hash::{BuildHasher, BuildHasherDefault, DefaultHasher};
+use std::sync::Arc;
+
+use arrow_array::cast::AsArray;
+use arrow_array::types::{Float64Type, Int64Type};
+use arrow_array::{Array, ArrayRef, RecordBatch};
+use arrow_schema::DataType;
+use bidlake_tables::aggregates::{
+    HOUR_MICROS, LINK_AFTER_MICROS, LINK_BEFORE_MICROS, WINDOW_MINUTES,
+};
+use bidlake_tables::{AggregateTable, EventTable};
+
+use crate::{Error, Result};
+
+/// How much event time the memory holds, back from the clock: rows later than this minus the
+/// link interval are aggregated from memory (about 9 minutes of lateness).
+pub const WINDOW_MICROS: i64 = 20 * MINUTE_MICROS;
+/// Everything a row can join, and everything else in those trees, is within this of it.
+const MARGIN_MICROS: i64 = LINK_BEFORE_MICROS + LINK_AFTER_MICROS;
+const MINUTE_MICROS: i64 = 60_000_000;
+
+/// An aggregate row's key: its window start (µs) and its dimension (country, bidder, publisher).
+pub type Group = (i64, Option<Arc<str>>);
+
+/// An aggregate row's values as sums: `n` counts (wins: `[count]`; funnel: requests,
+/// responses, impressions, clicks), `sum` and `priced` the sum and number of non-null prices
+/// (an average is their ratio).
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Acc {
+    pub n: [i64; 4],
+    pub sum: f64,
+    pub priced: i64,
+}
+
+impl Acc {
+    pub fn add(&mut self, other: &Acc) {
+        for (a, b) in self.n.iter_mut().zip(other.n) {
+            *a += b;
+        }
+        self.sum += other.sum;
+        self.priced += other.priced;
+    }
+
+    fn scaled(mut self, sign: i64) -> Acc {
+        for n in &mut self.n {
+            *n *= sign;
+        }
+        self.sum *= sign as f64;
+        self.priced *= sign;
+        self
+    }
+
+    pub fn is_zero(&self) -> bool {
+        self.n == [0; 4] && self.priced == 0 && self.sum == 0.0
+    }
+}
+
+/// Per aggregate table, per group: the change of its values.
+pub type Deltas = HashMap<AggregateTable, HashMap<Group, Acc>>;
+
+/// What applying a round's rows found.
+#[derive(Debug, Default)]
+pub struct Applied {
+    /// Changes of aggregate rows (those in `cold` hours are to be recomputed instead).
+    pub deltas: Deltas,
+    /// Per aggregate table, the hours of windows to recompute with SQL.
+    pub cold: HashMap<AggregateTable, BTreeSet<i64>>,
+}
+
+impl Applied {
+    /// The hours of windows a row of `source` at `ts` can change, to be recomputed.
+    fn cold_row(&mut self, source: EventTable, ts: i64) {
+        for aggregate in AggregateTable::ALL {
+            for reach in aggregate.reaches().iter().filter(|r| r.source == source) {
+                crate::hours_reached(reach, (ts, ts), self.cold.entry(aggregate).or_default());
+            }
+        }
+    }
+}
+
+struct Request {
+    ts: i64,
+    country: Option<Arc<str>>,
+    publisher: Option<Arc<str>>,
+    /// Not test traffic nor a private IP: the aggregates count it.
+    counted: bool,
+}
+
+struct Response {
+    id: Option<Box<str>>,
+    ts: i64,
+}
+
+struct Impression {
+    id: Option<Box<str>>,
+    response_id: Option<Box<str>>,
+    bidder: Option<Arc<str>>,
+    price: Option<f64>,
+    ts: i64,
+}
+
+struct Click {
+    id: Option<Box<str>>,
+    impression_id: Option<Box<str>>,
+    ts: i64,
+}
+
+enum Row {
+    Request(Request),
+    Response(Response),
+    Impression(Impression),
+    Click(Click),
+}
+
+/// One row of an event table, as the aggregates need it.
+pub struct Event {
+    request_id: Option<Box<str>>,
+    row: Row,
+}
+
+impl Event {
+    fn ts(&self) -> i64 {
+        match &self.row {
+            Row::Request(r) => r.ts,
+            Row::Response(r) => r.ts,
+            Row::Impression(r) => r.ts,
+            Row::Click(r) => r.ts,
+        }
+    }
+
+    fn source(&self) -> EventTable {
+        match self.row {
+            Row::Request(_) => EventTable::BidRequests,
+            Row::Response(_) => EventTable::BidResponses,
+            Row::Impression(_) => EventTable::Impressions,
+            Row::Click(_) => EventTable::Clicks,
+        }
+    }
+
+    /// The id that must be unique: its own.
+    fn own_id(&self) -> Option<&str> {
+        match &self.row {
+            Row::Request(_) => self.request_id.as_deref(),
+            Row::Response(r) => r.id.as_deref(),
+            Row::Impression(r) => r.id.as_deref(),
+            Row::Click(r) => r.id.as_deref(),
+        }
+    }
+}
+
+/// The columns of an event table the aggregates read, in the order [`decode`] takes them.
+pub fn columns(table: EventTable) -> &'static [&'static str] {
+    match table {
+        EventTable::BidRequests => &[
+            "request_id",
+            "event_timestamp",
+            "device_geo_country",
+            "publisher_id",
+            "is_test_traffic",
+            "is_private_ip",
+        ],
+        EventTable::BidResponses => &["request_id", "event_timestamp", "response_id"],
+        EventTable::Impressions => &[
+            "request_id",
+            "event_timestamp",
+            "impression_id",
+            "response_id",
+            "bidder_id",
+            "win_price_usd",
+        ],
+        EventTable::Clicks => &["request_id", "event_timestamp", "click_id", "impression_id"],
+    }
+}
+
+#[derive(Default)]
+struct Tree {
+    requests: Vec<Request>,
+    responses: Vec<Response>,
+    impressions: Vec<Impression>,
+    clicks: Vec<Click>,
+    /// Latest event time of its rows: the tree is dropped when this leaves the window.
+    newest: i64,
+    /// It shares an id with another tree: it cannot be summed on its own.
+    shared: bool,
+}
+
+/// Which tree a response or impression id belongs to.
+struct Owner {
+    tree: Option<Box<str>>,
+    newest: i64,
+}
+
+/// Hashes of ids, for the duplicate check (a collision only sends a row to SQL).
+type IdHashes = HashSet<u64, BuildHasherDefault<IdentityHasher>>;
+
+/// Recent event rows by bid request, and what is needed to trust sums over them.
+pub struct Warm {
+    /// The event-table snapshots the memory reflects.
+    pub snapshots: BTreeMap<EventTable, Option<i64>>,
+    /// Every row with an event time at or after this (µs) is held.
+    floor: i64,
+    /// Floor when trees were last dropped.
+    dropped_at: i64,
+    trees: HashMap<Box<str>, Tree>,
+    response_owner: HashMap<Box<str>, Owner>,
+    impression_owner: HashMap<Box<str>, Owner>,
+    /// Hashes of every id per table and hour of its event time, from `ids_from` on.
+    seen: HashMap<(EventTable, i64), IdHashes>,
+    ids_from: i64,
+    /// Countries, publishers and bidders, stored once.
+    names: HashSet<Arc<str>>,
+}
+
+impl Warm {
+    /// Empty memory for the clock at `now` (µs): [`Warm::ids_from`] and [`Warm::floor`] say
+    /// which rows to give it with [`Warm::load`].
+    pub fn new(snapshots: BTreeMap<EventTable, Option<i64>>, now: i64) -> Self {
+        let floor = now - WINDOW_MICROS;
+        Self {
+            snapshots,
+            floor,
+            dropped_at: floor,
+            trees: HashMap::new(),
+            response_owner: HashMap::new(),
+            impression_owner: HashMap::new(),
+            seen: HashMap::new(),
+            ids_from: ids_from(floor),
+            names: HashSet::new(),
+        }
+    }
+
+    /// Rows from this event time on are to be loaded (their ids at least).
+    pub fn ids_from(&self) -> i64 {
+        self.ids_from
+    }
+
+    /// Rows from this event time on are to be loaded whole.
+    pub fn floor(&self) -> i64 {
+        self.floor
+    }
+
+    /// Trees held.
+    pub fn trees(&self) -> usize {
+        self.trees.len()
+    }
+
+    /// Takes rows of the tables as they are at `snapshots` (a new memory's first fill).
+    pub fn load(&mut self, source: EventTable, batch: &RecordBatch) -> Result<()> {
+        for event in decode(source, batch, &mut self.names)? {
+            let ts = event.ts();
+            if ts < self.ids_from {
+                continue;
+            }
+            if let Some(id) = event.own_id() {
+                self.seen.entry((source, hour_of(ts))).or_default().insert(hash(id));
+            }
+            let Some(key) = event.request_id.clone() else { continue };
+            if ts >= self.floor {
+                self.own(&key, &event);
+                let tree = self.trees.entry(key).or_default();
+                insert(tree, event);
+            }
+        }
+        Ok(())
+    }
+
+    /// Takes a round's new rows (`batches` per event table) at clock `now`, and says how the
+    /// aggregates change.
+    pub fn apply(
+        &mut self,
+        batches: &[(EventTable, RecordBatch)],
+        now: i64,
+        snapshots: BTreeMap<EventTable, Option<i64>>,
+    ) -> Result<Applied> {
+        self.advance(now);
+        let mut applied = Applied::default();
+        let mut by_tree: HashMap<Box<str>, Vec<Event>> = HashMap::new();
+        for (source, batch) in batches {
+            for event in decode(*source, batch, &mut self.names)? {
+                match event.request_id.clone() {
+                    Some(key) => by_tree.entry(key).or_default().push(event),
+                    // Joins nothing by request id, but the funnel joins on other ids.
+                    None => applied.cold_row(*source, event.ts()),
+                }
+            }
+        }
+        let mut shared: Vec<Box<str>> = Vec::new();
+        for (key, events) in by_tree {
+            let mut warm = Vec::with_capacity(events.len());
+            for event in events {
+                let ts = event.ts();
+                let mut ok = ts >= self.floor + MARGIN_MICROS;
+                if !self.unique(&event) {
+                    shared.push(key.clone());
+                    ok = false;
+                }
+                if ts >= self.floor
+                    && let Some(other) = self.own(&key, &event)
+                {
+                    shared.push(key.clone());
+                    shared.extend(other);
+                    ok = false;
+                }
+                if !ok {
+                    applied.cold_row(event.source(), ts);
+                }
+                warm.push((ok, event));
+            }
+            let tree = self.trees.entry(key).or_default();
+            let sums = !tree.shared && warm.iter().any(|(ok, _)| *ok);
+            if sums {
+                contribute(tree, -1, &mut applied.deltas);
+            }
+            for (_, event) in warm {
+                if event.ts() >= self.floor {
+                    insert(tree, event);
+                }
+            }
+            if sums {
+                contribute(tree, 1, &mut applied.deltas);
+            }
+        }
+        // A tree that shares an id with another is cold from now on, and so are rows of it
+        // this round (their hours, found above, are recomputed).
+        for key in shared {
+            if let Some(tree) = self.trees.get_mut(&key) {
+                tree.shared = true;
+            }
+        }
+        self.snapshots = snapshots;
+        Ok(applied)
+    }
+
+    /// Moves the window to `now`, dropping what left it (at most once a minute).
+    fn advance(&mut self, now: i64) {
+        self.floor = self.floor.max(now - WINDOW_MICROS);
+        if self.floor - self.dropped_at < MINUTE_MICROS {
+            return;
+        }
+        let floor = self.floor;
+        self.trees.retain(|_, tree| tree.newest >= floor);
+        self.response_owner.retain(|_, owner| owner.newest >= floor);
+        self.impression_owner.retain(|_, owner| owner.newest >= floor);
+        self.ids_from = self.ids_from.max(ids_from(floor));
+        let from = self.ids_from;
+        self.seen.retain(|(_, hour), _| *hour >= from);
+        self.dropped_at = floor;
+    }
+
+    /// Whether `event`'s own id was not seen before near its time; records it.
+    fn unique(&mut self, event: &Event) -> bool {
+        let Some(id) = event.own_id() else { return true };
+        let ts = event.ts();
+        let id = hash(id);
+        let source = event.source();
+        // A duplicate matters where both can fall in one window of the funnel: a request's
+        // hour, from a link interval before to one after, and an hour either side.
+        let first = hour_of(ts - LINK_AFTER_MICROS) - HOUR_MICROS;
+        let last = hour_of(ts + LINK_BEFORE_MICROS) + HOUR_MICROS;
+        let known = first >= self.ids_from;
+        let mut hour = first;
+        let mut seen = false;
+        while hour <= last {
+            seen |= self.seen.get(&(source, hour)).is_some_and(|ids| ids.contains(&id));
+            hour += HOUR_MICROS;
+        }
+        self.seen.entry((source, hour_of(ts))).or_default().insert(id);
+        known && !seen
+    }
+
+    /// Records which tree `event`'s response and impression ids belong to; the other tree if
+    /// one of them belongs to another already (or to several).
+    fn own(&mut self, key: &str, event: &Event) -> Option<Vec<Box<str>>> {
+        let ts = event.ts();
+        let mut others = Vec::new();
+        let mut claim = |owners: &mut HashMap<Box<str>, Owner>, id: Option<&str>| {
+            let Some(id) = id else { return };
+            match owners.get_mut(id) {
+                None => {
+                    owners.insert(id.into(), Owner { tree: Some(key.into()), newest: ts });
+                }
+                Some(owner) => {
+                    owner.newest = owner.newest.max(ts);
+                    match owner.tree.as_deref() {
+                        Some(tree) if tree == key => {}
+                        Some(_) => {
+                            others.extend(owner.tree.take());
+                            others.push(key.into());
+                        }
+                        None => others.push(key.into()),
+                    }
+                }
+            }
+        };
+        match &event.row {
+            Row::Request(_) => {}
+            Row::Response(s) => claim(&mut self.response_owner, s.id.as_deref()),
+            Row::Impression(i) => {
+                claim(&mut self.response_owner, i.response_id.as_deref());
+                claim(&mut self.impression_owner, i.id.as_deref());
+            }
+            Row::Click(c) => claim(&mut self.impression_owner, c.impression_id.as_deref()),
+        }
+        (!others.is_empty()).then_some(others)
+    }
+}
+
+/// Hour from which ids must be known for a row at the floor's margin to be checked.
+fn ids_from(floor: i64) -> i64 {
+    hour_of(floor - LINK_AFTER_MICROS) - HOUR_MICROS
+}
+
+fn insert(tree: &mut Tree, event: Event) {
+    tree.newest = tree.newest.max(event.ts());
+    match event.row {
+        Row::Request(r) => tree.requests.push(r),
+        Row::Response(r) => tree.responses.push(r),
+        Row::Impression(r) => tree.impressions.push(r),
+        Row::Click(r) => tree.clicks.push(r),
+    }
+}
+
+/// A funnel event at `child` counts for a request at `request` (the aggregates' SQL says the
+/// same: crates/tables/src/aggregates.rs).
+fn linked(child: i64, request: i64) -> bool {
+    child >= request - LINK_BEFORE_MICROS && child <= request + LINK_AFTER_MICROS
+}
+
+/// Adds `sign` times what `tree` contributes to each aggregate's rows.
+fn contribute(tree: &Tree, sign: i64, deltas: &mut Deltas) {
+    let mut add = |table: AggregateTable, group: Group, acc: Acc| {
+        deltas.entry(table).or_default().entry(group).or_default().add(&acc.scaled(sign));
+    };
+    // Impressions with their counted requests: every linked pair counts once.
+    for i in &tree.impressions {
+        let win = Acc {
+            n: [1, 0, 0, 0],
+            sum: i.price.unwrap_or(0.0),
+            priced: i64::from(i.price.is_some()),
+        };
+        for r in tree.requests.iter().filter(|r| r.counted && linked(i.ts, r.ts)) {
+            add(AggregateTable::HourlyImpressionsByGeo, (hour_of(i.ts), r.country.clone()), win);
+            let minute = i.ts.div_euclid(MINUTE_MICROS) * MINUTE_MICROS;
+            for k in 0..WINDOW_MINUTES {
+                let group = (minute - k * MINUTE_MICROS, i.bidder.clone());
+                add(AggregateTable::RollingMetricsByBidder, group, win);
+            }
+        }
+    }
+    // The funnel: distinct responses, impressions and clicks per hour and publisher of the
+    // requests they link to.
+    let mut funnel: HashMap<Group, [HashSet<&str>; 3]> = HashMap::new();
+    for r in tree.requests.iter().filter(|r| r.counted) {
+        let ids = funnel.entry((hour_of(r.ts), r.publisher.clone())).or_default();
+        for s in tree.responses.iter().filter(|s| linked(s.ts, r.ts)) {
+            let Some(response) = s.id.as_deref() else { continue };
+            ids[0].insert(response);
+            for i in tree
+                .impressions
+                .iter()
+                .filter(|i| i.response_id.as_deref() == Some(response) && linked(i.ts, r.ts))
+            {
+                let Some(impression) = i.id.as_deref() else { continue };
+                ids[1].insert(impression);
+                for c in tree.clicks.iter().filter(|c| {
+                    c.impression_id.as_deref() == Some(impression) && linked(c.ts, r.ts)
+                }) {
+                    ids[2].extend(c.id.as_deref());
+                }
+            }
+        }
+    }
+    for (group, ids) in funnel {
+        let n = [1, ids[0].len() as i64, ids[1].len() as i64, ids[2].len() as i64];
+        add(AggregateTable::HourlyFunnelByPublisher, group, Acc { n, ..Acc::default() });
+    }
+}
+
+/// The rows of `batch` (columns as [`columns`] lists them for `source`).
+fn decode(
+    source: EventTable,
+    batch: &RecordBatch,
+    names: &mut HashSet<Arc<str>>,
+) -> Result<Vec<Event>> {
+    let column = |i: usize, to: &DataType| -> Result<ArrayRef> {
+        let name = columns(source).get(i).copied().unwrap_or("?");
+        let array = batch.columns().get(i).ok_or_else(|| {
+            Error::Config(format!("{} rows without a {name} column", source.name()))
+        })?;
+        arrow_cast::cast(array, to).map_err(|e| Error::Arrow {
+            context: format!("reading {}.{name}", source.name()),
+            source: e,
+        })
+    };
+    let strings = |i| column(i, &DataType::Utf8);
+    let request_ids = strings(0)?;
+    let request_ids = request_ids.as_string::<i32>();
+    let times = column(1, &DataType::Int64)?;
+    let times = times.as_primitive::<Int64Type>();
+    let text = |a: &arrow_array::StringArray, row: usize| -> Option<Box<str>> {
+        a.is_valid(row).then(|| a.value(row).into())
+    };
+    let mut name = |a: &arrow_array::StringArray, row: usize| -> Option<Arc<str>> {
+        if !a.is_valid(row) {
+            return None;
+        }
+        let value = a.value(row);
+        Some(match names.get(value) {
+            Some(name) => Arc::clone(name),
+            None => {
+                let name: Arc<str> = value.into();
+                names.insert(Arc::clone(&name));
+                name
+            }
+        })
+    };
+    // A row without an event time falls in no window (the SQL leaves it out too).
+    let mut events = Vec::with_capacity(batch.num_rows());
+    match source {
+        EventTable::BidRequests => {
+            let (country, publisher) = (strings(2)?, strings(3)?);
+            let (test, private) = (column(4, &DataType::Boolean)?, column(5, &DataType::Boolean)?);
+            let (country, publisher) = (country.as_string::<i32>(), publisher.as_string::<i32>());
+            let (test, private) = (test.as_boolean(), private.as_boolean());
+            let flagged =
+                |a: &arrow_array::BooleanArray, row: usize| a.is_valid(row) && a.value(row);
+            for row in (0..batch.num_rows()).filter(|&row| times.is_valid(row)) {
+                let request = Request {
+                    ts: times.value(row),
+                    country: name(country, row),
+                    publisher: name(publisher, row),
+                    counted: !flagged(test, row) && !flagged(private, row),
+                };
+                events
+                    .push(Event { request_id: text(request_ids, row), row: Row::Request(request) });
+            }
+        }
+        EventTable::BidResponses => {
+            let ids = strings(2)?;
+            let ids = ids.as_string::<i32>();
+            for row in (0..batch.num_rows()).filter(|&row| times.is_valid(row)) {
+                let response = Response { id: text(ids, row), ts: times.value(row) };
+                events.push(Event {
+                    request_id: text(request_ids, row),
+                    row: Row::Response(response),
+                });
+            }
+        }
+        EventTable::Impressions => {
+            let (ids, responses, bidders) = (strings(2)?, strings(3)?, strings(4)?);
+            let prices = column(5, &DataType::Float64)?;
+            let (ids, responses, bidders) =
+                (ids.as_string::<i32>(), responses.as_string::<i32>(), bidders.as_string::<i32>());
+            let prices = prices.as_primitive::<Float64Type>();
+            for row in (0..batch.num_rows()).filter(|&row| times.is_valid(row)) {
+                let impression = Impression {
+                    id: text(ids, row),
+                    response_id: text(responses, row),
+                    bidder: name(bidders, row),
+                    price: prices.is_valid(row).then(|| prices.value(row)),
+                    ts: times.value(row),
+                };
+                events.push(Event {
+                    request_id: text(request_ids, row),
+                    row: Row::Impression(impression),
+                });
+            }
+        }
+        EventTable::Clicks => {
+            let (ids, impressions) = (strings(2)?, strings(3)?);
+            let (ids, impressions) = (ids.as_string::<i32>(), impressions.as_string::<i32>());
+            for row in (0..batch.num_rows()).filter(|&row| times.is_valid(row)) {
+                let click = Click {
+                    id: text(ids, row),
+                    impression_id: text(impressions, row),
+                    ts: times.value(row),
+                };
+                events.push(Event { request_id: text(request_ids, row), row: Row::Click(click) });
+            }
+        }
+    }
+    Ok(events)
+}
+
+pub(crate) fn hour_of(micros: i64) -> i64 {
+    micros.div_euclid(HOUR_MICROS) * HOUR_MICROS
+}
+
+fn hash(id: &str) -> u64 {
+    BuildHasherDefault::<DefaultHasher>::default().hash_one(id)
+}
+
+/// The ids are hashed already.
+#[derive(Default)]
+struct IdentityHasher(u64);
+
+impl std::hash::Hasher for IdentityHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for b in bytes {
+            self.0 = (self.0 << 8) | u64::from(*b);
+        }
+    }
+    fn write_u64(&mut self, n: u64) {
+        self.0 = n;
+    }
+}
