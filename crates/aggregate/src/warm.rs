@@ -626,3 +626,150 @@ impl std::hash::Hasher for IdentityHasher {
         self.0 = n;
     }
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use arrow_array::{BooleanArray, Float64Array, Int64Array, StringArray};
+
+    use super::*;
+
+    // 2025-11-24T16:30:00Z: in the past, as the plausibility check of event times wants.
+    const NOW: i64 = 1_764_000_000_000_000 + 30 * MINUTE_MICROS;
+
+    fn batch(columns: Vec<ArrayRef>) -> RecordBatch {
+        RecordBatch::try_from_iter(
+            columns.into_iter().enumerate().map(|(i, c)| (format!("c{i}"), c)),
+        )
+        .unwrap()
+    }
+
+    fn text(values: &[&str]) -> ArrayRef {
+        Arc::new(StringArray::from(values.to_vec()))
+    }
+
+    fn times(values: &[i64]) -> ArrayRef {
+        Arc::new(Int64Array::from(values.to_vec()))
+    }
+
+    fn requests(ids: &[&str], at: &[i64]) -> (EventTable, RecordBatch) {
+        let n = ids.len();
+        let flags: ArrayRef = Arc::new(BooleanArray::from(vec![false; n]));
+        let columns = vec![
+            text(ids),
+            times(at),
+            text(&vec!["DEU"; n]),
+            text(&vec!["pub"; n]),
+            flags.clone(),
+            flags,
+        ];
+        (EventTable::BidRequests, batch(columns))
+    }
+
+    fn responses(requests: &[&str], ids: &[&str], at: &[i64]) -> (EventTable, RecordBatch) {
+        (EventTable::BidResponses, batch(vec![text(requests), times(at), text(ids)]))
+    }
+
+    fn impressions(requests: &[&str], responses: &[&str], at: &[i64]) -> (EventTable, RecordBatch) {
+        let ids: Vec<String> = responses.iter().map(|r| format!("{r}-imp")).collect();
+        let ids: Vec<&str> = ids.iter().map(String::as_str).collect();
+        let prices: ArrayRef = Arc::new(Float64Array::from(vec![2.0; requests.len()]));
+        let columns = vec![
+            text(requests),
+            times(at),
+            text(&ids),
+            text(responses),
+            text(&vec!["dsp"; requests.len()]),
+            prices,
+        ];
+        (EventTable::Impressions, batch(columns))
+    }
+
+    fn snapshots() -> BTreeMap<EventTable, Option<i64>> {
+        BTreeMap::new()
+    }
+
+    fn funnel(applied: &Applied) -> Vec<[i64; 4]> {
+        let mut rows: Vec<[i64; 4]> = applied
+            .deltas
+            .get(&AggregateTable::HourlyFunnelByPublisher)
+            .into_iter()
+            .flat_map(|groups| groups.values().map(|acc| acc.n))
+            .filter(|n| *n != [0; 4])
+            .collect();
+        rows.sort();
+        rows
+    }
+
+    fn cold(applied: &Applied) -> bool {
+        applied.cold.values().any(|hours| !hours.is_empty())
+    }
+
+    #[test]
+    fn a_funnel_added_in_any_order_sums_like_the_sql() {
+        let mut warm = Warm::new(snapshots(), NOW);
+        let t = NOW - MINUTE_MICROS;
+        // The impression first, then its request and response.
+        let applied =
+            warm.apply(&[impressions(&["r1"], &["s1"], &[t + 5])], NOW, snapshots()).unwrap();
+        assert!(!cold(&applied));
+        assert!(funnel(&applied).is_empty(), "no request yet: nothing counted");
+        let applied = warm
+            .apply(
+                &[requests(&["r1"], &[t]), responses(&["r1"], &["s1"], &[t + 1])],
+                NOW,
+                snapshots(),
+            )
+            .unwrap();
+        assert!(!cold(&applied));
+        assert_eq!(funnel(&applied), [[1, 1, 1, 0]]);
+        let geo = &applied.deltas[&AggregateTable::HourlyImpressionsByGeo];
+        let acc = geo.values().find(|a| !a.is_zero()).unwrap();
+        assert_eq!((acc.n[0], acc.sum, acc.priced), (1, 2.0, 1));
+        let windows = applied.deltas[&AggregateTable::RollingMetricsByBidder]
+            .values()
+            .filter(|a| !a.is_zero())
+            .count();
+        assert_eq!(windows, WINDOW_MINUTES as usize);
+    }
+
+    #[test]
+    fn rows_older_than_the_memory_vouches_for_are_recomputed() {
+        let mut warm = Warm::new(snapshots(), NOW);
+        let late = NOW - 15 * MINUTE_MICROS;
+        let applied = warm.apply(&[requests(&["r1"], &[late])], NOW, snapshots()).unwrap();
+        assert!(cold(&applied));
+        assert!(applied.cold[&AggregateTable::HourlyFunnelByPublisher].contains(&hour_of(late)));
+    }
+
+    #[test]
+    fn a_response_id_shared_by_two_requests_sends_both_trees_to_sql() {
+        let mut warm = Warm::new(snapshots(), NOW);
+        let t = NOW - MINUTE_MICROS;
+        let rows = [requests(&["a", "b"], &[t, t]), responses(&["a"], &["shared"], &[t])];
+        let applied = warm.apply(&rows, NOW, snapshots()).unwrap();
+        assert!(!cold(&applied));
+        let applied =
+            warm.apply(&[responses(&["b"], &["shared"], &[t])], NOW, snapshots()).unwrap();
+        assert!(cold(&applied), "the second tree's response is recomputed");
+        // The first tree is cold from now on too: its impression joins both responses.
+        let applied =
+            warm.apply(&[impressions(&["a"], &["shared"], &[t])], NOW, snapshots()).unwrap();
+        assert!(cold(&applied));
+    }
+
+    #[test]
+    fn a_duplicate_request_after_its_tree_left_the_memory_is_recomputed() {
+        let mut warm = Warm::new(snapshots(), NOW);
+        let applied = warm.apply(&[requests(&["r1"], &[NOW])], NOW, snapshots()).unwrap();
+        assert!(!cold(&applied));
+        // 25 minutes on, the tree has left the memory; its id has not.
+        let later = NOW + 25 * MINUTE_MICROS;
+        let applied = warm.apply(&[requests(&["r2"], &[later])], later, snapshots()).unwrap();
+        assert!(!cold(&applied));
+        assert_eq!(warm.trees(), 1, "r1's tree was dropped");
+        let applied = warm.apply(&[requests(&["r1"], &[later])], later, snapshots()).unwrap();
+        assert!(cold(&applied), "a duplicate of a dropped request is recomputed");
+    }
+}
