@@ -11,6 +11,11 @@
 //! row always equals its SQL over the event tables as of the snapshots recorded with it, late
 //! events included, and no reader has to apply deletes to get it.
 //!
+//! Recomputing an hour costs the hour's rows, so a long-running aggregator keeps the recent
+//! events in memory (crates/aggregate/src/warm.rs) and, where an aggregate table consumed exactly
+//! the snapshots the memory is at, adds what the new rows change to its stored rows instead; the
+//! hours the memory cannot vouch for are recomputed as above, in the same commit.
+//!
 //! Why a sibling of ingest and not part of it: it reads committed rows only (so it inherits the
 //! event tables' exactly-once instead of needing its own), it runs SQL (DataFusion stays out of
 //! the ingest path), and a failing aggregate never holds back the raw data.

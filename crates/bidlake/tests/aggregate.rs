@@ -283,27 +283,28 @@ fn aggregates_equal_sql_over_the_event_tables_after_kills_during_a_backfill_and_
     assert_eq!(late, ["2"], "both late impressions counted under their request's country");
 }
 
-/// The newest snapshot's summary of `table`, as text.
-fn newest_summary(dir: &Path, table: &str) -> String {
-    let sql =
-        format!("SELECT summary FROM db.\"{table}$snapshots\" ORDER BY committed_at DESC LIMIT 1");
-    rows(dir, &sql).join("\n")
-}
-
-/// The current snapshot id of an event table.
-fn newest_snapshot(dir: &Path, table: &str) -> String {
-    let sql = format!(
-        "SELECT snapshot_id FROM db.\"{table}$snapshots\" ORDER BY committed_at DESC LIMIT 1"
-    );
-    rows(dir, &sql).join("")
-}
-
-/// Whether every aggregate table has consumed the event tables as they are now.
+/// Whether every aggregate table has consumed the event tables as they are now (two queries,
+/// as the test polls this).
 fn aggregates_caught_up(dir: &Path) -> bool {
-    let current: Vec<(String, String)> = ["bid_requests", "bid_responses", "impressions", "clicks"]
-        .iter()
-        .map(|t| (t.to_string(), newest_snapshot(dir, t)))
-        .collect();
+    let newest = |tables: &[&str], column: &str| -> Vec<String> {
+        let sql = tables
+            .iter()
+            .map(|t| {
+                format!(
+                    "SELECT * FROM (SELECT '{t}' AS t, {column} AS v FROM db.\"{t}$snapshots\" \
+                     ORDER BY committed_at DESC LIMIT 1)"
+                )
+            })
+            .collect::<Vec<_>>()
+            .join(" UNION ALL ");
+        rows(dir, &sql)
+    };
+    let current =
+        newest(&["bid_requests", "bid_responses", "impressions", "clicks"], "snapshot_id");
+    let summaries = newest(
+        &["hourly_impressions_by_geo", "rolling_metrics_by_bidder", "hourly_funnel_by_publisher"],
+        "summary",
+    );
     let reads = |aggregate: &str| -> &[&str] {
         match aggregate {
             "hourly_funnel_by_publisher" => {
@@ -312,14 +313,15 @@ fn aggregates_caught_up(dir: &Path) -> bool {
             _ => &["bid_requests", "impressions"],
         }
     };
-    ["hourly_impressions_by_geo", "rolling_metrics_by_bidder", "hourly_funnel_by_publisher"]
-        .iter()
-        .all(|aggregate| {
-            let summary = newest_summary(dir, aggregate);
+    summaries.len() == 3
+        && summaries.iter().all(|line| {
+            let (aggregate, summary) = line.split_once(',').unwrap();
             reads(aggregate).iter().all(|source| {
-                let id = &current.iter().find(|(t, _)| t == source).unwrap().1;
-                id.is_empty()
-                    || summary.contains(&format!("bidlake.aggregate.{source}.snapshot-id: {id}"))
+                current.iter().filter_map(|l| l.split_once(',')).all(|(t, id)| {
+                    t != *source
+                        || summary
+                            .contains(&format!("bidlake.aggregate.{source}.snapshot-id: {id}"))
+                })
             })
         })
 }
