@@ -115,7 +115,9 @@ pub async fn run(
     let mut memory = Memory::default();
     loop {
         let started = Instant::now();
-        let reports = match catch_up(lake, &mut cache, &mut memory, once).await {
+        let reports = catch_up(lake, &mut cache, &mut memory, once).await;
+        cache.forget_unused();
+        let reports = match reports {
             Ok(reports) => reports,
             Err(err) if once || err.is_for_a_person() => return Err(err),
             Err(err) => {

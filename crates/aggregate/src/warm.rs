@@ -156,10 +156,11 @@ impl Event {
         }
     }
 
-    /// The id that must be unique: its own.
-    fn own_id(&self) -> Option<&str> {
+    /// The id that must be unique: its own (`request_id` for a request, taken out as the tree's
+    /// key).
+    fn own_id<'a>(&'a self, request_id: Option<&'a str>) -> Option<&'a str> {
         match &self.row {
-            Row::Request(_) => self.request_id.as_deref(),
+            Row::Request(_) => request_id,
             Row::Response(r) => r.id.as_deref(),
             Row::Impression(r) => r.id.as_deref(),
             Row::Click(r) => r.id.as_deref(),
@@ -265,15 +266,16 @@ impl Warm {
 
     /// Takes rows of the tables as they are at `snapshots` (a new memory's first fill).
     pub fn load(&mut self, source: EventTable, batch: &RecordBatch) -> Result<()> {
-        for event in decode(source, batch, &mut self.names)? {
+        for mut event in decode(source, batch, &mut self.names)? {
             let ts = event.ts();
             if ts < self.ids_from {
                 continue;
             }
-            if let Some(id) = event.own_id() {
+            let key = event.request_id.take();
+            if let Some(id) = event.own_id(key.as_deref()) {
                 self.seen.entry((source, hour_of(ts))).or_default().insert(hash(id));
             }
-            let Some(key) = event.request_id.clone() else { continue };
+            let Some(key) = key else { continue };
             if ts >= self.floor {
                 self.own(&key, &event);
                 let tree = self.trees.entry(key).or_default();
@@ -295,8 +297,8 @@ impl Warm {
         let mut applied = Applied::default();
         let mut by_tree: HashMap<Box<str>, Vec<Event>> = HashMap::new();
         for (source, batch) in batches {
-            for event in decode(*source, batch, &mut self.names)? {
-                match event.request_id.clone() {
+            for mut event in decode(*source, batch, &mut self.names)? {
+                match event.request_id.take() {
                     Some(key) => by_tree.entry(key).or_default().push(event),
                     // Joins nothing by request id, but the funnel joins on other ids.
                     None => applied.cold_row(*source, event.ts()),
@@ -309,7 +311,7 @@ impl Warm {
             for event in events {
                 let ts = event.ts();
                 let mut ok = ts >= self.floor + MARGIN_MICROS;
-                if !self.unique(&event) {
+                if !self.unique(&event, &key) {
                     shared.push(key.clone());
                     ok = false;
                 }
@@ -367,8 +369,8 @@ impl Warm {
     }
 
     /// Whether `event`'s own id was not seen before near its time; records it.
-    fn unique(&mut self, event: &Event) -> bool {
-        let Some(id) = event.own_id() else { return true };
+    fn unique(&mut self, event: &Event, key: &str) -> bool {
+        let Some(id) = event.own_id(Some(key)) else { return true };
         let ts = event.ts();
         let id = hash(id);
         let source = event.source();
@@ -431,11 +433,18 @@ fn ids_from(floor: i64) -> i64 {
 
 fn insert(tree: &mut Tree, event: Event) {
     tree.newest = tree.newest.max(event.ts());
+    // Most trees hold one request and a response or none: no room for four of each.
+    fn push<T>(rows: &mut Vec<T>, row: T) {
+        if rows.capacity() == 0 {
+            rows.reserve_exact(1);
+        }
+        rows.push(row);
+    }
     match event.row {
-        Row::Request(r) => tree.requests.push(r),
-        Row::Response(r) => tree.responses.push(r),
-        Row::Impression(r) => tree.impressions.push(r),
-        Row::Click(r) => tree.clicks.push(r),
+        Row::Request(r) => push(&mut tree.requests, r),
+        Row::Response(r) => push(&mut tree.responses, r),
+        Row::Impression(r) => push(&mut tree.impressions, r),
+        Row::Click(r) => push(&mut tree.clicks, r),
     }
 }
 

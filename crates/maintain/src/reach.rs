@@ -16,6 +16,8 @@ use crate::{Context, Result};
 #[derive(Debug, Default)]
 pub struct ManifestCache {
     manifests: HashMap<String, Arc<Manifest>>,
+    /// Paths asked for since [`ManifestCache::forget_unused`] was last called.
+    used: HashSet<String>,
 }
 
 /// Manifests loaded at once.
@@ -28,6 +30,7 @@ impl ManifestCache {
         table: &Table,
         list: &[ManifestFile],
     ) -> Result<Vec<(ManifestFile, Arc<Manifest>)>> {
+        self.used.extend(list.iter().map(|m| m.manifest_path.clone()));
         let missing: Vec<ManifestFile> = list
             .iter()
             .filter(|m| !self.manifests.contains_key(&m.manifest_path))
@@ -52,6 +55,15 @@ impl ManifestCache {
             .iter()
             .filter_map(|m| self.manifests.get(&m.manifest_path).map(|x| (m.clone(), x.clone())))
             .collect())
+    }
+}
+
+impl ManifestCache {
+    /// Drops the manifests not asked for since the last call, so that a process that lives
+    /// long keeps those its tables still list, not every one it ever read.
+    pub fn forget_unused(&mut self) {
+        let used = std::mem::take(&mut self.used);
+        self.manifests.retain(|path, _| used.contains(path));
     }
 }
 
