@@ -271,8 +271,10 @@ async fn fill(
     let session = bidlake_query::session_over(lake, &pinned, None)
         .await
         .map_err(|source| Error::Query { table: "the recent events", source })?;
+    let at = bidlake_tables::aggregates::timestamp_literal;
     for source in EventTable::ALL {
-        // Ids only from where the memory checks them, whole rows from its floor.
+        // Ids only from where the memory checks them, an hour at a time (a firehose's hours
+        // are millions of ids); whole rows from its floor.
         let columns = warm::columns(source);
         let ids = match source {
             EventTable::BidRequests => "request_id",
@@ -280,29 +282,39 @@ async fn fill(
             EventTable::Impressions => "impression_id",
             EventTable::Clicks => "click_id",
         };
-        let sql = format!(
-            "SELECT {all} FROM {table} WHERE event_timestamp >= {from} \
-             UNION ALL SELECT {some} FROM {table} WHERE event_timestamp >= {ids_from} \
-             AND event_timestamp < {from}",
-            all = columns.join(", "),
-            some = columns
-                .iter()
-                .map(|c| match *c {
-                    "event_timestamp" => "event_timestamp".to_owned(),
-                    c if c == ids => c.to_owned(),
-                    c => format!("NULL AS {c}"),
-                })
-                .collect::<Vec<_>>()
-                .join(", "),
-            table = source.name(),
-            from = bidlake_tables::aggregates::timestamp_literal(warm.floor()),
-            ids_from = bidlake_tables::aggregates::timestamp_literal(warm.ids_from()),
-        );
-        let batches = bidlake_query::run(&session, &sql)
-            .await
-            .map_err(|source| Error::Query { table: "the recent events", source })?;
-        for batch in &batches {
-            warm.load(source, batch)?;
+        let only_ids = columns
+            .iter()
+            .map(|c| match *c {
+                "event_timestamp" => "event_timestamp".to_owned(),
+                c if c == ids => c.to_owned(),
+                c => format!("NULL AS {c}"),
+            })
+            .collect::<Vec<_>>()
+            .join(", ");
+        let table = source.name();
+        let mut queries = Vec::new();
+        let mut from = warm.ids_from();
+        while from < warm.floor() {
+            let to = (from + HOUR_MICROS).min(warm.floor());
+            queries.push(format!(
+                "SELECT {only_ids} FROM {table} WHERE event_timestamp >= {} AND event_timestamp < {}",
+                at(from),
+                at(to)
+            ));
+            from = to;
+        }
+        queries.push(format!(
+            "SELECT {} FROM {table} WHERE event_timestamp >= {}",
+            columns.join(", "),
+            at(warm.floor())
+        ));
+        for sql in queries {
+            let batches = bidlake_query::run(&session, &sql)
+                .await
+                .map_err(|source| Error::Query { table: "the recent events", source })?;
+            for batch in &batches {
+                warm.load(source, batch)?;
+            }
         }
     }
     tracing::debug!(trees = warm.trees(), "recent events loaded");
