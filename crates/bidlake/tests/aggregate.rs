@@ -443,13 +443,15 @@ fn aggregates_added_to_from_memory_equal_sql_over_the_event_tables() {
     let mut a = aggregator();
     let before = added_to();
     wait_for("the restarted aggregator added to stored rows", &|| added_to() > before, &mut a);
-    // From here on, ingest runs until it has what was produced, so that "caught up" is final.
+    // The generator's last events all in, so that from here on the only new events are the
+    // test's own and "caught up" is final once they are in.
     assert!(generator.stop("TERM").success(), "gen failed");
     assert!(ingest.stop("TERM").success(), "ingest did not stop cleanly:\n{}", tail(&ingest_log));
-    let ingest_all = || {
-        run_ok(bidlake(&broker, dir).args(["ingest", "--until-caught-up", "--assignment", "all"]));
-    };
-    ingest_all();
+    run_ok(bidlake(&broker, dir).args(["ingest", "--until-caught-up", "--assignment", "all"]));
+    let ingest = spawn_logged(
+        bidlake(&broker, dir).args(["ingest", "--commit-interval", "300ms", "--assignment", "all"]),
+        &ingest_log,
+    );
     wait_for("the aggregates caught up", &|| aggregates_caught_up(dir), &mut a);
     assert_aggregates_equal_the_oracle(dir);
 
@@ -461,13 +463,12 @@ fn aggregates_added_to_from_memory_equal_sql_over_the_event_tables() {
         "impressions",
         impression_json("early-1", "early-1-resp", "early-1-imp", &at_minutes_ago(0.1)),
     );
-    ingest_all();
+    wait_for("ingested", &|| ingested(dir, 0, 0, 1), &mut a);
     wait_for("the aggregates caught up", &|| aggregates_caught_up(dir), &mut a);
     let now = at_minutes_ago(0.05);
     send("bid-requests", request_json("early-1", "pub-mem", &now));
     send("bid-responses", response_json("early-1", "early-1-resp", &now));
-    ingest_all();
-    assert!(ingested(dir, 1, 1, 1), "the test's events are not all in the tables");
+    wait_for("ingested", &|| ingested(dir, 1, 1, 1), &mut a);
     wait_for("the aggregates caught up", &|| aggregates_caught_up(dir), &mut a);
     assert_aggregates_equal_the_oracle(dir);
     assert_eq!(rows(dir, funnel), ["1,1,1"]);
@@ -488,8 +489,7 @@ fn aggregates_added_to_from_memory_equal_sql_over_the_event_tables() {
     send("bid-responses", response_json("share-a", "shared-resp", &now));
     send("bid-responses", response_json("share-b", "shared-resp", &now));
     send("impressions", impression_json("share-a", "shared-resp", "shared-imp", &now));
-    ingest_all();
-    assert!(ingested(dir, 5, 4, 2), "the test's events are not all in the tables");
+    wait_for("ingested", &|| ingested(dir, 5, 4, 2), &mut a);
     wait_for("the aggregates caught up", &|| aggregates_caught_up(dir), &mut a);
     assert_aggregates_equal_the_oracle(dir);
     // dup-1 once; the shared response once in the hour and publisher of both its requests,
@@ -503,12 +503,12 @@ fn aggregates_added_to_from_memory_equal_sql_over_the_event_tables() {
     send("bid-requests", request_json("late-14", "pub-mem", &late));
     send("impressions", impression_json("late-14", "late-14-resp", "late-14-imp", &late));
     send("bid-responses", response_json("late-14", "late-14-resp", &late));
-    ingest_all();
-    assert!(ingested(dir, 6, 5, 3), "the test's events are not all in the tables");
+    wait_for("ingested", &|| ingested(dir, 6, 5, 3), &mut a);
     wait_for("the aggregates caught up", &|| aggregates_caught_up(dir), &mut a);
     assert_aggregates_equal_the_oracle(dir);
     assert_eq!(rows(dir, funnel), ["5,4,3"]);
 
+    assert!(ingest.stop("TERM").success(), "ingest did not stop cleanly:\n{}", tail(&ingest_log));
     assert!(a.stop("TERM").success(), "the aggregator did not stop cleanly");
     for table in ["hourly_impressions_by_geo", "rolling_metrics_by_bidder"] {
         assert!(rounds_added_to(dir, table) > 0, "{table}: no round added to stored rows");
