@@ -2,8 +2,6 @@
 //! (crates/aggregate/src/changes.rs) and an aggregate table's files of one hour. Reading stays
 //! iceberg's (columns by field id, so files written before a column was added read it as null).
 
-use std::sync::Arc;
-
 use arrow_array::RecordBatch;
 use futures::{StreamExt, TryStreamExt};
 use iceberg::arrow::ArrowReaderBuilder;
@@ -34,19 +32,7 @@ pub async fn files(
         .collect::<Result<Vec<i32>>>()?;
     let tasks: Vec<FileScanTask> = files
         .iter()
-        .map(|file| {
-            FileScanTask::builder()
-                .with_file_size_in_bytes(file.file_size_in_bytes())
-                .with_start(0)
-                .with_length(file.file_size_in_bytes())
-                .with_record_count(Some(file.record_count()))
-                .with_data_file_path(file.file_path().to_owned())
-                .with_data_file_format(file.file_format())
-                .with_schema(Arc::clone(&schema))
-                .with_project_field_ids(ids.clone())
-                .with_case_sensitive(true)
-                .build()
-        })
+        .map(|file| bidlake_maintain::rewrite::whole_file(file, &schema, &ids))
         .collect();
     let runtime = iceberg::Runtime::try_current()
         .map_err(|e| Error::iceberg(format!("reading new files of {name}"), e))?;

@@ -14,7 +14,9 @@
 //! recomputed with SQL as before: a row older than the window (minus the link interval, so
 //! that everything it can join is held), a row without a request id, a row whose id was seen
 //! before (a producer's duplicate) or that links trees another row links otherwise. A tree
-//! with such a row stays cold while it is held.
+//! with such a row stays cold while it is held, and so does every row landing in it. A row
+//! without a request id belongs to no tree but still joins the funnel by response and
+//! impression id, so the ids it names make every tree naming them cold too.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::hash::{BuildHasher, BuildHasherDefault, DefaultHasher};
@@ -204,7 +206,8 @@ struct Tree {
     shared: bool,
 }
 
-/// Which tree a response or impression id belongs to.
+/// Which tree a response, impression or click id belongs to: none once a row of no tree or a
+/// second tree names it.
 struct Owner {
     tree: Option<Box<str>>,
     newest: i64,
@@ -224,6 +227,7 @@ pub struct Warm {
     trees: HashMap<Box<str>, Tree>,
     response_owner: HashMap<Box<str>, Owner>,
     impression_owner: HashMap<Box<str>, Owner>,
+    click_owner: HashMap<Box<str>, Owner>,
     /// Hashes of every id per table and hour of its event time, from `ids_from` on.
     seen: HashMap<(EventTable, i64), IdHashes>,
     ids_from: i64,
@@ -243,6 +247,7 @@ impl Warm {
             trees: HashMap::new(),
             response_owner: HashMap::new(),
             impression_owner: HashMap::new(),
+            click_owner: HashMap::new(),
             seen: HashMap::new(),
             ids_from: ids_from(floor),
             names: HashSet::new(),
@@ -266,6 +271,7 @@ impl Warm {
 
     /// Takes rows of the tables as they are at `snapshots` (a new memory's first fill).
     pub fn load(&mut self, source: EventTable, batch: &RecordBatch) -> Result<()> {
+        let mut shared = Vec::new();
         for mut event in decode(source, batch, &mut self.names)? {
             let ts = event.ts();
             if ts < self.ids_from {
@@ -275,11 +281,17 @@ impl Warm {
             if let Some(id) = event.own_id(key.as_deref()) {
                 self.seen.entry((source, hour_of(ts))).or_default().insert(hash(id));
             }
-            let Some(key) = key else { continue };
             if ts >= self.floor {
-                self.own(&key, &event);
-                let tree = self.trees.entry(key).or_default();
-                insert(tree, event);
+                shared.extend(self.own(key.as_deref(), &event));
+                if let Some(key) = key {
+                    insert(self.trees.entry(key).or_default(), event);
+                }
+            }
+        }
+        // The stored rows are right (SQL made them); what these trees add later is not.
+        for key in shared {
+            if let Some(tree) = self.trees.get_mut(&key) {
+                tree.shared = true;
             }
         }
         Ok(())
@@ -295,57 +307,60 @@ impl Warm {
     ) -> Result<Applied> {
         self.advance(now);
         let mut applied = Applied::default();
-        let mut by_tree: HashMap<Box<str>, Vec<Event>> = HashMap::new();
+        // First every row's checks, so that a tree another row of this round makes shared is
+        // known before any tree is summed.
+        let mut by_tree: HashMap<Box<str>, Vec<(bool, Event)>> = HashMap::new();
+        let mut shared: HashSet<Box<str>> = HashSet::new();
         for (source, batch) in batches {
             for mut event in decode(*source, batch, &mut self.names)? {
-                match event.request_id.take() {
-                    Some(key) => by_tree.entry(key).or_default().push(event),
-                    // Joins nothing by request id, but the funnel joins on other ids.
-                    None => applied.cold_row(*source, event.ts()),
+                let key = event.request_id.take();
+                let ts = event.ts();
+                // Without a request id it joins no tree, but the funnel joins it by other ids.
+                let mut ok = key.is_some() && ts >= self.floor + MARGIN_MICROS;
+                if !self.unique(&event, key.as_deref()) {
+                    shared.extend(key.clone());
+                    ok = false;
+                }
+                if ts >= self.floor {
+                    let others = self.own(key.as_deref(), &event);
+                    ok &= others.is_empty();
+                    shared.extend(others);
+                }
+                if !ok {
+                    applied.cold_row(*source, ts);
+                }
+                if let Some(key) = key {
+                    by_tree.entry(key).or_default().push((ok, event));
                 }
             }
         }
-        let mut shared: Vec<Box<str>> = Vec::new();
-        for (key, events) in by_tree {
-            let mut warm = Vec::with_capacity(events.len());
-            for event in events {
-                let ts = event.ts();
-                let mut ok = ts >= self.floor + MARGIN_MICROS;
-                if !self.unique(&event, &key) {
-                    shared.push(key.clone());
-                    ok = false;
-                }
-                if ts >= self.floor
-                    && let Some(other) = self.own(&key, &event)
-                {
-                    shared.push(key.clone());
-                    shared.extend(other);
-                    ok = false;
-                }
-                if !ok {
-                    applied.cold_row(event.source(), ts);
-                }
-                warm.push((ok, event));
+        for key in &shared {
+            if let Some(tree) = self.trees.get_mut(key) {
+                tree.shared = true;
             }
+        }
+        for (key, mut rows) in by_tree {
+            let now_shared = shared.contains(&key);
             let tree = self.trees.entry(key).or_default();
-            let sums = !tree.shared && warm.iter().any(|(ok, _)| *ok);
+            tree.shared |= now_shared;
+            if tree.shared {
+                // Its sum is not its share of the aggregates: its rows are recomputed.
+                for (ok, event) in rows.iter_mut().filter(|(ok, _)| *ok) {
+                    *ok = false;
+                    applied.cold_row(event.source(), event.ts());
+                }
+            }
+            let sums = rows.iter().any(|(ok, _)| *ok);
             if sums {
                 contribute(tree, -1, &mut applied.deltas);
             }
-            for (_, event) in warm {
+            for (_, event) in rows {
                 if event.ts() >= self.floor {
                     insert(tree, event);
                 }
             }
             if sums {
                 contribute(tree, 1, &mut applied.deltas);
-            }
-        }
-        // A tree that shares an id with another is cold from now on, and so are rows of it
-        // this round (their hours, found above, are recomputed).
-        for key in shared {
-            if let Some(tree) = self.trees.get_mut(&key) {
-                tree.shared = true;
             }
         }
         self.snapshots = snapshots;
@@ -362,6 +377,7 @@ impl Warm {
         self.trees.retain(|_, tree| tree.newest >= floor);
         self.response_owner.retain(|_, owner| owner.newest >= floor);
         self.impression_owner.retain(|_, owner| owner.newest >= floor);
+        self.click_owner.retain(|_, owner| owner.newest >= floor);
         self.ids_from = self.ids_from.max(ids_from(floor));
         let from = self.ids_from;
         self.seen.retain(|(_, hour), _| *hour >= from);
@@ -369,8 +385,8 @@ impl Warm {
     }
 
     /// Whether `event`'s own id was not seen before near its time; records it.
-    fn unique(&mut self, event: &Event, key: &str) -> bool {
-        let Some(id) = event.own_id(Some(key)) else { return true };
+    fn unique(&mut self, event: &Event, key: Option<&str>) -> bool {
+        let Some(id) = event.own_id(key) else { return true };
         let ts = event.ts();
         let id = hash(id);
         let source = event.source();
@@ -389,29 +405,26 @@ impl Warm {
         known && !seen
     }
 
-    /// Records which tree `event`'s response and impression ids belong to; the other tree if
-    /// one of them belongs to another already (or to several).
-    fn own(&mut self, key: &str, event: &Event) -> Option<Vec<Box<str>>> {
+    /// Records which tree (`key`; none for a row without a request id) the response,
+    /// impression and click ids `event` names belong to. Returns the trees that cannot be
+    /// summed on their own any more: this one and another if an id belongs to another already
+    /// (or to several, or to a row of no tree).
+    fn own(&mut self, key: Option<&str>, event: &Event) -> Vec<Box<str>> {
         let ts = event.ts();
-        let mut others = Vec::new();
+        let mut shared = Vec::new();
         let mut claim = |owners: &mut HashMap<Box<str>, Owner>, id: Option<&str>| {
             let Some(id) = id else { return };
-            match owners.get_mut(id) {
-                None => {
-                    owners.insert(id.into(), Owner { tree: Some(key.into()), newest: ts });
-                }
-                Some(owner) => {
-                    owner.newest = owner.newest.max(ts);
-                    match owner.tree.as_deref() {
-                        Some(tree) if tree == key => {}
-                        Some(_) => {
-                            others.extend(owner.tree.take());
-                            others.push(key.into());
-                        }
-                        None => others.push(key.into()),
-                    }
-                }
+            let Some(owner) = owners.get_mut(id) else {
+                owners.insert(id.into(), Owner { tree: key.map(Box::from), newest: ts });
+                return;
+            };
+            owner.newest = owner.newest.max(ts);
+            if owner.tree.is_some() && owner.tree.as_deref() == key {
+                return;
             }
+            // No tree owns it from now on: whichever names it is cold.
+            shared.extend(owner.tree.take());
+            shared.extend(key.map(Box::from));
         };
         match &event.row {
             Row::Request(_) => {}
@@ -420,9 +433,12 @@ impl Warm {
                 claim(&mut self.response_owner, i.response_id.as_deref());
                 claim(&mut self.impression_owner, i.id.as_deref());
             }
-            Row::Click(c) => claim(&mut self.impression_owner, c.impression_id.as_deref()),
+            Row::Click(c) => {
+                claim(&mut self.impression_owner, c.impression_id.as_deref());
+                claim(&mut self.click_owner, c.id.as_deref());
+            }
         }
-        (!others.is_empty()).then_some(others)
+        shared
     }
 }
 
@@ -695,6 +711,20 @@ mod tests {
         (EventTable::Impressions, batch(columns))
     }
 
+    fn clicks(requests: &[&str], ids: &[&str], at: &[i64]) -> (EventTable, RecordBatch) {
+        let impressions: Vec<String> = requests.iter().map(|r| format!("s{r}-imp")).collect();
+        let impressions: Vec<&str> = impressions.iter().map(String::as_str).collect();
+        (EventTable::Clicks, batch(vec![text(requests), times(at), text(ids), text(&impressions)]))
+    }
+
+    /// An impression without a request id (the funnel still joins it by its response id).
+    fn orphan_impression(response: &str, at: i64) -> (EventTable, RecordBatch) {
+        let (source, batch) = impressions(&["r"], &[response], &[at]);
+        let mut columns = batch.columns().to_vec();
+        columns[0] = Arc::new(StringArray::from(vec![None::<&str>]));
+        (source, self::batch(columns))
+    }
+
     fn snapshots() -> BTreeMap<EventTable, Option<i64>> {
         BTreeMap::new()
     }
@@ -780,5 +810,66 @@ mod tests {
         assert_eq!(warm.trees(), 1, "r1's tree was dropped");
         let applied = warm.apply(&[requests(&["r1"], &[later])], later, snapshots()).unwrap();
         assert!(cold(&applied), "a duplicate of a dropped request is recomputed");
+    }
+
+    #[test]
+    fn every_later_row_of_a_shared_tree_is_recomputed() {
+        let mut warm = Warm::new(snapshots(), NOW);
+        let t = NOW - MINUTE_MICROS;
+        let rows = [requests(&["a", "b"], &[t, t]), responses(&["a", "b"], &["s", "s"], &[t, t])];
+        let applied = warm.apply(&rows, NOW, snapshots()).unwrap();
+        assert!(cold(&applied));
+        // A response with an id of its own, in a tree that shares another.
+        let applied = warm.apply(&[responses(&["a"], &["s2"], &[t])], NOW, snapshots()).unwrap();
+        assert!(cold(&applied), "a row of a shared tree is recomputed");
+        assert!(funnel(&applied).is_empty());
+    }
+
+    #[test]
+    fn rows_without_a_request_id_make_the_trees_they_name_cold() {
+        let mut warm = Warm::new(snapshots(), NOW);
+        let t = NOW - MINUTE_MICROS;
+        // Before its tree: the response and request that complete it are recomputed.
+        let applied = warm.apply(&[orphan_impression("s1", t + 5)], NOW, snapshots()).unwrap();
+        assert!(cold(&applied));
+        let rows = [requests(&["r1"], &[t]), responses(&["r1"], &["s1"], &[t + 1])];
+        let applied = warm.apply(&rows, NOW, snapshots()).unwrap();
+        assert!(cold(&applied), "the response joins an impression the memory does not hold");
+        // After its tree: the tree is cold from then on.
+        let rows = [requests(&["r2"], &[t]), responses(&["r2"], &["sr2"], &[t + 1])];
+        assert!(!cold(&warm.apply(&rows, NOW, snapshots()).unwrap()));
+        assert!(cold(&warm.apply(&[orphan_impression("sr2", t + 5)], NOW, snapshots()).unwrap()));
+        let applied = warm.apply(&[clicks(&["r2"], &["c"], &[t + 9])], NOW, snapshots());
+        assert!(cold(&applied.unwrap()), "a click of the orphan's impression is recomputed");
+    }
+
+    #[test]
+    fn trees_loaded_sharing_an_id_are_cold() {
+        let mut warm = Warm::new(snapshots(), NOW);
+        let t = NOW - MINUTE_MICROS;
+        let (source, batch) = requests(&["a", "b"], &[t, t]);
+        warm.load(source, &batch).unwrap();
+        let (source, batch) = responses(&["a", "b"], &["s", "s"], &[t, t]);
+        warm.load(source, &batch).unwrap();
+        let applied = warm.apply(&[responses(&["a"], &["s2"], &[t])], NOW, snapshots()).unwrap();
+        assert!(cold(&applied));
+    }
+
+    #[test]
+    fn a_click_id_in_two_trees_makes_both_cold() {
+        let mut warm = Warm::new(snapshots(), NOW);
+        let t = NOW - MINUTE_MICROS;
+        let rows = [
+            requests(&["a", "b"], &[t, t]),
+            responses(&["a", "b"], &["sa", "sb"], &[t, t]),
+            clicks(&["a"], &["dup"], &[t + 2]),
+        ];
+        assert!(!cold(&warm.apply(&rows, NOW, snapshots()).unwrap()));
+        // The same click id in tree b, for b's impression.
+        let applied = warm.apply(&[clicks(&["b"], &["dup"], &[t + 2])], NOW, snapshots());
+        assert!(cold(&applied.unwrap()));
+        // Tree a's impression links its click, which the funnel counts once for both trees.
+        let applied = warm.apply(&[impressions(&["a"], &["sa"], &[t + 1])], NOW, snapshots());
+        assert!(cold(&applied.unwrap()));
     }
 }

@@ -149,6 +149,31 @@ fn tail(log: &Path) -> String {
     lines[lines.len().saturating_sub(30)..].join("\n")
 }
 
+/// Waits until `done`, failing if the aggregator `a` exits or 180 s pass (generous: a round can
+/// recompute every hour a backfill touched, in a debug build, on a machine the other suites
+/// load too).
+fn wait_for(
+    what: &str,
+    done: &dyn Fn() -> bool,
+    a: &mut Running,
+    aggregate_log: &Path,
+    ingest_log: &Path,
+) {
+    let started = Instant::now();
+    while !done() {
+        if let Some(exit) = a.exited() {
+            panic!("{what}: the aggregator exited ({exit}):\n{}", tail(aggregate_log));
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(180),
+            "{what}: not within 180 s\naggregator:\n{}\ningest:\n{}",
+            tail(aggregate_log),
+            tail(ingest_log)
+        );
+        std::thread::sleep(Duration::from_millis(250));
+    }
+}
+
 /// A pseudo-random pause of 0.3 to 2.3 s (no RNG crate for one number).
 fn random_pause() -> Duration {
     let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap();
@@ -212,21 +237,8 @@ fn aggregates_equal_sql_over_the_event_tables_after_kills_during_a_backfill_and_
     for kill_number in 1..=4 {
         let (i, mut a) = (ingest(), aggregator());
         let before = rounds();
-        // Generous: a round recomputes every hour the backfill touched, in a debug build, on a
-        // machine the other suites load too.
-        let started = Instant::now();
-        while rounds() == before {
-            if let Some(exit) = a.exited() {
-                panic!("aggregator {kill_number} exited ({exit}):\n{}", tail(&aggregate_log));
-            }
-            assert!(
-                started.elapsed() < Duration::from_secs(180),
-                "aggregator {kill_number} committed no round in 180 s:\n{}\ningest:\n{}",
-                tail(&aggregate_log),
-                tail(&ingest_log)
-            );
-            std::thread::sleep(Duration::from_millis(200));
-        }
+        let what = format!("aggregator {kill_number} committing a round");
+        wait_for(&what, &|| rounds() > before, &mut a, &aggregate_log, &ingest_log);
         std::thread::sleep(random_pause());
         a.stop("KILL");
         std::thread::sleep(random_pause());
@@ -415,19 +427,7 @@ fn aggregates_added_to_from_memory_equal_sql_over_the_event_tables() {
         )
     };
     let wait_for = |what: &str, done: &dyn Fn() -> bool, a: &mut Running| {
-        let started = Instant::now();
-        while !done() {
-            if let Some(exit) = a.exited() {
-                panic!("the aggregator exited ({exit}):\n{}", tail(&aggregate_log));
-            }
-            assert!(
-                started.elapsed() < Duration::from_secs(180),
-                "{what}: not within 180 s\naggregator:\n{}\ningest:\n{}",
-                tail(&aggregate_log),
-                tail(&ingest_log)
-            );
-            std::thread::sleep(Duration::from_millis(300));
-        }
+        wait_for(what, done, a, &aggregate_log, &ingest_log);
     };
     let send = |topic: &str, value: String| {
         produce(&broker.bootstrap(), topic, 0, &[(None, value.as_bytes())])

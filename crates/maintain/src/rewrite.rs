@@ -23,6 +23,27 @@ use parquet::basic::{Compression, ZstdLevel};
 use parquet::file::properties::WriterProperties;
 
 use crate::plan::Bin;
+
+/// A task that reads all of `file`, the columns `field_ids` of `schema`. No partition
+/// constants: the reader would hand identity columns over run-end encoded, and the files hold
+/// the values anyway.
+pub fn whole_file(
+    file: &DataFile,
+    schema: &iceberg::spec::SchemaRef,
+    field_ids: &[i32],
+) -> FileScanTask {
+    FileScanTask::builder()
+        .with_file_size_in_bytes(file.file_size_in_bytes())
+        .with_start(0)
+        .with_length(file.file_size_in_bytes())
+        .with_record_count(Some(file.record_count()))
+        .with_data_file_path(file.file_path().to_owned())
+        .with_data_file_format(file.file_format())
+        .with_schema(Arc::clone(schema))
+        .with_project_field_ids(field_ids.to_vec())
+        .with_case_sensitive(true)
+        .build()
+}
 use crate::{Context, Error, Result};
 
 type WriterBuilder =
@@ -109,25 +130,8 @@ impl Rewriter {
         let schema = metadata.current_schema().clone();
         let spec = metadata.default_partition_spec().clone();
         let field_ids: Vec<i32> = schema.as_struct().fields().iter().map(|f| f.id).collect();
-        let tasks: Vec<iceberg::Result<FileScanTask>> = bin
-            .files
-            .iter()
-            .map(|file| {
-                Ok(FileScanTask::builder()
-                    .with_file_size_in_bytes(file.file_size_in_bytes())
-                    .with_start(0)
-                    .with_length(file.file_size_in_bytes())
-                    .with_record_count(Some(file.record_count()))
-                    .with_data_file_path(file.file_path().to_owned())
-                    .with_data_file_format(file.file_format())
-                    .with_schema(schema.clone())
-                    .with_project_field_ids(field_ids.clone())
-                    // No partition constants: the reader would hand identity columns over
-                    // run-end encoded, and the files hold the values anyway.
-                    .with_case_sensitive(true)
-                    .build())
-            })
-            .collect();
+        let tasks: Vec<iceberg::Result<FileScanTask>> =
+            bin.files.iter().map(|file| Ok(whole_file(file, &schema, &field_ids))).collect();
         let reader = self
             .table
             .reader_builder()
