@@ -33,7 +33,7 @@ pub async fn appended(
             Some(_) => Changes::Everything,
         });
     };
-    let Some(files) = appended_files(table, since, cache, false).await? else {
+    let Some(files) = appended_files(table, since, cache).await? else {
         return Ok(Changes::Everything);
     };
     let mut ranges = Vec::with_capacity(files.len());
@@ -47,48 +47,65 @@ pub async fn appended(
 }
 
 /// The data files the appends after snapshot `since` added to `table`, up to its current
-/// snapshot; `None` if `since` is not in its history. Compactions (`replace`) add no rows and
-/// are skipped; with `strict`, so is nothing else: any other operation (another writer's
-/// overwrite or delete) gives `None`, for a reader that must see every change as an append.
-pub async fn appended_files(
+/// snapshot; `None` if `since` is not in its history.
+async fn appended_files(
     table: &Table,
     since: i64,
     cache: &mut ManifestCache,
-    strict: bool,
 ) -> Result<Option<Vec<DataFile>>> {
+    let Some(appends) = appends_since(table, since, false) else { return Ok(None) };
+    let mut files = Vec::new();
+    for snapshot in appends {
+        files.extend(files_added(table, &snapshot, cache).await?);
+    }
+    Ok(Some(files))
+}
+
+/// The appends after snapshot `since` up to `table`'s current snapshot, oldest first; `None`
+/// if `since` is not in its history. Compactions (`replace`) add no rows and are skipped;
+/// with `strict`, so is nothing else: any other operation (another writer's overwrite or
+/// delete) gives `None`, for a reader that must see every change as an append.
+pub fn appends_since(table: &Table, since: i64, strict: bool) -> Option<Vec<SnapshotRef>> {
     let metadata = table.metadata();
-    let mut chain: Vec<&SnapshotRef> = Vec::new();
+    let mut appends = Vec::new();
     let mut snapshot = metadata.current_snapshot();
     loop {
         match snapshot {
             Some(s) if s.snapshot_id() == since => break,
             Some(s) => {
-                chain.push(s);
+                match s.summary().operation {
+                    Operation::Append => appends.push(s.clone()),
+                    Operation::Replace => {}
+                    _ if strict => return None,
+                    _ => {}
+                }
                 snapshot = s.parent_snapshot_id().and_then(|id| metadata.snapshot_by_id(id));
             }
-            None => return Ok(None),
+            None => return None,
         }
     }
+    appends.reverse();
+    Some(appends)
+}
+
+/// The data files `snapshot` (an append of `table`) added.
+pub async fn files_added(
+    table: &Table,
+    snapshot: &SnapshotRef,
+    cache: &mut ManifestCache,
+) -> Result<Vec<DataFile>> {
+    let id = snapshot.snapshot_id();
+    let list = manifest_list(table, snapshot).await?;
+    let added: Vec<_> = list.into_iter().filter(|m| m.added_snapshot_id == id).collect();
     let mut files = Vec::new();
-    for snapshot in chain.into_iter().rev() {
-        match snapshot.summary().operation {
-            Operation::Append => {}
-            Operation::Replace => continue,
-            _ if strict => return Ok(None),
-            _ => continue,
-        }
-        let id = snapshot.snapshot_id();
-        let list = manifest_list(table, snapshot).await?;
-        let added: Vec<_> = list.into_iter().filter(|m| m.added_snapshot_id == id).collect();
-        for (_, manifest) in cache.load(table, &added).await? {
-            for entry in manifest.entries() {
-                if entry.status() == ManifestStatus::Added && entry.snapshot_id() == Some(id) {
-                    files.push(entry.data_file().clone());
-                }
+    for (_, manifest) in cache.load(table, &added).await? {
+        for entry in manifest.entries() {
+            if entry.status() == ManifestStatus::Added && entry.snapshot_id() == Some(id) {
+                files.push(entry.data_file().clone());
             }
         }
     }
-    Ok(Some(files))
+    Ok(files)
 }
 
 /// The event-time ranges of every row of `table` as it is now (for a full recompute).

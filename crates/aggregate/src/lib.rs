@@ -42,6 +42,7 @@ use iceberg::spec::{DataFile, Literal, Operation, PrimitiveLiteral};
 use iceberg::table::Table;
 use iceberg::transaction::{ApplyTransactionAction, Transaction};
 
+pub use bidlake_tables::CommittedRows;
 pub use changes::Changes;
 pub use error::{Error, Result};
 use warm::{Acc, Applied, Group, Warm};
@@ -87,6 +88,10 @@ pub struct RoundReport {
 struct Memory {
     warm: Option<Warm>,
     stored: HashMap<AggregateTable, Stored>,
+    /// How the last round got its new events: appends whose rows ingest handed over, and
+    /// data files read.
+    from_ingest: usize,
+    files_read: usize,
 }
 
 /// An aggregate table's rows per hour of windows, as of its snapshot `snapshot`.
@@ -100,10 +105,13 @@ struct Stored {
 const STORED_HOURS: i64 = 3;
 
 /// Rounds every `interval` until `stop`; with `once`, one round that fails on the first error.
+/// With `handoff`, the rows an ingest in this process committed are taken from it instead of
+/// read back from the files it wrote.
 pub async fn run(
     lake: &Lake,
     args: &AggregateArgs,
     once: bool,
+    handoff: Option<CommittedRows>,
     stop: Arc<AtomicBool>,
 ) -> Result<()> {
     if args.interval.is_zero() {
@@ -115,7 +123,7 @@ pub async fn run(
     let mut memory = Memory::default();
     loop {
         let started = Instant::now();
-        let reports = catch_up(lake, &mut cache, &mut memory, once).await;
+        let reports = catch_up(lake, &mut cache, &mut memory, once, handoff.as_ref()).await;
         cache.forget_unused();
         let reports = match reports {
             Ok(reports) => reports,
@@ -134,6 +142,8 @@ pub async fn run(
                     rows = report.rows,
                     everything = report.everything,
                     conflict = report.conflict,
+                    appends_from_ingest = memory.from_ingest,
+                    event_files_read = memory.files_read,
                     took_ms = started.elapsed().as_millis() as u64,
                     "aggregated"
                 ),
@@ -166,6 +176,7 @@ async fn catch_up(
     cache: &mut ManifestCache,
     memory: &mut Memory,
     once: bool,
+    handoff: Option<&CommittedRows>,
 ) -> Result<Vec<(AggregateTable, Result<RoundReport>)>> {
     let mut sources: BTreeMap<EventTable, Table> = BTreeMap::new();
     for source in EventTable::ALL {
@@ -180,7 +191,7 @@ async fn catch_up(
     let applied = if once {
         None
     } else {
-        match remember(memory, &sources, &current, cache, now).await {
+        match remember(memory, &sources, &current, cache, handoff, now).await {
             Ok(applied) => applied,
             Err(err) => {
                 tracing::warn!(error = %bidlake_lake::error_chain(&err), "reading the new events failed; recomputing this round");
@@ -197,11 +208,14 @@ async fn catch_up(
         }
         reports.push((table, report));
     }
-    if memory.warm.is_none()
-        && !once
-        && let Err(err) = fill(memory, lake, &sources, &current, now).await
-    {
-        tracing::warn!(error = %bidlake_lake::error_chain(&err), "loading the recent events failed; recomputing until it works");
+    if memory.warm.is_none() && !once {
+        // What was handed over so far is at or before the snapshots the fill reads.
+        if let Some(handoff) = handoff {
+            handoff.clear();
+        }
+        if let Err(err) = fill(memory, lake, &sources, &current, now).await {
+            tracing::warn!(error = %bidlake_lake::error_chain(&err), "loading the recent events failed; recomputing until it works");
+        }
     }
     Ok(reports)
 }
@@ -214,8 +228,11 @@ async fn remember(
     sources: &BTreeMap<EventTable, Table>,
     current: &BTreeMap<EventTable, Option<i64>>,
     cache: &mut ManifestCache,
+    handoff: Option<&CommittedRows>,
     now: i64,
 ) -> Result<Option<(BTreeMap<EventTable, Option<i64>>, Applied)>> {
+    memory.from_ingest = 0;
+    memory.files_read = 0;
     let Some(warm) = memory.warm.as_mut() else { return Ok(None) };
     let before = warm.snapshots.clone();
     let mut batches = Vec::new();
@@ -226,19 +243,30 @@ async fn remember(
             continue;
         }
         let Some(since) = since else { return Ok(drop_memory(memory)) };
-        let Some(files) = changes::appended_files(table, since, cache, true).await? else {
+        let Some(appends) = changes::appends_since(table, since, true) else {
             return Ok(drop_memory(memory));
         };
-        // Files wholly older than the ids the memory keeps are not read: their hours are
-        // recomputed, as before there was a memory.
-        let (new, old): (Vec<_>, Vec<_>) = files.into_iter().partition(|file| {
-            changes::event_time_range(table, file).is_none_or(|(_, hi)| hi >= warm.ids_from())
-        });
-        for file in &old {
-            old_files.push((*source, changes::event_time_range(table, file)));
-        }
-        for batch in read::files(table, &new, warm::columns(*source)).await? {
-            batches.push((*source, batch));
+        for append in appends {
+            // Rows an ingest in this process committed: no need to read its files back.
+            let handed = handoff.and_then(|h| h.take(*source, append.snapshot_id()));
+            if let Some(rows) = handed {
+                batches.extend(rows.into_iter().map(|rows| (*source, rows)));
+                memory.from_ingest += 1;
+                continue;
+            }
+            let files = changes::files_added(table, &append, cache).await?;
+            // Files wholly older than the ids the memory keeps are not read: their hours are
+            // recomputed, as before there was a memory.
+            let (new, old): (Vec<_>, Vec<_>) = files.into_iter().partition(|file| {
+                changes::event_time_range(table, file).is_none_or(|(_, hi)| hi >= warm.ids_from())
+            });
+            for file in &old {
+                old_files.push((*source, changes::event_time_range(table, file)));
+            }
+            memory.files_read += new.len();
+            for batch in read::files(table, &new, warm::columns(*source)).await? {
+                batches.push((*source, batch));
+            }
         }
     }
     let mut applied = warm.apply(&batches, now, current.clone())?;

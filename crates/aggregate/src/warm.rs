@@ -172,26 +172,7 @@ impl Event {
 
 /// The columns of an event table the aggregates read, in the order [`decode`] takes them.
 pub fn columns(table: EventTable) -> &'static [&'static str] {
-    match table {
-        EventTable::BidRequests => &[
-            "request_id",
-            "event_timestamp",
-            "device_geo_country",
-            "publisher_id",
-            "is_test_traffic",
-            "is_private_ip",
-        ],
-        EventTable::BidResponses => &["request_id", "event_timestamp", "response_id"],
-        EventTable::Impressions => &[
-            "request_id",
-            "event_timestamp",
-            "impression_id",
-            "response_id",
-            "bidder_id",
-            "win_price_usd",
-        ],
-        EventTable::Clicks => &["request_id", "event_timestamp", "click_id", "impression_id"],
-    }
+    bidlake_tables::aggregates::columns_read(table)
 }
 
 #[derive(Default)]

@@ -62,6 +62,19 @@ enum Command {
         lake: bidlake_lake::LakeArgs,
         #[command(flatten)]
         maintain: bidlake_maintain::AutoMaintainArgs,
+        /// Keep the aggregate tables up to date in this process too, as `bidlake up` does: from
+        /// the rows ingest commits, without reading back the files it wrote. Off by default
+        /// (`bidlake aggregate` is the same as a process of its own).
+        #[arg(
+            long = "aggregate",
+            env = "BIDLAKE_AGGREGATE",
+            num_args = 0..=1,
+            default_missing_value = "true",
+            value_name = "BOOL"
+        )]
+        aggregate: Option<bool>,
+        #[command(flatten)]
+        aggregate_args: bidlake_aggregate::AggregateArgs,
     },
     /// Run SQL over the tables (DataFusion), e.g. `bidlake query "SELECT COUNT(*) FROM
     /// db.bid_requests"`; without SQL, read statements from standard input.
@@ -162,7 +175,7 @@ fn run(cli: Cli) -> Result<(), Error> {
             }
             Command::Up(args) => up::up(&cli.data_dir, args, stop_on_signal()).await,
             Command::Setup(args) => setup::setup(&cli.data_dir, args).await,
-            Command::Ingest { ingest, kafka, lake, maintain } => {
+            Command::Ingest { ingest, kafka, lake, maintain, aggregate, aggregate_args } => {
                 let stop = stop_on_signal();
                 let maintained = maintain.enabled_or(false);
                 if maintained {
@@ -171,11 +184,38 @@ fn run(cli: Cli) -> Result<(), Error> {
                 let lake = bidlake_lake::open_lake(lake.resolve(&cli.data_dir)?).await?;
                 let metrics =
                     std::sync::Arc::new(bidlake_ingest::metrics::IngestMetrics::default());
-                let job = bidlake_ingest::Job::start(ingest, kafka, lake.clone(), metrics).await?;
+                let mut job =
+                    bidlake_ingest::Job::start(ingest, kafka, lake.clone(), metrics).await?;
                 let background = maintained.then(|| maintain::Background::start(&lake, maintain));
-                let result = job.run(stop).await;
+                let aggregator = aggregate.unwrap_or(false).then(|| {
+                    let handoff = bidlake_aggregate::CommittedRows::default();
+                    job.hand_committed_rows_to(handoff.clone());
+                    let (lake, stop) = (lake.clone(), stop.clone());
+                    tokio::spawn(async move {
+                        let aggregated = bidlake_aggregate::run(
+                            &lake,
+                            &aggregate_args,
+                            false,
+                            Some(handoff),
+                            stop,
+                        )
+                        .await;
+                        // Ingest goes on: the aggregate tables catch up once this is fixed.
+                        if let Err(err) = aggregated {
+                            tracing::error!(
+                                "the aggregate tables are not kept any more: {}",
+                                bidlake_lake::error_chain(&err)
+                            );
+                        }
+                    })
+                });
+                let result = job.run(stop.clone()).await;
+                stop.store(true, std::sync::atomic::Ordering::SeqCst);
                 if let Some(background) = background {
                     background.stop().await;
+                }
+                if let Some(aggregator) = aggregator {
+                    let _ = aggregator.await;
                 }
                 Ok(result?)
             }
@@ -189,7 +229,9 @@ fn run(cli: Cli) -> Result<(), Error> {
             Command::Aggregate { aggregate, once, lake } => {
                 let lake = bidlake_lake::open_lake(lake.resolve(&cli.data_dir)?).await?;
                 let stop = stop_on_signal();
-                bidlake_aggregate::run(&lake, &aggregate, once, stop).await.map_err(Error::from)
+                bidlake_aggregate::run(&lake, &aggregate, once, None, stop)
+                    .await
+                    .map_err(Error::from)
             }
         }
     })

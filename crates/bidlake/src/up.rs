@@ -195,7 +195,10 @@ async fn run_platform(
         settings.assignment.get_or_insert(Assignment::All);
     }
     let ingest_args = IngestArgs::all_tables(settings, args.gen_args.topics.clone());
-    let job = Job::start(ingest_args, kafka.clone(), lake.clone(), metrics.clone()).await?;
+    let mut job = Job::start(ingest_args, kafka.clone(), lake.clone(), metrics.clone()).await?;
+    // The aggregator below takes the rows ingest commits instead of reading its files back.
+    let handoff = bidlake_aggregate::CommittedRows::default();
+    job.hand_committed_rows_to(handoff.clone());
     let maintenance =
         args.maintain.enabled_or(true).then(|| Background::start(&lake, args.maintain.clone()));
 
@@ -265,7 +268,9 @@ async fn run_platform(
     // next, so it never stops the platform.
     let aggregator = {
         let (lake, args, stop) = (aggregate_lake, args.aggregate.clone(), servers_stop.clone());
-        tokio::spawn(async move { bidlake_aggregate::run(&lake, &args, false, stop).await })
+        tokio::spawn(async move {
+            bidlake_aggregate::run(&lake, &args, false, Some(handoff), stop).await
+        })
     };
     print_banner(data_dir, &addresses, embedded, &args.gen_args, &config);
 

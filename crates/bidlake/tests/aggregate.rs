@@ -396,6 +396,17 @@ fn impression_json(request: &str, response: &str, impression: &str, t: &str) -> 
 /// enough to be recomputed.
 #[test]
 fn aggregates_added_to_from_memory_equal_sql_over_the_event_tables() {
+    memory_scenario(false);
+}
+
+/// The same with the aggregator inside ingest (`ingest --aggregate`, as `up` runs it): it takes
+/// the rows ingest commits instead of reading back the files, and is killed with it.
+#[test]
+fn aggregates_kept_inside_ingest_from_the_rows_it_commits_equal_sql() {
+    memory_scenario(true);
+}
+
+fn memory_scenario(inside_ingest: bool) {
     let broker = Broker::start();
     let dir = tempfile::tempdir().unwrap();
     let dir = dir.path();
@@ -416,16 +427,20 @@ fn aggregates_added_to_from_memory_equal_sql_over_the_event_tables() {
         "--click-rate",
         "0.3",
     ]));
-    let ingest = spawn_logged(
-        bidlake(&broker, dir).args(["ingest", "--commit-interval", "300ms", "--assignment", "all"]),
-        &ingest_log,
-    );
-    let aggregator = || {
-        spawn_logged(
-            bidlake(&broker, dir).args(["aggregate", "--aggregate-interval", "300ms"]),
-            &aggregate_log,
-        )
+    let ingest_args = ["ingest", "--commit-interval", "300ms", "--assignment", "all"];
+    let separate_ingest = || {
+        (!inside_ingest).then(|| spawn_logged(bidlake(&broker, dir).args(ingest_args), &ingest_log))
     };
+    let aggregator = || {
+        let mut command = bidlake(&broker, dir);
+        if inside_ingest {
+            command.args(ingest_args).arg("--aggregate");
+        } else {
+            command.arg("aggregate");
+        }
+        spawn_logged(command.args(["--aggregate-interval", "300ms"]), &aggregate_log)
+    };
+    let ingest = separate_ingest();
     let wait_for = |what: &str, done: &dyn Fn() -> bool, a: &mut Running| {
         wait_for(what, done, a, &aggregate_log, &ingest_log);
     };
@@ -446,12 +461,22 @@ fn aggregates_added_to_from_memory_equal_sql_over_the_event_tables() {
     // The generator's last events all in, so that from here on the only new events are the
     // test's own and "caught up" is final once they are in.
     assert!(generator.stop("TERM").success(), "gen failed");
-    assert!(ingest.stop("TERM").success(), "ingest did not stop cleanly:\n{}", tail(&ingest_log));
+    // Ingest stopped (the aggregator with it, if inside), drained, started again.
+    let a = match ingest {
+        Some(ingest) => {
+            let stopped = ingest.stop("TERM");
+            assert!(stopped.success(), "ingest did not stop cleanly:\n{}", tail(&ingest_log));
+            Some(a)
+        }
+        None => {
+            let stopped = a.stop("TERM");
+            assert!(stopped.success(), "ingest did not stop cleanly:\n{}", tail(&aggregate_log));
+            None
+        }
+    };
     run_ok(bidlake(&broker, dir).args(["ingest", "--until-caught-up", "--assignment", "all"]));
-    let ingest = spawn_logged(
-        bidlake(&broker, dir).args(["ingest", "--commit-interval", "300ms", "--assignment", "all"]),
-        &ingest_log,
-    );
+    let ingest = separate_ingest();
+    let mut a = a.unwrap_or_else(aggregator);
     wait_for("the aggregates caught up", &|| aggregates_caught_up(dir), &mut a);
     assert_aggregates_equal_the_oracle(dir);
 
@@ -508,11 +533,25 @@ fn aggregates_added_to_from_memory_equal_sql_over_the_event_tables() {
     assert_aggregates_equal_the_oracle(dir);
     assert_eq!(rows(dir, funnel), ["5,4,3"]);
 
-    assert!(ingest.stop("TERM").success(), "ingest did not stop cleanly:\n{}", tail(&ingest_log));
+    if let Some(ingest) = ingest {
+        assert!(
+            ingest.stop("TERM").success(),
+            "ingest did not stop cleanly:\n{}",
+            tail(&ingest_log)
+        );
+    }
     assert!(a.stop("TERM").success(), "the aggregator did not stop cleanly");
     for table in ["hourly_impressions_by_geo", "rolling_metrics_by_bidder"] {
         assert!(rounds_added_to(dir, table) > 0, "{table}: no round added to stored rows");
     }
+    // Where the rounds got their new events: from ingest's hand-off only inside ingest.
+    let log = std::fs::read_to_string(&aggregate_log).unwrap();
+    let from_ingest: usize = log
+        .lines()
+        .filter_map(|line| line.split("appends_from_ingest=").nth(1))
+        .filter_map(|rest| rest.split(|c: char| !c.is_ascii_digit()).next()?.parse::<usize>().ok())
+        .sum();
+    assert_eq!(from_ingest > 0, inside_ingest, "appends taken from ingest: {from_ingest}");
 }
 
 #[test]

@@ -15,7 +15,7 @@ use std::time::{Duration, Instant, SystemTime};
 use bidlake_kafka::{KafkaArgs, TopicArgs, TopicSpec};
 use bidlake_lake::Lake;
 use bidlake_lake::setup::require_compatible;
-use bidlake_tables::EventTable;
+use bidlake_tables::{CommittedRows, EventTable};
 use iceberg::spec::DataFile;
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext, StreamConsumer};
 use rdkafka::message::{BorrowedMessage, Message};
@@ -210,6 +210,8 @@ pub struct Job {
     window: EventTimeWindow,
     /// Why the batch must start again from the tables before the next record, if it must.
     restart_needed: Option<&'static str>,
+    /// Where committed rows go for an aggregator in this process, if one runs.
+    handoff: Option<CommittedRows>,
 }
 
 /// The loop's clocks: progress logs, idleness and the caught-up check.
@@ -432,10 +434,23 @@ impl Job {
             metrics,
             window,
             restart_needed: None,
+            handoff: None,
             options,
             batch_started: Instant::now(),
             batch_started_at: SystemTime::now(),
         })
+    }
+
+    /// Hands the rows of every commit to `handoff`, for an aggregator in this process to take
+    /// instead of reading back the files just written.
+    pub fn hand_committed_rows_to(&mut self, handoff: CommittedRows) {
+        for state in self.topics.values_mut() {
+            // A table whose columns another engine changed: the aggregator reads its files.
+            if let Err(err) = state.sink.keep_written_rows() {
+                tracing::warn!(table = state.sink.table().name(), error = %err, "the aggregator reads this table's new files instead of taking its rows from ingest");
+            }
+        }
+        self.handoff = Some(handoff);
     }
 
     /// Runs until `stop` is set (then commits what it holds) or `--duration` passes.
@@ -997,7 +1012,11 @@ impl Job {
             took_ms = (took.as_secs_f64() * 1e4).round() / 10.0,
             "committed"
         );
+        let source = batch.table;
         state.sink.set_table(table.as_ref().clone());
+        if let (Some(handoff), Some(rows)) = (&self.handoff, state.sink.take_written_rows()) {
+            handoff.push(source, snapshot_id, rows);
+        }
         for (p, s) in state.partitions.iter_mut() {
             if s.records > 0 {
                 s.started = Some(s.next);

@@ -84,6 +84,47 @@ pub struct Sink<T: EventRecords> {
     full: Vec<usize>,
     /// Rows taken since the last commit (buffered or written).
     taken_rows: usize,
+    /// The written rows kept for an aggregator in this process, if one reads them.
+    kept: Option<Kept>,
+}
+
+/// The rows written since the last commit, in the columns the aggregates read, to be handed to
+/// an aggregator in the same process once the commit holds them
+/// ([`bidlake_tables::committed`]).
+struct Kept {
+    /// Indices of the columns in the table's Arrow schema.
+    columns: Vec<usize>,
+    batches: Vec<RecordBatch>,
+    bytes: usize,
+    /// More than the hand-off holds: this commit's rows are not handed over (the aggregator
+    /// reads its files instead).
+    overflowed: bool,
+}
+
+impl Kept {
+    fn keep(&mut self, batch: &RecordBatch) -> Result<()> {
+        if self.overflowed {
+            return Ok(());
+        }
+        let rows = batch.project(&self.columns).map_err(|source| Error::Arrow {
+            context: "keeping written rows for the aggregator".into(),
+            source,
+        })?;
+        self.bytes += rows.get_array_memory_size();
+        if self.bytes > bidlake_tables::committed::MAX_HELD_BYTES {
+            self.overflowed = true;
+            self.batches = Vec::new();
+        } else {
+            self.batches.push(rows);
+        }
+        Ok(())
+    }
+
+    fn reset(&mut self) {
+        self.batches = Vec::new();
+        self.bytes = 0;
+        self.overflowed = false;
+    }
 }
 
 impl<T: EventRecords> Sink<T> {
@@ -131,7 +172,32 @@ impl<T: EventRecords> Sink<T> {
             open_file_cost,
             full: Vec::new(),
             taken_rows: 0,
+            kept: None,
         })
+    }
+
+    /// Keeps the `columns` of every row written from now on, for [`Sink::take_written_rows`].
+    pub fn keep_written_rows(&mut self, columns: &[&str]) -> Result<()> {
+        let columns = columns
+            .iter()
+            .map(|name| {
+                self.arrow_schema.index_of(name).map_err(|source| Error::Arrow {
+                    context: format!("the column {name} of {} the aggregates read", T::NAME),
+                    source,
+                })
+            })
+            .collect::<Result<Vec<usize>>>()?;
+        self.kept = Some(Kept { columns, batches: Vec::new(), bytes: 0, overflowed: false });
+        Ok(())
+    }
+
+    /// The rows written since the last commit (call it once the commit holds them); `None`
+    /// if rows are not kept, or were too many to keep.
+    pub fn take_written_rows(&mut self) -> Option<Vec<RecordBatch>> {
+        let kept = self.kept.as_mut()?;
+        let rows = (!kept.overflowed).then(|| std::mem::take(&mut kept.batches));
+        kept.reset();
+        rows
     }
 
     /// Rows taken since the last commit (buffered or written).
@@ -191,6 +257,9 @@ impl<T: EventRecords> Sink<T> {
         let ours = columns.finish();
         let partition = partition_struct::<T>(value);
         let batch = self.batch(ours, rows)?;
+        if let Some(kept) = &mut self.kept {
+            kept.keep(&batch)?;
+        }
         let file = match self.writers.entry(index) {
             std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
             std::collections::hash_map::Entry::Vacant(e) => {
@@ -272,6 +341,9 @@ impl<T: EventRecords> Sink<T> {
     /// Drops everything in flight (a fencing or a rebalance); files already written stay
     /// unreferenced, for orphan-file removal.
     pub fn abort(&mut self) {
+        if let Some(kept) = &mut self.kept {
+            kept.reset();
+        }
         self.writers.clear();
         self.closed.clear();
         self.buffers.clear();
@@ -400,6 +472,14 @@ impl TableSink {
     }
     pub fn abort(&mut self) {
         each_sink!(self, s => s.abort())
+    }
+    /// See [`Sink::keep_written_rows`]: the columns the aggregates read.
+    pub fn keep_written_rows(&mut self) -> Result<()> {
+        let columns = bidlake_tables::aggregates::columns_read(self.table());
+        each_sink!(self, s => s.keep_written_rows(columns))
+    }
+    pub fn take_written_rows(&mut self) -> Option<Vec<RecordBatch>> {
+        each_sink!(self, s => s.take_written_rows())
     }
     pub fn set_table(&mut self, table: Table) {
         each_sink!(self, s => s.set_table(table))

@@ -33,6 +33,31 @@ pub struct Reach {
     pub after_micros: i64,
 }
 
+/// The columns of an event table the aggregates read (their SQL's joins, filters and
+/// measures), in the order the aggregator's memory of recent events takes them.
+pub fn columns_read(table: EventTable) -> &'static [&'static str] {
+    match table {
+        EventTable::BidRequests => &[
+            "request_id",
+            "event_timestamp",
+            "device_geo_country",
+            "publisher_id",
+            "is_test_traffic",
+            "is_private_ip",
+        ],
+        EventTable::BidResponses => &["request_id", "event_timestamp", "response_id"],
+        EventTable::Impressions => &[
+            "request_id",
+            "event_timestamp",
+            "impression_id",
+            "response_id",
+            "bidder_id",
+            "win_price_usd",
+        ],
+        EventTable::Clicks => &["request_id", "event_timestamp", "click_id", "impression_id"],
+    }
+}
+
 /// An aggregate table: its rows are a query over the event tables.
 pub trait Aggregate: Table {
     /// The event tables it reads, and how far their events reach into its windows.
