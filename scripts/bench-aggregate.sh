@@ -1,13 +1,17 @@
 #!/usr/bin/env bash
 # The cost and freshness of the aggregate tables (docs/benchmarks.md, "Aggregate tables"): the
-# generator at RATE bid requests/s for DURATION, `bidlake ingest` committing every 1 s and
-# `bidlake aggregate` catching up every 1 s, as separate processes against the tansu broker and
-# the embedded lake. Prints the CPU seconds each process used (from /proc, at the end) and their
-# ratio per bid request, and the aggregate freshness: for each commit to db.bid_requests, the time
-# until the first commit of db.hourly_funnel_by_publisher that consumed it (p50/p99/max, from the
-# two tables' snapshot histories), and the peak RSS of each. Release build.
+# generator at RATE bid requests/s for DURATION, `bidlake ingest` committing every INTERVAL and
+# the aggregator catching up every INTERVAL, against the tansu broker and the embedded lake.
+# AGGREGATOR says where the aggregator runs: `separate` (`bidlake aggregate`, a process of its
+# own), `inside` (`bidlake ingest --aggregate`, as `up` runs it: it takes the rows ingest
+# commits) or `none` (ingest alone, the baseline). Prints the CPU seconds each process used
+# (from /proc, at the end), per bid request, and the aggregate freshness: for each commit to
+# db.bid_requests, the time until the first commit of db.hourly_funnel_by_publisher that
+# consumed it (p50/p99/max, from the two tables' snapshot histories), and the peak RSS of each.
+# Release build.
 #   scripts/bench-aggregate.sh                     # 1,000 requests/s for 3 minutes
 #   RATE=200 DURATION=60s scripts/bench-aggregate.sh
+#   AGGREGATOR=none scripts/bench-aggregate.sh; AGGREGATOR=inside scripts/bench-aggregate.sh
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
@@ -16,6 +20,11 @@ export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/bid
 RATE="${RATE:-1000}"
 DURATION="${DURATION:-3m}"
 INTERVAL="${INTERVAL:-1s}"
+AGGREGATOR="${AGGREGATOR:-separate}"
+case "$AGGREGATOR" in
+  separate | inside | none) ;;
+  *) echo "AGGREGATOR must be separate, inside or none, not '$AGGREGATOR'" >&2; exit 2 ;;
+esac
 
 step() { printf '\n==> %s\n' "$*" >&2; }
 
@@ -37,7 +46,7 @@ cleanup() {
 trap cleanup EXIT
 
 echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), $(free -g | awk '/Mem:/ {print $2}') GiB"
-echo "settings: $RATE requests/s for $DURATION, commit and aggregate interval $INTERVAL"
+echo "settings: $RATE requests/s for $DURATION, commit and aggregate interval $INTERVAL, aggregator $AGGREGATOR"
 
 port="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')"
 mkdir -p "$work/broker"
@@ -57,30 +66,48 @@ cpu_seconds() { # user + system CPU seconds of a running process
   awk -v hz="$(getconf CLK_TCK)" '{ print ($14 + $15) / hz }' "/proc/$1/stat"
 }
 
-"$BIDLAKE" ingest --assignment all --commit-interval "$INTERVAL" >/dev/null 2>"$work/ingest.log" &
+inside=()
+[[ "$AGGREGATOR" == inside ]] && inside=(--aggregate --aggregate-interval "$INTERVAL")
+"$BIDLAKE" ingest --assignment all --commit-interval "$INTERVAL" "${inside[@]}" \
+  >/dev/null 2>"$work/ingest.log" &
 ingest=$!
 pids+=("$ingest")
-"$BIDLAKE" aggregate --aggregate-interval "$INTERVAL" >/dev/null 2>"$work/aggregate.log" &
-aggregate=$!
-pids+=("$aggregate")
+if [[ "$AGGREGATOR" == separate ]]; then
+  "$BIDLAKE" aggregate --aggregate-interval "$INTERVAL" >/dev/null 2>"$work/aggregate.log" &
+  aggregate=$!
+  pids+=("$aggregate")
+fi
 step "generating $RATE requests/s for $DURATION"
 "$BIDLAKE" gen --rate "$RATE" --duration "$DURATION" >"$work/gen.log" 2>&1
 sleep 5 # the last commits and rounds
 ingest_cpu=$(cpu_seconds "$ingest")
-aggregate_cpu=$(cpu_seconds "$aggregate")
 ingest_rss=$(peak_rss "$ingest")
-aggregate_rss=$(peak_rss "$aggregate")
-kill -INT "$ingest" "$aggregate"
-wait "$ingest" "$aggregate" 2>/dev/null || true
+if [[ "$AGGREGATOR" == separate ]]; then
+  aggregate_cpu=$(cpu_seconds "$aggregate")
+  aggregate_rss=$(peak_rss "$aggregate")
+  kill -INT "$ingest" "$aggregate"
+  wait "$ingest" "$aggregate" 2>/dev/null || true
+else
+  kill -INT "$ingest"
+  wait "$ingest" 2>/dev/null || true
+fi
 
 requests=$("$BIDLAKE" query --format csv "SELECT COUNT(*) FROM db.bid_requests" | tail -1)
+per_request() { python3 -c "print(round(1e6 * $1 / $requests, 1))"; }
 echo
 echo "bid requests ingested: $requests"
-echo "CPU: ingest ${ingest_cpu} s, aggregate ${aggregate_cpu} s" \
-  "($(python3 -c "print(round(100 * $aggregate_cpu / $ingest_cpu))")% of ingest)"
-echo "per bid request: ingest $(python3 -c "print(round(1e6 * $ingest_cpu / $requests, 1))") µs," \
-  "aggregate $(python3 -c "print(round(1e6 * $aggregate_cpu / $requests, 1))") µs"
-echo "peak RSS: ingest $ingest_rss, aggregate $aggregate_rss"
+if [[ "$AGGREGATOR" == separate ]]; then
+  echo "CPU: ingest ${ingest_cpu} s, aggregate ${aggregate_cpu} s" \
+    "($(python3 -c "print(round(100 * $aggregate_cpu / $ingest_cpu))")% of ingest)"
+  echo "per bid request: ingest $(per_request "$ingest_cpu") µs, aggregate $(per_request "$aggregate_cpu") µs"
+  echo "peak RSS: ingest $ingest_rss, aggregate $aggregate_rss"
+else
+  label="alone"
+  [[ "$AGGREGATOR" == inside ]] && label="with the aggregator inside"
+  echo "CPU: ingest ($label) ${ingest_cpu} s, $(per_request "$ingest_cpu") µs per bid request"
+  echo "peak RSS: ingest $ingest_rss"
+fi
+[[ "$AGGREGATOR" == none ]] && exit 0
 
 "$BIDLAKE" query --format json "SELECT snapshot_id, committed_at FROM db.\"bid_requests\$snapshots\"" \
   >"$work/raw.json"

@@ -114,6 +114,8 @@ pub async fn run(
     handoff: Option<CommittedRows>,
     stop: Arc<AtomicBool>,
 ) -> Result<()> {
+    // However this ends, ingest holds nothing more for it.
+    let _closing = CloseOnDrop(handoff.clone());
     if args.interval.is_zero() {
         return Err(Error::Config(
             "AGGREGATE_INTERVAL (--aggregate-interval) must be more than 0".into(),
@@ -169,6 +171,16 @@ pub async fn run(
     }
 }
 
+struct CloseOnDrop(Option<CommittedRows>);
+
+impl Drop for CloseOnDrop {
+    fn drop(&mut self) {
+        if let Some(handoff) = &self.0 {
+            handoff.close();
+        }
+    }
+}
+
 /// One round over every aggregate table: the event tables' new rows taken into memory, then
 /// each aggregate brought up to date with the event tables as loaded here.
 async fn catch_up(
@@ -209,7 +221,8 @@ async fn catch_up(
         reports.push((table, report));
     }
     if memory.warm.is_none() && !once {
-        // What was handed over so far is at or before the snapshots the fill reads.
+        // The fill reads the tables as they are now; rows handed over before it are in them
+        // (and a later append it was not handed is read from its files).
         if let Some(handoff) = handoff {
             handoff.clear();
         }

@@ -214,8 +214,10 @@ fn run(cli: Cli) -> Result<(), Error> {
                 if let Some(background) = background {
                     background.stop().await;
                 }
-                if let Some(aggregator) = aggregator {
-                    let _ = aggregator.await;
+                if let Some(aggregator) = aggregator
+                    && let Err(err) = aggregator.await
+                {
+                    tracing::error!("the aggregator stopped abnormally: {err}");
                 }
                 Ok(result?)
             }

@@ -884,6 +884,71 @@ fn a_catalog_held_locked_for_20_s_is_waited_out() {
     assert_every_record_once(&broker, data, "bid-requests", "bid_requests");
 }
 
+/// Ctrl-C while ingest waits out a failed commit (the catalog locked for longer than its
+/// 30 s busy timeout): the batch that failed is incomplete, so stopping must not commit it once
+/// the catalog answers again; every record is in the table once after the next run.
+#[test]
+fn ctrl_c_while_ingest_waits_out_a_failed_commit_loses_nothing() {
+    let broker = Broker::start();
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path();
+    run_ok(bidlake(&broker, data).arg("setup"));
+    let generate = |count: usize| generate_requests(&broker, data, count);
+    let log = data.join("ingest.log");
+    let mut ingest = bidlake(&broker, data)
+        .args([
+            "ingest",
+            "--table",
+            "bid_requests",
+            "--commit-interval",
+            "1s",
+            "--duration",
+            "150s",
+        ])
+        .stderr(std::fs::File::create(&log).unwrap())
+        .spawn()
+        .unwrap();
+    generate(100);
+    let rows = || scan(data, "bid_requests").iter().map(RecordBatch::num_rows).sum::<usize>();
+    wait_for("the first 100 requests", Duration::from_secs(60), || rows() == 100);
+
+    // Another program holds the catalog locked until told to let go.
+    let mut lock = Command::new(bidlake_testkit::python_venv().join("bin/python"))
+        .args([
+            "-c",
+            "import sqlite3, sys; c = sqlite3.connect(sys.argv[1], isolation_level=None); c.execute('BEGIN EXCLUSIVE'); print('locked', flush=True); sys.stdin.readline(); c.execute('COMMIT')",
+        ])
+        .arg(data.join("catalog.db"))
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    std::io::BufRead::read_line(
+        &mut std::io::BufReader::new(lock.stdout.as_mut().unwrap()),
+        &mut line,
+    )
+    .unwrap();
+    assert_eq!(line.trim(), "locked");
+    generate(100);
+    // The commit of those 100 fails after the busy timeout; Ctrl-C during the wait after it.
+    let failed = || std::fs::read_to_string(&log).unwrap().contains("cannot go on for now");
+    wait_for("the commit to fail", Duration::from_secs(90), failed);
+    assert!(
+        Command::new("kill").args(["-INT", &ingest.id().to_string()]).status().unwrap().success()
+    );
+    std::io::Write::write_all(lock.stdin.as_mut().unwrap(), b"go\n").unwrap();
+    assert!(lock.wait().unwrap().success());
+    let stopped = ingest.wait().unwrap();
+    let said = std::fs::read_to_string(&log).unwrap();
+    assert!(stopped.success(), "{said}");
+    assert!(said.contains("stopping without a commit"), "{said}");
+
+    ingest_until_caught_up(&broker, data);
+    assert_eq!(rows(), 200);
+    assert_every_record_once(&broker, data, "bid-requests", "bid_requests");
+}
+
 #[test]
 fn a_burst_of_distinct_partitions_is_committed_early_and_lands_whole() {
     let broker = Broker::start();

@@ -505,8 +505,20 @@ impl Job {
                 Err(err) => return Err(err),
             }
         }
-        tracing::info!("stopping: committing what is held");
-        self.commit_all().await?;
+        if let Some(why) = self.restart_needed.take() {
+            // A failure part-way through a commit left the batch incomplete (its files closed,
+            // its offsets not committed): committing now would move the offsets past records
+            // its files no longer hold.
+            tracing::info!(
+                "stopping without a commit: the batch is incomplete after {why}; its records are read again by the next run"
+            );
+            for state in self.topics.values_mut() {
+                state.sink.abort();
+            }
+        } else {
+            tracing::info!("stopping: committing what is held");
+            self.commit_all().await?;
+        }
         self.log_progress(pace.last_log.elapsed(), pace.last_consumed);
         self.consumer.unsubscribe();
         let halted: Vec<String> = self.topics.values().filter_map(|t| t.halted.clone()).collect();

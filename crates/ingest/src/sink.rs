@@ -101,23 +101,41 @@ struct Kept {
     overflowed: bool,
 }
 
+/// What one table's kept rows may take: the hand-off's bound shared by the four tables (a
+/// commit with more is read back from its files by the aggregator instead).
+const MAX_KEPT_BYTES: usize =
+    bidlake_tables::committed::MAX_HELD_BYTES / bidlake_tables::EventTable::ALL.len();
+
 impl Kept {
-    fn keep(&mut self, batch: &RecordBatch) -> Result<()> {
+    /// Keeps the rows of `batch`, which its file writer has taken.
+    fn keep(&mut self, batch: &RecordBatch) {
         if self.overflowed {
-            return Ok(());
+            return;
         }
-        let rows = batch.project(&self.columns).map_err(|source| Error::Arrow {
-            context: "keeping written rows for the aggregator".into(),
-            source,
-        })?;
+        // A shortcut only: a batch that cannot be kept makes the aggregator read the files.
+        let rows = match batch.project(&self.columns) {
+            Ok(rows) => rows,
+            Err(err) => {
+                tracing::debug!(error = %err, "not keeping this commit's rows for the aggregator");
+                self.overflow();
+                return;
+            }
+        };
         self.bytes += rows.get_array_memory_size();
-        if self.bytes > bidlake_tables::committed::MAX_HELD_BYTES {
-            self.overflowed = true;
-            self.batches = Vec::new();
+        if self.bytes > MAX_KEPT_BYTES {
+            tracing::debug!(
+                bytes = self.bytes,
+                "this commit's rows are more than the hand-off holds: the aggregator reads its files"
+            );
+            self.overflow();
         } else {
             self.batches.push(rows);
         }
-        Ok(())
+    }
+
+    fn overflow(&mut self) {
+        self.overflowed = true;
+        self.batches = Vec::new();
     }
 
     fn reset(&mut self) {
@@ -257,9 +275,6 @@ impl<T: EventRecords> Sink<T> {
         let ours = columns.finish();
         let partition = partition_struct::<T>(value);
         let batch = self.batch(ours, rows)?;
-        if let Some(kept) = &mut self.kept {
-            kept.keep(&batch)?;
-        }
         let file = match self.writers.entry(index) {
             std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
             std::collections::hash_map::Entry::Vacant(e) => {
@@ -275,9 +290,13 @@ impl<T: EventRecords> Sink<T> {
                 e.insert(OpenFile { writer, held: 0 })
             }
         };
+        let kept = self.kept.is_some().then(|| batch.clone());
         file.writer.write(batch).await.map_err(|source| {
             Error::iceberg(format!("writing a data file of {}", T::NAME), source)
         })?;
+        if let (Some(kept), Some(batch)) = (&mut self.kept, kept) {
+            kept.keep(&batch);
+        }
         // Written once at least, so the writer has a file to report on.
         file.held = self.open_file_cost + file.writer.current_written_size();
         self.close_over_budget().await

@@ -26,6 +26,8 @@ pub struct CommittedRows {
 struct Held {
     commits: VecDeque<Commit>,
     bytes: usize,
+    /// The reader has stopped: nothing is held any more.
+    closed: bool,
 }
 
 struct Commit {
@@ -44,6 +46,9 @@ impl CommittedRows {
             return;
         }
         let mut held = self.lock();
+        if held.closed {
+            return;
+        }
         while held.bytes + bytes > MAX_HELD_BYTES {
             let Some(oldest) = held.commits.pop_front() else { break };
             held.bytes -= oldest.bytes;
@@ -78,6 +83,14 @@ impl CommittedRows {
         let mut held = self.lock();
         held.commits.clear();
         held.bytes = 0;
+    }
+
+    /// The reader has stopped for good: drops what is held and everything pushed from now on.
+    pub fn close(&self) {
+        let mut held = self.lock();
+        held.commits.clear();
+        held.bytes = 0;
+        held.closed = true;
     }
 
     /// Bytes held.
@@ -139,5 +152,15 @@ mod tests {
         assert!(handed.take(EventTable::BidRequests, 3).is_some());
         handed.push(EventTable::BidRequests, 4, rows(MAX_HELD_BYTES / 8 + 1));
         assert!(handed.take(EventTable::BidRequests, 4).is_none(), "too big to hold at all");
+    }
+
+    #[test]
+    fn nothing_is_held_once_the_reader_has_stopped() {
+        let handed = CommittedRows::default();
+        handed.push(EventTable::Clicks, 1, rows(1));
+        handed.close();
+        handed.push(EventTable::Clicks, 2, rows(1));
+        assert_eq!(handed.bytes(), 0);
+        assert!(handed.take(EventTable::Clicks, 2).is_none());
     }
 }
