@@ -14,8 +14,8 @@ use arrow_array::types::{Int32Type, TimestampMicrosecondType};
 use arrow_array::{Array, RecordBatch};
 use bidlake_lake::{LakeArgs, open_lake};
 use bidlake_testkit::{
-    Broker, assert_each_once as each_once, bidlake_command, consume, free_port, produce, run_ok,
-    scan,
+    Broker, Running, assert_each_once as each_once, bidlake_command, consume, free_port, produce,
+    run_ok, scan,
 };
 use futures::TryStreamExt;
 use serde_json::Value;
@@ -405,6 +405,44 @@ fn bad_records_go_to_the_dead_letter_topic_with_their_reason_once() {
     }
     // consumed = rows + dead letters
     assert_eq!(rows(&table) + dead.len(), records.len());
+}
+
+/// The names of a running process's threads.
+fn thread_names(pid: u32) -> Vec<String> {
+    let tasks = std::fs::read_dir(format!("/proc/{pid}/task")).unwrap();
+    tasks
+        .filter_map(|task| std::fs::read_to_string(task.unwrap().path().join("comm")).ok())
+        .map(|name| name.trim().to_owned())
+        .collect()
+}
+
+/// rdkafka's producer polls in a thread of its own ("producer polling thread", cut to
+/// "producer pollin"), which spins for the last millisecond of every poll: ingest makes its
+/// dead-letter producer only when a record needs it.
+#[test]
+#[cfg(target_os = "linux")]
+fn the_dead_letter_producer_is_made_for_the_first_dead_letter() {
+    let broker = Broker::start();
+    let dir = tempfile::tempdir().unwrap();
+    run_ok(bidlake(&broker, dir.path()).arg("setup"));
+    let good = br#"{"id":"good-1","imp":[{"id":"1","banner":{"w":300,"h":250}}],"site":{"id":"s","publisher":{"id":"p"}},"event_timestamp":"2026-11-24T09:00:00Z"}"#;
+    produce(&broker.bootstrap(), "bid-requests", 0, &[(Some(b"good-1"), good)]);
+    let ingest = Running::new(spawn_ingest(&broker, dir.path(), "lazy-dlq"), "KILL");
+    let pid = ingest.id();
+    let started = Instant::now();
+    while rows(&scan(dir.path(), "bid_requests")) < 1 {
+        assert!(started.elapsed() < Duration::from_secs(60), "the good record never landed");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let producing = |names: &[String]| names.iter().any(|n| n.starts_with("producer"));
+    let names = thread_names(pid);
+    assert!(!producing(&names), "no dead letter yet, yet a producer runs: {names:?}");
+
+    produce(&broker.bootstrap(), "bid-requests", 0, &[(None, b"{not json")]);
+    let dead = consume(&broker.bootstrap(), &["bid-requests-dlq"], 1, Duration::from_secs(30));
+    assert_eq!(dead.len(), 1, "the bad record's dead letter");
+    let names = thread_names(pid);
+    assert!(producing(&names), "the dead letter was sent by a producer: {names:?}");
 }
 
 fn spawn_ingest(broker: &Broker, dir: &Path, group: &str) -> Child {

@@ -12,7 +12,7 @@ use rdkafka::error::KafkaError;
 use rdkafka::message::{Header, Headers, Message, OwnedHeaders};
 use rdkafka::producer::{FutureProducer, FutureRecord, future_producer::DeliveryFuture};
 use rdkafka::types::RDKafkaErrorCode;
-use rdkafka::{Offset, TopicPartitionList};
+use rdkafka::{ClientConfig, Offset, TopicPartitionList};
 
 use crate::{Error, Result};
 use bidlake_tables::Reject;
@@ -67,7 +67,13 @@ struct Pending {
 
 #[allow(missing_debug_implementations)] // the producer has no Debug
 pub struct DeadLetters {
-    producer: FutureProducer,
+    /// How to create the producer, and the servers it names in errors.
+    config: ClientConfig,
+    bootstrap_servers: String,
+    /// Created for the first letter: rdkafka's producer runs a polling thread that spins for
+    /// the last millisecond of every 100 ms poll (its timeout is rounded down to whole
+    /// milliseconds), about 1% of a core, which an ingest without dead letters need not pay.
+    producer: Option<FutureProducer>,
     /// Partition count of each DLQ topic.
     partitions: HashMap<String, i32>,
     /// In flight, oldest first.
@@ -92,24 +98,37 @@ fn too_large(err: &KafkaError) -> bool {
 }
 
 impl DeadLetters {
-    pub fn new(kafka: &KafkaArgs, partitions: HashMap<String, i32>) -> Result<Self> {
+    pub fn new(kafka: &KafkaArgs, partitions: HashMap<String, i32>) -> Self {
         let config = kafka.client_config_with(&[
             ("enable.idempotence", "true"),
             ("acks", "all"),
             ("compression.type", "lz4"),
             ("linger.ms", "5"),
         ]);
-        let producer: FutureProducer = config.create().map_err(|source| Error::Consumer {
-            context: format!("creating the dead-letter producer for {}", kafka.bootstrap_servers),
-            source,
-        })?;
-        Ok(Self {
-            producer,
+        Self {
+            config,
+            bootstrap_servers: kafka.bootstrap_servers.clone(),
+            producer: None,
             partitions,
             pending: VecDeque::new(),
             delivered: BTreeMap::new(),
             refused: Vec::new(),
-        })
+        }
+    }
+
+    /// The producer, created on first use.
+    fn producer(&mut self) -> Result<&FutureProducer> {
+        let producer = match self.producer.take() {
+            Some(producer) => producer,
+            None => self.config.create().map_err(|source| Error::Consumer {
+                context: format!(
+                    "creating the dead-letter producer for {}",
+                    self.bootstrap_servers
+                ),
+                source,
+            })?,
+        };
+        Ok(self.producer.insert(producer))
     }
 
     /// Sends a dead letter; returns once librdkafka has queued it. A value too large for the
@@ -156,7 +175,7 @@ impl DeadLetters {
             if let Some(key) = &letter.key {
                 record = record.key(key.as_slice());
             }
-            match self.producer.send_result(record) {
+            match self.producer()?.send_result(record) {
                 Ok(delivery) => {
                     self.pending.push_back(Pending { letter, delivery });
                     return Ok(());

@@ -419,7 +419,7 @@ impl Job {
                 rebalanced.store(true, Ordering::SeqCst);
             }
         }
-        let dead_letters = DeadLetters::new(&kafka, dlq_partitions)?;
+        let dead_letters = DeadLetters::new(&kafka, dlq_partitions);
 
         let window = args.settings.event_time_window(SystemTime::now());
         Ok(Job {

@@ -62,6 +62,11 @@ impl Running {
         Self { child: Some(child), on_drop }
     }
 
+    /// The process id.
+    pub fn id(&self) -> u32 {
+        self.child.as_ref().map_or(0, Child::id)
+    }
+
     /// How the process exited, if it has.
     pub fn exited(&mut self) -> Option<ExitStatus> {
         self.child.as_mut().and_then(|c| c.try_wait().ok().flatten())
