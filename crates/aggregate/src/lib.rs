@@ -45,7 +45,7 @@ use iceberg::transaction::{ApplyTransactionAction, Transaction};
 pub use bidlake_tables::CommittedRows;
 pub use changes::Changes;
 pub use error::{Error, Result};
-use warm::{Acc, Applied, Group, Warm};
+use warm::{Acc, Applied, Group, Sums, Warm};
 
 /// Summary key of the event-table snapshot an aggregate table has consumed.
 fn consumed_key(source: EventTable) -> String {
@@ -97,7 +97,7 @@ struct Memory {
 /// An aggregate table's rows per hour of windows, as of its snapshot `snapshot`.
 struct Stored {
     snapshot: i64,
-    hours: HashMap<i64, HashMap<Group, Acc>>,
+    hours: HashMap<i64, Sums>,
 }
 
 /// Hours of aggregate rows kept in memory, back from the clock's hour: those the window's
@@ -398,7 +398,7 @@ async fn round(
     // Changes to add to stored rows, if this table is where the memory was.
     let mut hours = BTreeSet::new();
     let mut everything = target_snapshot.is_none();
-    let mut added_to: BTreeMap<i64, HashMap<Group, Acc>> = BTreeMap::new();
+    let mut added_to: BTreeMap<i64, Sums> = BTreeMap::new();
     let stored = memory.stored.get_mut(&aggregate).filter(|s| Some(s.snapshot) == target_snapshot);
     let follows = |before: &BTreeMap<EventTable, Option<i64>>| {
         read.iter().all(|t| consumed.get(t).copied() == before.get(t).copied().flatten())
@@ -597,7 +597,7 @@ async fn read_hour(
     aggregate: AggregateTable,
     hour: i64,
     cache: &mut ManifestCache,
-) -> Result<Option<HashMap<Group, Acc>>> {
+) -> Result<Option<Sums>> {
     let files = live_data_files(target, cache, |h| h == hour).await?;
     let columns: Vec<String> = target
         .metadata()
@@ -608,7 +608,7 @@ async fn read_hour(
         .map(|f| f.name.clone())
         .collect();
     let columns: Vec<&str> = columns.iter().map(String::as_str).collect();
-    let mut sums = HashMap::new();
+    let mut sums = Sums::default();
     for batch in read::files(target, &files, &columns).await? {
         let Some(rows) = rows::from_batch(aggregate, &batch)? else { return Ok(None) };
         sums.extend(rows);
