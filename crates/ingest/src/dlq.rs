@@ -72,7 +72,7 @@ pub struct DeadLetters {
     bootstrap_servers: String,
     /// Created for the first letter: rdkafka's producer runs a polling thread that spins for
     /// the last millisecond of every 100 ms poll (its timeout is rounded down to whole
-    /// milliseconds), about 1% of a core, which an ingest without dead letters need not pay.
+    /// milliseconds; docs/benchmarks.md), which an ingest without dead letters need not pay.
     producer: Option<FutureProducer>,
     /// Partition count of each DLQ topic.
     partitions: HashMap<String, i32>,
