@@ -8,7 +8,7 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::{Child, Command, Output};
 use std::time::{Duration, Instant};
 
 use arrow_array::cast::AsArray;
@@ -828,42 +828,35 @@ fn kills_and_restarts(faults: &[Option<Fault>]) {
     eprintln!("{rounds} rounds: {rows} rows and {letters} dead letters, each record once");
 }
 
-#[test]
-fn a_catalog_held_locked_for_20_s_is_waited_out() {
-    let broker = Broker::start();
-    let dir = tempfile::tempdir().unwrap();
-    let data = dir.path();
-    run_ok(bidlake(&broker, data).arg("setup"));
-    let generate = |count: usize| generate_requests(&broker, data, count);
-    let log = data.join("ingest.log");
-    let mut ingest = bidlake(&broker, data)
-        .args([
-            "ingest",
-            "--table",
-            "bid_requests",
-            "--commit-interval",
-            "1s",
-            "--duration",
-            "120s",
-        ])
-        .stderr(std::fs::File::create(&log).unwrap())
+/// `ingest` of bid_requests alone, committing every second for at most `duration`, its log in
+/// `log`; returns once it has landed the 100 requests generated first.
+fn ingest_landing_100_requests(broker: &Broker, data: &Path, duration: &str, log: &Path) -> Child {
+    let ingest = bidlake(broker, data)
+        .args(["ingest", "--table", "bid_requests", "--commit-interval", "1s"])
+        .args(["--duration", duration])
+        .stderr(std::fs::File::create(log).unwrap())
         .spawn()
         .unwrap();
-    generate(100);
+    generate_requests(broker, data, 100);
     let rows = || scan(data, "bid_requests").iter().map(RecordBatch::num_rows).sum::<usize>();
     wait_for("the first 100 requests", Duration::from_secs(60), || rows() == 100);
+    ingest
+}
 
-    // Another program holds the SQLite catalog locked, as a long write transaction would.
-    let lock = Command::new(bidlake_testkit::python_venv().join("bin/python"))
-        .args([
-            "-c",
-            "import sqlite3, sys, time; c = sqlite3.connect(sys.argv[1], isolation_level=None); c.execute('BEGIN EXCLUSIVE'); print('locked', flush=True); time.sleep(20); c.execute('COMMIT')",
-        ])
+/// Another program holding the SQLite catalog locked, as a long write transaction would, until
+/// `release` (Python) returns; returns once the lock is held.
+fn lock_catalog(data: &Path, release: &str) -> Child {
+    let script = format!(
+        "import sqlite3, sys, time; c = sqlite3.connect(sys.argv[1], isolation_level=None); \
+         c.execute('BEGIN EXCLUSIVE'); print('locked', flush=True); {release}; c.execute('COMMIT')"
+    );
+    let mut lock = Command::new(bidlake_testkit::python_venv().join("bin/python"))
+        .args(["-c", &script])
         .arg(data.join("catalog.db"))
+        .stdin(std::process::Stdio::piped())
         .stdout(std::process::Stdio::piped())
         .spawn()
         .unwrap();
-    let mut lock = lock;
     let mut line = String::new();
     std::io::BufRead::read_line(
         &mut std::io::BufReader::new(lock.stdout.as_mut().unwrap()),
@@ -871,6 +864,20 @@ fn a_catalog_held_locked_for_20_s_is_waited_out() {
     )
     .unwrap();
     assert_eq!(line.trim(), "locked");
+    lock
+}
+
+#[test]
+fn a_catalog_held_locked_for_20_s_is_waited_out() {
+    let broker = Broker::start();
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path();
+    run_ok(bidlake(&broker, data).arg("setup"));
+    let generate = |count: usize| generate_requests(&broker, data, count);
+    let mut ingest = ingest_landing_100_requests(&broker, data, "120s", &data.join("ingest.log"));
+    let rows = || scan(data, "bid_requests").iter().map(RecordBatch::num_rows).sum::<usize>();
+
+    let mut lock = lock_catalog(data, "time.sleep(20)");
     generate(100);
     assert!(lock.wait().unwrap().success());
     wait_for("the requests sent while the catalog was locked", Duration::from_secs(90), || {
@@ -895,41 +902,11 @@ fn ctrl_c_while_ingest_waits_out_a_failed_commit_loses_nothing() {
     run_ok(bidlake(&broker, data).arg("setup"));
     let generate = |count: usize| generate_requests(&broker, data, count);
     let log = data.join("ingest.log");
-    let mut ingest = bidlake(&broker, data)
-        .args([
-            "ingest",
-            "--table",
-            "bid_requests",
-            "--commit-interval",
-            "1s",
-            "--duration",
-            "150s",
-        ])
-        .stderr(std::fs::File::create(&log).unwrap())
-        .spawn()
-        .unwrap();
-    generate(100);
+    let mut ingest = ingest_landing_100_requests(&broker, data, "150s", &log);
     let rows = || scan(data, "bid_requests").iter().map(RecordBatch::num_rows).sum::<usize>();
-    wait_for("the first 100 requests", Duration::from_secs(60), || rows() == 100);
 
-    // Another program holds the catalog locked until told to let go.
-    let mut lock = Command::new(bidlake_testkit::python_venv().join("bin/python"))
-        .args([
-            "-c",
-            "import sqlite3, sys; c = sqlite3.connect(sys.argv[1], isolation_level=None); c.execute('BEGIN EXCLUSIVE'); print('locked', flush=True); sys.stdin.readline(); c.execute('COMMIT')",
-        ])
-        .arg(data.join("catalog.db"))
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    std::io::BufRead::read_line(
-        &mut std::io::BufReader::new(lock.stdout.as_mut().unwrap()),
-        &mut line,
-    )
-    .unwrap();
-    assert_eq!(line.trim(), "locked");
+    // Locked until told to let go.
+    let mut lock = lock_catalog(data, "sys.stdin.readline()");
     generate(100);
     // The commit of those 100 fails after the busy timeout; Ctrl-C during the wait after it.
     let failed = || std::fs::read_to_string(&log).unwrap().contains("cannot go on for now");
