@@ -24,7 +24,9 @@ DURATION="${DURATION:-3m}"
 INTERVAL="${INTERVAL:-1s}"
 AGGREGATOR="${AGGREGATOR:-separate}"
 WARMUP="${WARMUP:-30s}"
-seconds() { python3 -c "import re,sys; n,u=re.fullmatch(r'(\d+)([smh]?)', sys.argv[1]).groups(); print(int(n)*{'':1,'s':1,'m':60,'h':3600}[u])" "$1"; }
+seconds() { # 90, 90s, 2m or 1h in seconds
+  python3 -c "import re,sys; m=re.fullmatch(r'(\d+)([smh]?)', sys.argv[1]); print(int(m[1])*{'':1,'s':1,'m':60,'h':3600}[m[2]]) if m else sys.exit(f'DURATION and WARMUP take 90, 90s, 2m or 1h, not {sys.argv[1]!r}')" "$1"
+}
 duration_s="$(seconds "$DURATION")"
 warmup_s="$(seconds "$WARMUP")"
 if ((warmup_s >= duration_s)); then

@@ -408,6 +408,7 @@ fn bad_records_go_to_the_dead_letter_topic_with_their_reason_once() {
 }
 
 /// The names of a running process's threads.
+#[cfg(target_os = "linux")]
 fn thread_names(pid: u32) -> Vec<String> {
     let tasks = std::fs::read_dir(format!("/proc/{pid}/task")).unwrap();
     tasks

@@ -67,9 +67,8 @@ struct Pending {
 
 #[allow(missing_debug_implementations)] // the producer has no Debug
 pub struct DeadLetters {
-    /// How to create the producer, and the servers it names in errors.
+    /// How to create the producer.
     config: ClientConfig,
-    bootstrap_servers: String,
     /// Created for the first letter: rdkafka's producer runs a polling thread that spins for
     /// the last millisecond of every 100 ms poll (its timeout is rounded down to whole
     /// milliseconds; docs/benchmarks.md), which an ingest without dead letters need not pay.
@@ -107,7 +106,6 @@ impl DeadLetters {
         ]);
         Self {
             config,
-            bootstrap_servers: kafka.bootstrap_servers.clone(),
             producer: None,
             partitions,
             pending: VecDeque::new(),
@@ -123,7 +121,7 @@ impl DeadLetters {
             None => self.config.create().map_err(|source| Error::Consumer {
                 context: format!(
                     "creating the dead-letter producer for {}",
-                    self.bootstrap_servers
+                    self.config.get("bootstrap.servers").unwrap_or("?")
                 ),
                 source,
             })?,
