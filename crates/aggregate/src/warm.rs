@@ -38,6 +38,28 @@ use crate::{Error, Result};
 pub type Map<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
 pub type Set<K> = HashSet<K, foldhash::fast::RandomState>;
 
+/// An id (request, response, impression, click) as the memory keeps it: XXH3's 128-bit hash of
+/// its text, seeded per memory. Equal hashes are taken for equal ids: the odds that any two of
+/// a billion ids collide are below 10^-20 (as for random UUIDs). So the memory holds no id
+/// strings, hashes each id once, and its maps key on the hash itself.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+struct Id(u128);
+
+impl Id {
+    fn of(seed: u64, text: &str) -> Id {
+        Id(twox_hash::XxHash3_128::oneshot_with_seed(seed, text.as_bytes()))
+    }
+
+    /// 64 of its bits, for the duplicate check (a collision there only sends a row to SQL).
+    fn short(self) -> u64 {
+        self.0 as u64
+    }
+}
+
+/// Maps and sets keyed by ids: an id is a seeded hash already.
+type IdMap<V> = HashMap<Id, V, BuildHasherDefault<IdentityHasher>>;
+type IdSet = HashSet<Id, BuildHasherDefault<IdentityHasher>>;
+
 /// An aggregate's values by group.
 pub type Sums = Map<Group, Acc>;
 
@@ -116,21 +138,21 @@ struct Request {
 }
 
 struct Response {
-    id: Option<Box<str>>,
+    id: Option<Id>,
     ts: i64,
 }
 
 struct Impression {
-    id: Option<Box<str>>,
-    response_id: Option<Box<str>>,
+    id: Option<Id>,
+    response_id: Option<Id>,
     bidder: Option<Arc<str>>,
     price: Option<f64>,
     ts: i64,
 }
 
 struct Click {
-    id: Option<Box<str>>,
-    impression_id: Option<Box<str>>,
+    id: Option<Id>,
+    impression_id: Option<Id>,
     ts: i64,
 }
 
@@ -143,7 +165,7 @@ enum Row {
 
 /// One row of an event table, as the aggregates need it.
 pub struct Event {
-    request_id: Option<Box<str>>,
+    request_id: Option<Id>,
     row: Row,
 }
 
@@ -168,12 +190,12 @@ impl Event {
 
     /// The id that must be unique: its own (`request_id` for a request, taken out as the tree's
     /// key).
-    fn own_id<'a>(&'a self, request_id: Option<&'a str>) -> Option<&'a str> {
+    fn own_id(&self, request_id: Option<Id>) -> Option<Id> {
         match &self.row {
             Row::Request(_) => request_id,
-            Row::Response(r) => r.id.as_deref(),
-            Row::Impression(r) => r.id.as_deref(),
-            Row::Click(r) => r.id.as_deref(),
+            Row::Response(r) => r.id,
+            Row::Impression(r) => r.id,
+            Row::Click(r) => r.id,
         }
     }
 }
@@ -198,7 +220,7 @@ struct Tree {
 /// Which tree a response, impression or click id belongs to: none once a row of no tree or a
 /// second tree names it.
 struct Owner {
-    tree: Option<Box<str>>,
+    tree: Option<Id>,
     newest: i64,
 }
 
@@ -213,15 +235,17 @@ pub struct Warm {
     floor: i64,
     /// Floor when trees were last dropped.
     dropped_at: i64,
-    trees: Map<Box<str>, Tree>,
-    response_owner: Map<Box<str>, Owner>,
-    impression_owner: Map<Box<str>, Owner>,
-    click_owner: Map<Box<str>, Owner>,
+    trees: IdMap<Tree>,
+    response_owner: IdMap<Owner>,
+    impression_owner: IdMap<Owner>,
+    click_owner: IdMap<Owner>,
     /// Hashes of every id per table and hour of its event time, from `ids_from` on.
     seen: Map<(EventTable, i64), IdHashes>,
     ids_from: i64,
     /// Countries, publishers and bidders, stored once.
     names: Set<Arc<str>>,
+    /// Seed of the ids' hashes.
+    seed: u64,
 }
 
 impl Warm {
@@ -233,13 +257,14 @@ impl Warm {
             snapshots,
             floor,
             dropped_at: floor,
-            trees: Map::default(),
-            response_owner: Map::default(),
-            impression_owner: Map::default(),
-            click_owner: Map::default(),
+            trees: IdMap::default(),
+            response_owner: IdMap::default(),
+            impression_owner: IdMap::default(),
+            click_owner: IdMap::default(),
             seen: Map::default(),
             ids_from: ids_from(floor),
             names: Set::default(),
+            seed: foldhash::quality::RandomState::default().hash_one(0u64),
         }
     }
 
@@ -261,17 +286,17 @@ impl Warm {
     /// Takes rows of the tables as they are at `snapshots` (a new memory's first fill).
     pub fn load(&mut self, source: EventTable, batch: &RecordBatch) -> Result<()> {
         let mut shared = Vec::new();
-        for mut event in decode(source, batch, &mut self.names)? {
+        for mut event in decode(source, batch, &mut self.names, self.seed)? {
             let ts = event.ts();
             if ts < self.ids_from {
                 continue;
             }
             let key = event.request_id.take();
-            if let Some(id) = event.own_id(key.as_deref()) {
-                self.seen.entry((source, hour_of(ts))).or_default().insert(hash(id));
+            if let Some(id) = event.own_id(key) {
+                self.seen.entry((source, hour_of(ts))).or_default().insert(id.short());
             }
             if ts >= self.floor {
-                shared.extend(self.own(key.as_deref(), &event));
+                shared.extend(self.own(key, &event));
                 if let Some(key) = key {
                     insert(self.trees.entry(key).or_default(), event);
                 }
@@ -299,21 +324,21 @@ impl Warm {
         // First every row's checks, so that a tree another row of this round makes shared is
         // known before any tree is summed.
         let rows = batches.iter().map(|(_, batch)| batch.num_rows()).sum();
-        let mut by_tree: Map<Box<str>, Vec<(bool, Event)>> =
-            Map::with_capacity_and_hasher(rows, Default::default());
-        let mut shared: Set<Box<str>> = Set::default();
+        let mut by_tree: IdMap<Vec<(bool, Event)>> =
+            IdMap::with_capacity_and_hasher(rows, Default::default());
+        let mut shared = IdSet::default();
         for (source, batch) in batches {
-            for mut event in decode(*source, batch, &mut self.names)? {
+            for mut event in decode(*source, batch, &mut self.names, self.seed)? {
                 let key = event.request_id.take();
                 let ts = event.ts();
                 // Without a request id it joins no tree, but the funnel joins it by other ids.
                 let mut ok = key.is_some() && ts >= self.floor + MARGIN_MICROS;
-                if !self.unique(&event, key.as_deref()) {
-                    shared.extend(key.clone());
+                if !self.unique(&event, key) {
+                    shared.extend(key);
                     ok = false;
                 }
                 if ts >= self.floor {
-                    let others = self.own(key.as_deref(), &event);
+                    let others = self.own(key, &event);
                     ok &= others.is_empty();
                     shared.extend(others);
                 }
@@ -376,10 +401,10 @@ impl Warm {
     }
 
     /// Whether `event`'s own id was not seen before near its time; records it.
-    fn unique(&mut self, event: &Event, key: Option<&str>) -> bool {
+    fn unique(&mut self, event: &Event, key: Option<Id>) -> bool {
         let Some(id) = event.own_id(key) else { return true };
         let ts = event.ts();
-        let id = hash(id);
+        let id = id.short();
         let source = event.source();
         // A duplicate matters where both can fall in one window of the funnel: a request's
         // hour, from a link interval before to one after, and an hour either side.
@@ -400,33 +425,33 @@ impl Warm {
     /// impression and click ids `event` names belong to. Returns the trees that cannot be
     /// summed on their own any more: this one and another if an id belongs to another already
     /// (or to several, or to a row of no tree).
-    fn own(&mut self, key: Option<&str>, event: &Event) -> Vec<Box<str>> {
+    fn own(&mut self, key: Option<Id>, event: &Event) -> Vec<Id> {
         let ts = event.ts();
         let mut shared = Vec::new();
-        let mut claim = |owners: &mut Map<Box<str>, Owner>, id: Option<&str>| {
+        let mut claim = |owners: &mut IdMap<Owner>, id: Option<Id>| {
             let Some(id) = id else { return };
-            let Some(owner) = owners.get_mut(id) else {
-                owners.insert(id.into(), Owner { tree: key.map(Box::from), newest: ts });
+            let Some(owner) = owners.get_mut(&id) else {
+                owners.insert(id, Owner { tree: key, newest: ts });
                 return;
             };
             owner.newest = owner.newest.max(ts);
-            if owner.tree.is_some() && owner.tree.as_deref() == key {
+            if owner.tree.is_some() && owner.tree == key {
                 return;
             }
             // No tree owns it from now on: whichever names it is cold.
             shared.extend(owner.tree.take());
-            shared.extend(key.map(Box::from));
+            shared.extend(key);
         };
         match &event.row {
             Row::Request(_) => {}
-            Row::Response(s) => claim(&mut self.response_owner, s.id.as_deref()),
+            Row::Response(s) => claim(&mut self.response_owner, s.id),
             Row::Impression(i) => {
-                claim(&mut self.response_owner, i.response_id.as_deref());
-                claim(&mut self.impression_owner, i.id.as_deref());
+                claim(&mut self.response_owner, i.response_id);
+                claim(&mut self.impression_owner, i.id);
             }
             Row::Click(c) => {
-                claim(&mut self.impression_owner, c.impression_id.as_deref());
-                claim(&mut self.click_owner, c.id.as_deref());
+                claim(&mut self.impression_owner, c.impression_id);
+                claim(&mut self.click_owner, c.id);
             }
         }
         shared
@@ -484,23 +509,25 @@ fn contribute(tree: &Tree, sign: i64, deltas: &mut Deltas) {
     }
     // The funnel: distinct responses, impressions and clicks per hour and publisher of the
     // requests they link to.
-    let mut funnel: Map<Group, [Set<&str>; 3]> = Map::default();
+    let mut funnel: Map<Group, [IdSet; 3]> = Map::default();
     for r in tree.requests.iter().filter(|r| r.counted) {
         let ids = funnel.entry((hour_of(r.ts), r.publisher.clone())).or_default();
         for s in tree.responses.iter().filter(|s| linked(s.ts, r.ts)) {
-            let Some(response) = s.id.as_deref() else { continue };
+            let Some(response) = s.id else { continue };
             ids[0].insert(response);
             for i in tree
                 .impressions
                 .iter()
-                .filter(|i| i.response_id.as_deref() == Some(response) && linked(i.ts, r.ts))
+                .filter(|i| i.response_id == Some(response) && linked(i.ts, r.ts))
             {
-                let Some(impression) = i.id.as_deref() else { continue };
+                let Some(impression) = i.id else { continue };
                 ids[1].insert(impression);
-                for c in tree.clicks.iter().filter(|c| {
-                    c.impression_id.as_deref() == Some(impression) && linked(c.ts, r.ts)
-                }) {
-                    ids[2].extend(c.id.as_deref());
+                for c in tree
+                    .clicks
+                    .iter()
+                    .filter(|c| c.impression_id == Some(impression) && linked(c.ts, r.ts))
+                {
+                    ids[2].extend(c.id);
                 }
             }
         }
@@ -516,6 +543,7 @@ fn decode(
     source: EventTable,
     batch: &RecordBatch,
     names: &mut Set<Arc<str>>,
+    seed: u64,
 ) -> Result<Vec<Event>> {
     let column = |i: usize, to: &DataType| -> Result<ArrayRef> {
         let name = columns(source).get(i).copied().unwrap_or("?");
@@ -532,8 +560,8 @@ fn decode(
     let request_ids = request_ids.as_string::<i32>();
     let times = column(1, &DataType::Int64)?;
     let times = times.as_primitive::<Int64Type>();
-    let text = |a: &arrow_array::StringArray, row: usize| -> Option<Box<str>> {
-        a.is_valid(row).then(|| a.value(row).into())
+    let id = |a: &arrow_array::StringArray, row: usize| -> Option<Id> {
+        a.is_valid(row).then(|| Id::of(seed, a.value(row)))
     };
     let mut name = |a: &arrow_array::StringArray, row: usize| -> Option<Arc<str>> {
         if !a.is_valid(row) {
@@ -566,19 +594,16 @@ fn decode(
                     publisher: name(publisher, row),
                     counted: !flagged(test, row) && !flagged(private, row),
                 };
-                events
-                    .push(Event { request_id: text(request_ids, row), row: Row::Request(request) });
+                events.push(Event { request_id: id(request_ids, row), row: Row::Request(request) });
             }
         }
         EventTable::BidResponses => {
             let ids = strings(2)?;
             let ids = ids.as_string::<i32>();
             for row in (0..batch.num_rows()).filter(|&row| times.is_valid(row)) {
-                let response = Response { id: text(ids, row), ts: times.value(row) };
-                events.push(Event {
-                    request_id: text(request_ids, row),
-                    row: Row::Response(response),
-                });
+                let response = Response { id: id(ids, row), ts: times.value(row) };
+                events
+                    .push(Event { request_id: id(request_ids, row), row: Row::Response(response) });
             }
         }
         EventTable::Impressions => {
@@ -589,14 +614,14 @@ fn decode(
             let prices = prices.as_primitive::<Float64Type>();
             for row in (0..batch.num_rows()).filter(|&row| times.is_valid(row)) {
                 let impression = Impression {
-                    id: text(ids, row),
-                    response_id: text(responses, row),
+                    id: id(ids, row),
+                    response_id: id(responses, row),
                     bidder: name(bidders, row),
                     price: prices.is_valid(row).then(|| prices.value(row)),
                     ts: times.value(row),
                 };
                 events.push(Event {
-                    request_id: text(request_ids, row),
+                    request_id: id(request_ids, row),
                     row: Row::Impression(impression),
                 });
             }
@@ -606,11 +631,11 @@ fn decode(
             let (ids, impressions) = (ids.as_string::<i32>(), impressions.as_string::<i32>());
             for row in (0..batch.num_rows()).filter(|&row| times.is_valid(row)) {
                 let click = Click {
-                    id: text(ids, row),
-                    impression_id: text(impressions, row),
+                    id: id(ids, row),
+                    impression_id: id(impressions, row),
                     ts: times.value(row),
                 };
-                events.push(Event { request_id: text(request_ids, row), row: Row::Click(click) });
+                events.push(Event { request_id: id(request_ids, row), row: Row::Click(click) });
             }
         }
     }
@@ -619,11 +644,6 @@ fn decode(
 
 pub(crate) fn hour_of(micros: i64) -> i64 {
     micros.div_euclid(HOUR_MICROS) * HOUR_MICROS
-}
-
-fn hash(id: &str) -> u64 {
-    // Fixed seed: a hash is compared only within this process's memory.
-    foldhash::quality::FixedState::with_seed(0x6269_646c_616b_6500).hash_one(id)
 }
 
 /// The ids are hashed already.
@@ -641,6 +661,9 @@ impl std::hash::Hasher for IdentityHasher {
     }
     fn write_u64(&mut self, n: u64) {
         self.0 = n;
+    }
+    fn write_u128(&mut self, n: u128) {
+        self.0 = n as u64;
     }
 }
 
