@@ -9,11 +9,14 @@
 # db.bid_requests, the time until the first commit of db.hourly_funnel_by_publisher that
 # consumed it (p50/p99/max, from the two tables' snapshot histories), and the peak RSS of each.
 # The CPU after the first WARMUP (default 30s) is printed too: the first round of an aggregator
-# recomputes every hour and fills its memory, a cost paid once per process start.
+# recomputes every hour and fills its memory, a cost paid once per process start, and its memory
+# of recent events then grows for 20 minutes of event time; WARMUP=21m DURATION=24m measures the
+# steady state after that.
 # Release build.
 #   scripts/bench-aggregate.sh                     # 1,000 requests/s for 3 minutes
 #   RATE=200 DURATION=60s scripts/bench-aggregate.sh
 #   AGGREGATOR=none scripts/bench-aggregate.sh; AGGREGATOR=inside scripts/bench-aggregate.sh
+#   WARMUP=21m DURATION=24m INTERVAL=10s AGGREGATOR=inside scripts/bench-aggregate.sh
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 

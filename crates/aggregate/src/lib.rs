@@ -522,7 +522,7 @@ async fn round(
         everything,
         conflict: false,
     };
-    let committed = if rewritten.is_empty() {
+    let committed: Option<i64> = if rewritten.is_empty() {
         let tx = Transaction::new(&target);
         let tx = tx
             .fast_append()
@@ -534,7 +534,12 @@ async fn round(
                 Error::iceberg(format!("planning the commit to {}", aggregate.name()), e)
             })?;
         match commit_pinned(lake, &target, tx).await {
-            Ok(Attempt::Committed(table)) => Some(*table),
+            // The table as the commit left it (SQL: built from what it wrote; REST: the
+            // catalog's answer to the commit), so its current snapshot is this one.
+            Ok(Attempt::Committed(table)) => {
+                let Some(snapshot) = table.metadata().current_snapshot() else { return Ok(report) };
+                Some(snapshot.snapshot_id())
+            }
             Ok(Attempt::Conflict) => None,
             Err(e) => {
                 discard(&target, &added).await;
@@ -550,7 +555,9 @@ async fn round(
             operation: Operation::Overwrite,
         };
         match replace::commit(lake, &target, &replacement, cache).await {
-            Ok(Outcome::Committed { table, .. }) => Some(*table),
+            // Not the returned table's current snapshot: through a REST catalog it is loaded
+            // after the commit, and another writer may have come after.
+            Ok(Outcome::Committed { snapshot_id, .. }) => Some(snapshot_id),
             Ok(Outcome::Conflict | Outcome::Stale(_)) => None,
             Err(e) => {
                 discard(&target, &added).await;
@@ -558,15 +565,12 @@ async fn round(
             }
         }
     };
-    let Some(committed) = committed else {
+    let Some(snapshot) = committed else {
         discard(&target, &added).await;
         memory.stored.remove(&aggregate);
         return Ok(RoundReport { conflict: true, ..report });
     };
     // What the table now holds, for the next round to add to.
-    let Some(snapshot) = committed.metadata().current_snapshot().map(|s| s.snapshot_id()) else {
-        return Ok(report);
-    };
     let stored = memory
         .stored
         .entry(aggregate)

@@ -19,7 +19,8 @@
 //! impression id, so the ids it names make every tree naming them cold too.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
-use std::hash::{BuildHasher, BuildHasherDefault};
+use std::hash::{BuildHasher, BuildHasherDefault, Hash, Hasher};
+use std::num::NonZeroU64;
 use std::sync::Arc;
 
 use arrow_array::cast::AsArray;
@@ -42,17 +43,27 @@ pub type Set<K> = HashSet<K, foldhash::fast::RandomState>;
 /// its text, seeded per memory. Equal hashes are taken for equal ids: the odds that any two of
 /// a billion ids collide are below 10^-20 (as for random UUIDs). So the memory holds no id
 /// strings, hashes each id once, and its maps key on the hash itself.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-struct Id(u128);
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Id(NonZeroU64, u64);
 
 impl Id {
     fn of(seed: u64, text: &str) -> Id {
-        Id(twox_hash::XxHash3_128::oneshot_with_seed(seed, text.as_bytes()))
+        let hash = twox_hash::XxHash3_128::oneshot_with_seed(seed, text.as_bytes());
+        // Halves of 8 bytes, the first never 0, so that an `Option<Id>` takes 16 bytes (a u128
+        // is aligned to 16, and its option took 32).
+        Id(NonZeroU64::new(hash as u64).unwrap_or(NonZeroU64::MIN), (hash >> 64) as u64)
     }
 
     /// 64 of its bits, for the duplicate check (a collision there only sends a row to SQL).
     fn short(self) -> u64 {
-        self.0 as u64
+        self.0.get()
+    }
+}
+
+impl Hash for Id {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        // Seeded hash bits already: the maps take them as they are.
+        state.write_u64(self.short());
     }
 }
 
@@ -246,7 +257,20 @@ pub struct Warm {
     names: Set<Arc<str>>,
     /// Seed of the ids' hashes.
     seed: u64,
+    /// Sets of [`Warm::seen`] whose hour left, emptied, for the hours to come: an hour's set
+    /// grows to millions of ids, and growing a new one every hour rehashes all of them and has
+    /// the kernel fault in and zero its memory again.
+    spare_ids: Vec<IdHashes>,
+    /// [`Warm::apply`]'s working space, kept between rounds for the same reason.
+    by_tree: IdMap<Vec<(bool, Event)>>,
+    decoded: Vec<Event>,
 }
+
+/// Emptied sets of ids kept for hours to come: one per event table and hour the memory can
+/// newly check.
+const SPARE_ID_SETS: usize = 8;
+/// Rows of room [`Warm::apply`]'s working space keeps between rounds.
+const SCRATCH_ROWS: usize = 1 << 16;
 
 impl Warm {
     /// Empty memory for the clock at `now` (µs): [`Warm::ids_from`] and [`Warm::floor`] say
@@ -265,6 +289,9 @@ impl Warm {
             ids_from: ids_from(floor),
             names: Set::default(),
             seed: foldhash::quality::RandomState::default().hash_one(0u64),
+            spare_ids: Vec::new(),
+            by_tree: IdMap::default(),
+            decoded: Vec::new(),
         }
     }
 
@@ -286,14 +313,16 @@ impl Warm {
     /// Takes rows of the tables as they are at `snapshots` (a new memory's first fill).
     pub fn load(&mut self, source: EventTable, batch: &RecordBatch) -> Result<()> {
         let mut shared = Vec::new();
-        for mut event in decode(source, batch, &mut self.names, self.seed)? {
+        let mut events = Vec::new();
+        decode(source, batch, &mut self.names, self.seed, &mut events)?;
+        for mut event in events {
             let ts = event.ts();
             if ts < self.ids_from {
                 continue;
             }
             let key = event.request_id.take();
             if let Some(id) = event.own_id(key) {
-                self.seen.entry((source, hour_of(ts))).or_default().insert(id.short());
+                self.ids_seen(source, hour_of(ts)).insert(id.short());
             }
             if ts >= self.floor {
                 shared.extend(self.own(key, &event));
@@ -324,11 +353,13 @@ impl Warm {
         // First every row's checks, so that a tree another row of this round makes shared is
         // known before any tree is summed.
         let rows = batches.iter().map(|(_, batch)| batch.num_rows()).sum();
-        let mut by_tree: IdMap<Vec<(bool, Event)>> =
-            IdMap::with_capacity_and_hasher(rows, Default::default());
+        let mut by_tree = std::mem::take(&mut self.by_tree);
+        by_tree.reserve(rows);
+        let mut decoded = std::mem::take(&mut self.decoded);
         let mut shared = IdSet::default();
         for (source, batch) in batches {
-            for mut event in decode(*source, batch, &mut self.names, self.seed)? {
+            decode(*source, batch, &mut self.names, self.seed, &mut decoded)?;
+            for mut event in decoded.drain(..) {
                 let key = event.request_id.take();
                 let ts = event.ts();
                 // Without a request id it joins no tree, but the funnel joins it by other ids.
@@ -355,7 +386,7 @@ impl Warm {
                 tree.shared = true;
             }
         }
-        for (key, mut rows) in by_tree {
+        for (key, mut rows) in by_tree.drain() {
             let now_shared = shared.contains(&key);
             let tree = self.trees.entry(key).or_default();
             tree.shared |= now_shared;
@@ -379,6 +410,11 @@ impl Warm {
                 contribute(tree, 1, &mut applied.deltas);
             }
         }
+        // Kept for the next round, but not the room a burst of rows needed.
+        by_tree.shrink_to(SCRATCH_ROWS);
+        decoded.shrink_to(SCRATCH_ROWS);
+        self.by_tree = by_tree;
+        self.decoded = decoded;
         self.snapshots = snapshots;
         Ok(applied)
     }
@@ -396,8 +432,25 @@ impl Warm {
         self.click_owner.retain(|_, owner| owner.newest >= floor);
         self.ids_from = self.ids_from.max(ids_from(floor));
         let from = self.ids_from;
-        self.seen.retain(|(_, hour), _| *hour >= from);
+        let left: Vec<(EventTable, i64)> =
+            self.seen.keys().filter(|(_, hour)| *hour < from).copied().collect();
+        for key in left {
+            if let Some(mut ids) = self.seen.remove(&key) {
+                ids.clear();
+                self.spare_ids.push(ids);
+            }
+        }
+        if self.spare_ids.len() > SPARE_ID_SETS {
+            self.spare_ids.sort_by_key(|ids| std::cmp::Reverse(ids.capacity()));
+            self.spare_ids.truncate(SPARE_ID_SETS);
+        }
         self.dropped_at = floor;
+    }
+
+    /// The hashes of the ids of `source`'s rows in `hour`.
+    fn ids_seen(&mut self, source: EventTable, hour: i64) -> &mut IdHashes {
+        let spare = &mut self.spare_ids;
+        self.seen.entry((source, hour)).or_insert_with(|| spare.pop().unwrap_or_default())
     }
 
     /// Whether `event`'s own id was not seen before near its time; records it.
@@ -417,7 +470,7 @@ impl Warm {
             seen |= self.seen.get(&(source, hour)).is_some_and(|ids| ids.contains(&id));
             hour += HOUR_MICROS;
         }
-        self.seen.entry((source, hour_of(ts))).or_default().insert(id);
+        self.ids_seen(source, hour_of(ts)).insert(id);
         known && !seen
     }
 
@@ -538,13 +591,14 @@ fn contribute(tree: &Tree, sign: i64, deltas: &mut Deltas) {
     }
 }
 
-/// The rows of `batch` (columns as [`columns`] lists them for `source`).
+/// Appends the rows of `batch` (columns as [`columns`] lists them for `source`) to `events`.
 fn decode(
     source: EventTable,
     batch: &RecordBatch,
     names: &mut Set<Arc<str>>,
     seed: u64,
-) -> Result<Vec<Event>> {
+    events: &mut Vec<Event>,
+) -> Result<()> {
     let column = |i: usize, to: &DataType| -> Result<ArrayRef> {
         let name = columns(source).get(i).copied().unwrap_or("?");
         let array = batch.columns().get(i).ok_or_else(|| {
@@ -578,7 +632,7 @@ fn decode(
         })
     };
     // A row without an event time falls in no window (the SQL leaves it out too).
-    let mut events = Vec::with_capacity(batch.num_rows());
+    events.reserve(batch.num_rows());
     match source {
         EventTable::BidRequests => {
             let (country, publisher) = (strings(2)?, strings(3)?);
@@ -639,7 +693,7 @@ fn decode(
             }
         }
     }
-    Ok(events)
+    Ok(())
 }
 
 pub(crate) fn hour_of(micros: i64) -> i64 {
@@ -650,7 +704,7 @@ pub(crate) fn hour_of(micros: i64) -> i64 {
 #[derive(Default)]
 struct IdentityHasher(u64);
 
-impl std::hash::Hasher for IdentityHasher {
+impl Hasher for IdentityHasher {
     fn finish(&self) -> u64 {
         self.0
     }
@@ -661,9 +715,6 @@ impl std::hash::Hasher for IdentityHasher {
     }
     fn write_u64(&mut self, n: u64) {
         self.0 = n;
-    }
-    fn write_u128(&mut self, n: u128) {
-        self.0 = n as u64;
     }
 }
 
@@ -825,6 +876,18 @@ mod tests {
         assert_eq!(warm.trees(), 1, "r1's tree was dropped");
         let applied = warm.apply(&[requests(&["r1"], &[later])], later, snapshots()).unwrap();
         assert!(cold(&applied), "a duplicate of a dropped request is recomputed");
+    }
+
+    #[test]
+    fn an_hour_of_ids_kept_for_later_hours_forgets_its_ids() {
+        let mut warm = Warm::new(snapshots(), NOW);
+        warm.apply(&[requests(&["r1"], &[NOW])], NOW, snapshots()).unwrap();
+        // Three hours on, r1's hour has left the memory and its set serves a new hour.
+        let later = NOW + 3 * HOUR_MICROS;
+        warm.apply(&[requests(&["r2"], &[later])], later, snapshots()).unwrap();
+        // r1 again: too far from the first to share a window, so not a duplicate that matters.
+        let applied = warm.apply(&[requests(&["r1"], &[later])], later, snapshots()).unwrap();
+        assert!(!cold(&applied), "a reused set still held an id of its old hour");
     }
 
     #[test]
