@@ -34,8 +34,9 @@ use bidlake_tables::{AggregateTable, EventTable};
 
 use crate::{Error, Result};
 
-/// Maps and sets keyed by ids and names: foldhash is several times faster than std's SipHash
-/// on short strings, and its state is seeded per process (the ids come from the stream).
+/// Maps and sets keyed by names and aggregate groups (ids have [`IdMap`]): foldhash is several
+/// times faster than std's SipHash on short strings, and its state is seeded per process (the
+/// names come from the stream).
 pub type Map<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
 pub type Set<K> = HashSet<K, foldhash::fast::RandomState>;
 
