@@ -32,8 +32,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use bidlake_lake::Lake;
 use bidlake_lake::pinned::{Attempt, commit_pinned};
+use bidlake_lake::{KeptTables, Lake};
 use bidlake_maintain::reach::{ManifestCache, manifest_list};
 use bidlake_maintain::replace::{self, Outcome, Replacement};
 use bidlake_tables::aggregates::{HOUR_MICROS, Reach};
@@ -88,6 +88,8 @@ pub struct RoundReport {
 struct Memory {
     warm: Option<Warm>,
     stored: HashMap<AggregateTable, Stored>,
+    /// The tables as last loaded or committed: loaded again only when the catalog moved.
+    tables: KeptTables,
     /// How the last round got its new events: appends whose rows ingest handed over, and
     /// data files read.
     from_ingest: usize,
@@ -192,7 +194,10 @@ async fn catch_up(
 ) -> Result<Vec<(AggregateTable, Result<RoundReport>)>> {
     let mut sources: BTreeMap<EventTable, Table> = BTreeMap::new();
     for source in EventTable::ALL {
-        sources.insert(source, lake.load_table(source.name()).await?);
+        if let Some(committed) = handoff.and_then(|h| h.table(source)) {
+            memory.tables.offer(committed);
+        }
+        sources.insert(source, memory.tables.load(lake, source.name()).await?);
     }
     let current: BTreeMap<EventTable, Option<i64>> = sources
         .iter()
@@ -375,7 +380,7 @@ async fn round(
     applied: Option<&(BTreeMap<EventTable, Option<i64>>, Applied)>,
     memory: &mut Memory,
 ) -> Result<RoundReport> {
-    let target = lake.load_table(aggregate.name()).await?;
+    let target = memory.tables.load(lake, aggregate.name()).await?;
     bidlake_lake::setup::require_compatible(lake, &aggregate.definition()?, &target)?;
     let reaches = aggregate.reaches();
     let read: BTreeSet<EventTable> = reaches.iter().map(|r| r.source).collect();
@@ -538,7 +543,9 @@ async fn round(
             // catalog's answer to the commit), so its current snapshot is this one.
             Ok(Attempt::Committed(table)) => {
                 let Some(snapshot) = table.metadata().current_snapshot() else { return Ok(report) };
-                Some(snapshot.snapshot_id())
+                let snapshot = snapshot.snapshot_id();
+                memory.tables.offer(*table);
+                Some(snapshot)
             }
             Ok(Attempt::Conflict) => None,
             Err(e) => {
@@ -557,7 +564,10 @@ async fn round(
         match replace::commit(lake, &target, &replacement, cache).await {
             // Not the returned table's current snapshot: through a REST catalog it is loaded
             // after the commit, and another writer may have come after.
-            Ok(Outcome::Committed { snapshot_id, .. }) => Some(snapshot_id),
+            Ok(Outcome::Committed { snapshot_id, table }) => {
+                memory.tables.offer(*table);
+                Some(snapshot_id)
+            }
             Ok(Outcome::Conflict | Outcome::Stale(_)) => None,
             Err(e) => {
                 discard(&target, &added).await;

@@ -1026,8 +1026,11 @@ impl Job {
         );
         let source = batch.table;
         state.sink.set_table(table.as_ref().clone());
-        if let (Some(handoff), Some(rows)) = (&self.handoff, state.sink.take_written_rows()) {
-            handoff.push(source, snapshot_id, rows);
+        if let Some(handoff) = &self.handoff {
+            if let Some(rows) = state.sink.take_written_rows() {
+                handoff.push(source, snapshot_id, rows);
+            }
+            handoff.push_table(source, table);
         }
         for (p, s) in state.partitions.iter_mut() {
             if s.records > 0 {

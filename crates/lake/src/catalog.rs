@@ -143,6 +143,30 @@ impl Lake {
         }
     }
 
+    /// `kept` (a version of a table this process loaded or committed) as the catalog has the
+    /// table now: `kept` itself while the SQL catalog still points at its metadata file, so a
+    /// process that looks at the same tables every few seconds (the aggregator) reads one
+    /// catalog row instead of parsing a metadata file that grows with the table's snapshots.
+    /// Anything else (another writer's commit, a REST catalog) loads the table.
+    pub async fn reload(&self, kept: &Table) -> Result<Table> {
+        if let CatalogKind::Sql { url, .. } = &self.config.catalog {
+            let ident = kept.identifier();
+            let location = crate::commit::sql_location(url, &self.config.catalog_name, ident)
+                .await
+                .map_err(|source| Error::Catalog {
+                    context: format!(
+                        "reading where {ident} is in the SQL catalog {}",
+                        self.config.catalog_display()
+                    ),
+                    source,
+                })?;
+            if location.is_some() && location.as_deref() == kept.metadata_location() {
+                return Ok(kept.clone());
+            }
+        }
+        self.load_table(kept.identifier().name()).await
+    }
+
     /// Whether a pinned commit ([`crate::pinned::commit_pinned`]) fails when any other commit
     /// came first, so a table kept from an earlier commit can be committed on without loading it
     /// again: through the SQL catalog it does; a REST catalog checks only the commit's
@@ -157,5 +181,30 @@ impl Lake {
             Storage::Local { path } => Some(path),
             Storage::S3 { .. } => None,
         }
+    }
+}
+
+/// The versions of tables a process last loaded or committed, so that loading one again costs
+/// a catalog row while nothing else has committed to it ([`Lake::reload`]).
+#[derive(Debug, Default)]
+pub struct KeptTables {
+    tables: HashMap<String, Table>,
+}
+
+impl KeptTables {
+    /// `name` as the catalog has it now.
+    pub async fn load(&mut self, lake: &Lake, name: &str) -> Result<Table> {
+        let table = match self.tables.get(name) {
+            Some(kept) => lake.reload(kept).await?,
+            None => lake.load_table(name).await?,
+        };
+        self.tables.insert(name.to_owned(), table.clone());
+        Ok(table)
+    }
+
+    /// A version this process knows of without loading it: its own commit, or another
+    /// component's in the same process. [`KeptTables::load`] still checks it is the catalog's.
+    pub fn offer(&mut self, table: Table) {
+        self.tables.insert(table.identifier().name().to_owned(), table);
     }
 }

@@ -137,6 +137,19 @@ async fn commit(
     Ok(Attempt::Committed(Box::new(committed)))
 }
 
+/// The metadata file the SQL catalog at `url` points `ident` at; `None` when the table is not
+/// there.
+pub(crate) async fn sql_location(
+    url: &str,
+    catalog_name: &str,
+    ident: &TableIdent,
+) -> Result<Option<String>, sqlx::Error> {
+    let mut row = CatalogRow::open(url, catalog_name, ident).await?;
+    let location = row.location().await?;
+    row.connection.close().await?;
+    Ok(location)
+}
+
 /// A table's row in the SQL catalog (the same row PyIceberg's SqlCatalog reads), over one
 /// connection for the read and the compare-and-set of one commit.
 struct CatalogRow<'a> {

@@ -13,7 +13,7 @@ mod settings;
 pub mod setup;
 pub mod storage;
 
-pub use catalog::{Lake, open_lake};
+pub use catalog::{KeptTables, Lake, open_lake};
 
 use std::time::Duration;
 

@@ -186,3 +186,33 @@ async fn tables_of_an_older_bidlake_get_the_enrichment_columns_with_the_next_ids
     let again = setup_lake(&lake, true).await.unwrap();
     assert!(again.iter().all(|i| i.state == State::Exists), "{again:?}");
 }
+
+#[tokio::test]
+async fn a_kept_table_is_reloaded_only_when_another_commit_moved_it() {
+    use iceberg::transaction::{ApplyTransactionAction, Transaction};
+    let dir = tempfile::tempdir().unwrap();
+    let lake = lake(dir.path()).await;
+    setup_lake(&lake, false).await.unwrap();
+    let kept = lake.load_table("clicks").await.unwrap();
+
+    let again = lake.reload(&kept).await.unwrap();
+    assert!(
+        std::sync::Arc::ptr_eq(&again.metadata_ref(), &kept.metadata_ref()),
+        "unchanged in the catalog: the kept version, not its metadata file parsed again"
+    );
+
+    // Another writer (another process's catalog) commits.
+    let other = open_lake(LakeArgs::embedded().resolve(dir.path()).unwrap()).await.unwrap();
+    let theirs = other.load_table("clicks").await.unwrap();
+    let tx = Transaction::new(&theirs);
+    let tx = tx
+        .update_table_properties()
+        .set("owner".to_owned(), "another writer".to_owned())
+        .apply(tx)
+        .unwrap();
+    tx.commit(other.catalog.as_ref()).await.unwrap();
+
+    let moved = lake.reload(&kept).await.unwrap();
+    assert_ne!(moved.metadata_location(), kept.metadata_location());
+    assert_eq!(moved.metadata().properties()["owner"], "another writer");
+}
