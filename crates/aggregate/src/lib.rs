@@ -510,7 +510,7 @@ async fn round(
     let written: BTreeSet<i64> = hours.iter().chain(added_to.keys()).copied().collect();
 
     // One snapshot: those hours' old files out, the new ones in, the snapshots read recorded.
-    let rewritten =
+    let (rewritten, manifests) =
         live_files(&target, cache, |hour| everything || written.contains(&hour)).await?;
     let mut properties: HashMap<String, String> = HashMap::new();
     for source in &read {
@@ -558,7 +558,7 @@ async fn round(
             rewritten,
             added: added.clone(),
             properties,
-            merge_manifests: true,
+            merge_manifests: manifests >= MERGE_MANIFESTS_AT,
             operation: Operation::Overwrite,
         };
         match replace::commit(lake, &target, &replacement, cache).await {
@@ -612,7 +612,7 @@ async fn read_hour(
     hour: i64,
     cache: &mut ManifestCache,
 ) -> Result<Option<Sums>> {
-    let files = live_data_files(target, cache, |h| h == hour).await?;
+    let (files, _) = live_data_files(target, cache, |h| h == hour).await?;
     let columns: Vec<String> = target
         .metadata()
         .current_schema()
@@ -662,26 +662,35 @@ fn consumed(target: &Table) -> HashMap<EventTable, i64> {
     HashMap::new()
 }
 
-/// Paths of the aggregate table's live data files whose window hour `replace` says to replace.
+/// How many manifests an aggregate table's snapshot may list before a commit merges them into
+/// one. A round rewrites the manifests holding the hours it replaces and adds one, and the
+/// hours left behind keep theirs, so the list grows by about one an hour; merging them every
+/// round instead would rewrite every hour of history every round (Iceberg's own appends merge
+/// past `commit.manifest.min-count-to-merge` the same way).
+const MERGE_MANIFESTS_AT: usize = 16;
+
+/// Paths of the aggregate table's live data files whose window hour `replace` says to replace,
+/// and how many manifests its current snapshot lists.
 async fn live_files(
     target: &Table,
     cache: &mut ManifestCache,
     replace: impl Fn(i64) -> bool,
-) -> Result<std::collections::HashSet<String>> {
-    let files = live_data_files(target, cache, replace).await?;
-    Ok(files.into_iter().map(|f| f.file_path().to_owned()).collect())
+) -> Result<(std::collections::HashSet<String>, usize)> {
+    let (files, manifests) = live_data_files(target, cache, replace).await?;
+    Ok((files.into_iter().map(|f| f.file_path().to_owned()).collect(), manifests))
 }
 
 /// The aggregate table's live data files whose window hour `wanted` accepts (and any file
-/// without an hour).
+/// without an hour), and how many manifests its current snapshot lists.
 async fn live_data_files(
     target: &Table,
     cache: &mut ManifestCache,
     wanted: impl Fn(i64) -> bool,
-) -> Result<Vec<DataFile>> {
+) -> Result<(Vec<DataFile>, usize)> {
     let mut files = Vec::new();
-    let Some(current) = target.metadata().current_snapshot() else { return Ok(files) };
+    let Some(current) = target.metadata().current_snapshot() else { return Ok((files, 0)) };
     let list = manifest_list(target, current).await?;
+    let manifests = list.len();
     for (_, manifest) in cache.load(target, &list).await? {
         for entry in manifest.entries().iter().filter(|e| e.is_alive()) {
             let hour = match entry.data_file().partition().fields().first() {
@@ -695,7 +704,7 @@ async fn live_data_files(
             }
         }
     }
-    Ok(files)
+    Ok((files, manifests))
 }
 
 /// Deletes files written for a commit that did not happen (orphan removal would, later).

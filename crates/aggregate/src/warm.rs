@@ -358,6 +358,7 @@ impl Warm {
         by_tree.reserve(rows);
         let mut decoded = std::mem::take(&mut self.decoded);
         let mut shared = IdSet::default();
+        let mut shares = Vec::new();
         for (source, batch) in batches {
             decode(*source, batch, &mut self.names, self.seed, &mut decoded)?;
             for mut event in decoded.drain(..) {
@@ -400,7 +401,7 @@ impl Warm {
             }
             let sums = rows.iter().any(|(ok, _)| *ok);
             if sums {
-                contribute(tree, -1, &mut applied.deltas);
+                contribute(tree, -1, &mut shares);
             }
             for (_, event) in rows {
                 if event.ts() >= self.floor {
@@ -408,7 +409,12 @@ impl Warm {
                 }
             }
             if sums {
-                contribute(tree, 1, &mut applied.deltas);
+                // What the tree adds now less what it added before: only the difference
+                // reaches the round's changes.
+                contribute(tree, 1, &mut shares);
+                for (table, group, acc) in shares.drain(..).filter(|(_, _, acc)| !acc.is_zero()) {
+                    applied.deltas.entry(table).or_default().entry(group).or_default().add(&acc);
+                }
             }
         }
         // Kept for the next round, but not the room a burst of rows needed.
@@ -540,10 +546,19 @@ fn linked(child: i64, request: i64) -> bool {
     child >= request - LINK_BEFORE_MICROS && child <= request + LINK_AFTER_MICROS
 }
 
-/// Adds `sign` times what `tree` contributes to each aggregate's rows.
-fn contribute(tree: &Tree, sign: i64, deltas: &mut Deltas) {
+/// What one tree adds to an aggregate row.
+type Share = (AggregateTable, Group, Acc);
+
+/// Adds `sign` times what `tree` contributes to the aggregates' rows to `shares`, where a group
+/// already there is added to (a tree reaches a few groups, so they are found by a scan: no map
+/// or set is built per tree).
+fn contribute(tree: &Tree, sign: i64, shares: &mut Vec<Share>) {
     let mut add = |table: AggregateTable, group: Group, acc: Acc| {
-        deltas.entry(table).or_default().entry(group).or_default().add(&acc.scaled(sign));
+        let acc = acc.scaled(sign);
+        match shares.iter_mut().find(|(t, g, _)| *t == table && *g == group) {
+            Some((_, _, sum)) => sum.add(&acc),
+            None => shares.push((table, group, acc)),
+        }
     };
     // Impressions with their counted requests: every linked pair counts once.
     for i in &tree.impressions {
@@ -561,27 +576,42 @@ fn contribute(tree: &Tree, sign: i64, deltas: &mut Deltas) {
             }
         }
     }
-    // The funnel: distinct responses, impressions and clicks per hour and publisher of the
-    // requests they link to.
-    let mut funnel: Map<Group, [IdSet; 3]> = Map::default();
+    // The funnel: distinct requests, responses, impressions and clicks per hour and publisher
+    // of the requests they link to.
+    let mut funnel: Vec<(Group, [Vec<Id>; 3])> = Vec::new();
     for r in tree.requests.iter().filter(|r| r.counted) {
-        let ids = funnel.entry((hour_of(r.ts), r.publisher.clone())).or_default();
+        let group = (hour_of(r.ts), r.publisher.clone());
+        let at = match funnel.iter().position(|(g, _)| *g == group) {
+            Some(at) => at,
+            None => {
+                funnel.push((group, Default::default()));
+                funnel.len() - 1
+            }
+        };
+        let ids = &mut funnel[at].1;
+        let mut distinct = |set: usize, id: Id| {
+            if !ids[set].contains(&id) {
+                ids[set].push(id);
+            }
+        };
         for s in tree.responses.iter().filter(|s| linked(s.ts, r.ts)) {
             let Some(response) = s.id else { continue };
-            ids[0].insert(response);
+            distinct(0, response);
             for i in tree
                 .impressions
                 .iter()
                 .filter(|i| i.response_id == Some(response) && linked(i.ts, r.ts))
             {
                 let Some(impression) = i.id else { continue };
-                ids[1].insert(impression);
+                distinct(1, impression);
                 for c in tree
                     .clicks
                     .iter()
                     .filter(|c| c.impression_id == Some(impression) && linked(c.ts, r.ts))
                 {
-                    ids[2].extend(c.id);
+                    if let Some(click) = c.id {
+                        distinct(2, click);
+                    }
                 }
             }
         }

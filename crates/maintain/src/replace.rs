@@ -41,7 +41,8 @@ pub struct Replacement {
     /// `bidlake.compaction.*` summary entries.
     pub properties: HashMap<String, String>,
     /// Merge every data manifest of a partition spec into one (the manifest list then stays
-    /// short however many appends came before).
+    /// short however many appends came before). Without it only the manifests that hold a
+    /// rewritten file are written again, and those left without a live file are dropped.
     pub merge_manifests: bool,
     /// `Replace` for a rewrite of the same rows (compaction, merging); `Overwrite` when the
     /// rows change (an aggregate table's windows recomputed).
@@ -238,8 +239,9 @@ async fn write_manifests(
             .push(added.write_manifest_file().await.context(|| format!("writing {path}"))?);
     }
 
-    // Manifests that hold a rewritten file are written again; with `merge_manifests`, all data
-    // manifests of a partition spec become one.
+    // Manifests that hold a rewritten file are written again, and those with no live file left
+    // (a previous replace's record of what it deleted) dropped; with `merge_manifests`, all
+    // data manifests of a partition spec become one.
     let mut groups: BTreeMap<i32, Vec<&(ManifestFile, Arc<Manifest>)>> = BTreeMap::new();
     for source in manifests {
         let (file, manifest) = source;
@@ -249,6 +251,10 @@ async fn write_manifests(
             .any(|e| e.is_alive() && replacement.rewritten.contains(e.file_path()));
         if replacement.merge_manifests && file.content == ManifestContentType::Data {
             groups.entry(file.partition_spec_id).or_default().push(source);
+        } else if file.content == ManifestContentType::Data
+            && manifest.entries().iter().all(|e| !e.is_alive())
+        {
+            prepared.consumed.insert(file.manifest_path.clone());
         } else if touched {
             let path = manifest_path(next_path.next().unwrap_or_default());
             prepared.written.push(path.clone());

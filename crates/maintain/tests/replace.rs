@@ -243,6 +243,50 @@ async fn a_replace_replans_over_an_append_and_gives_up_when_its_files_are_gone()
 }
 
 #[tokio::test]
+async fn replacing_one_file_again_and_again_without_merging_keeps_the_manifest_list_short() {
+    // As the aggregator rewrites the current hour every round: each replace leaves a manifest
+    // that records only what it deleted, which the next one drops.
+    let dir = tempfile::tempdir().unwrap();
+    let lake = open_lake(LakeArgs::embedded().resolve(dir.path()).unwrap()).await.unwrap();
+    setup_lake(&lake, false).await.unwrap();
+    for i in 0..3 {
+        append(&lake, i * 10, 10).await;
+    }
+    let mut cache = ManifestCache::default();
+    let first = lake.load_table("clicks").await.unwrap();
+    let plan = plan(&first, &mut cache, TARGET, TARGET).await.unwrap();
+    let mut current = plan.bins[0].files[0].clone();
+    for round in 0..4 {
+        let table = lake.load_table("clicks").await.unwrap();
+        let bin = bidlake_maintain::plan::Bin {
+            partition_path: plan.bins[0].partition_path.clone(),
+            partition: plan.bins[0].partition.clone(),
+            files: vec![current.clone()],
+        };
+        let rewriter = Rewriter::new(&table, TARGET, 3, &[]).unwrap();
+        let added = rewriter.rewrite(&bin).await.unwrap();
+        let replacement = Replacement {
+            rewritten: HashSet::from([current.file_path().to_owned()]),
+            added: added.clone(),
+            properties: HashMap::new(),
+            merge_manifests: false,
+            operation: Operation::Replace,
+        };
+        let Outcome::Committed { table, .. } =
+            commit(&lake, &table, &replacement, &mut cache).await.unwrap()
+        else {
+            panic!("round {round} did not commit");
+        };
+        let snapshot = table.metadata().current_snapshot().unwrap();
+        let listed = table.manifest_list_reader(snapshot).load().await.unwrap().entries().len();
+        // The two untouched appends, the one just added, the one that deleted the old file.
+        assert_eq!(listed, 4, "round {round}: manifests listed");
+        assert_eq!(offsets(&table).await, (0..30).collect::<Vec<_>>(), "round {round}");
+        current = added[0].clone();
+    }
+}
+
+#[tokio::test]
 async fn merged_manifests_keep_every_row_and_ingests_progress() {
     let dir = tempfile::tempdir().unwrap();
     let lake = open_lake(LakeArgs::embedded().resolve(dir.path()).unwrap()).await.unwrap();
