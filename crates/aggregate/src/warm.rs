@@ -20,7 +20,7 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::hash::{BuildHasher, BuildHasherDefault, Hash, Hasher};
-use std::num::NonZeroU64;
+use std::num::{NonZeroU32, NonZeroU64};
 use std::sync::Arc;
 
 use arrow_array::cast::AsArray;
@@ -34,17 +34,16 @@ use bidlake_tables::{AggregateTable, EventTable};
 
 use crate::{Error, Result};
 
-/// Maps and sets keyed by names and aggregate groups (ids have [`IdMap`]): foldhash is several
-/// times faster than std's SipHash on short strings, and its state is seeded per process (the
-/// names come from the stream).
+/// Maps keyed by names and aggregate groups (ids have [`IdMap`]): foldhash is several times
+/// faster than std's SipHash on short strings, and its state is seeded per process (the names
+/// come from the stream).
 pub type Map<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
-pub type Set<K> = HashSet<K, foldhash::fast::RandomState>;
 
 /// An id (request, response, impression, click) as the memory keeps it: XXH3's 128-bit hash of
 /// its text, seeded per memory. Equal hashes are taken for equal ids: the odds that any two of
 /// a billion ids collide are below 10^-20 (as for random UUIDs). So the memory holds no id
 /// strings, hashes each id once, and its maps key on the hash itself.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 struct Id(NonZeroU64, u64);
 
 impl Id {
@@ -141,10 +140,46 @@ impl Applied {
     }
 }
 
+/// A country, publisher or bidder, stored once in [`Names`]: 4 bytes in every row that names
+/// it, and nothing to count when a row is dropped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Name(NonZeroU32);
+
+/// Every name the memory has seen, each stored once (they are few: countries, publishers,
+/// bidders).
+#[derive(Default)]
+struct Names {
+    ids: Map<Arc<str>, Name>,
+    texts: Vec<Arc<str>>,
+}
+
+impl Names {
+    fn of(&mut self, text: &str) -> Name {
+        if let Some(name) = self.ids.get(text) {
+            return *name;
+        }
+        let text: Arc<str> = text.into();
+        // Past 4 billion names (never, in practice) the last one stands for the rest, and
+        // their rows are summed under it.
+        let next = u32::try_from(self.texts.len() + 1).unwrap_or(u32::MAX);
+        let name = Name(NonZeroU32::new(next).unwrap_or(NonZeroU32::MAX));
+        if self.texts.len() < u32::MAX as usize {
+            self.texts.push(Arc::clone(&text));
+        }
+        self.ids.insert(text, name);
+        name
+    }
+
+    fn text(&self, name: Option<Name>) -> Option<Arc<str>> {
+        let name = name?;
+        self.texts.get(name.0.get() as usize - 1).cloned()
+    }
+}
+
 struct Request {
     ts: i64,
-    country: Option<Arc<str>>,
-    publisher: Option<Arc<str>>,
+    country: Option<Name>,
+    publisher: Option<Name>,
     /// Not test traffic nor a private IP: the aggregates count it.
     counted: bool,
 }
@@ -157,7 +192,7 @@ struct Response {
 struct Impression {
     id: Option<Id>,
     response_id: Option<Id>,
-    bidder: Option<Arc<str>>,
+    bidder: Option<Name>,
     price: Option<f64>,
     ts: i64,
 }
@@ -217,16 +252,44 @@ pub fn columns(table: EventTable) -> &'static [&'static str] {
     bidlake_tables::aggregates::columns_read(table)
 }
 
+/// A bid request's rows: its request (or requests, if a producer sent one twice) and every
+/// response, impression and click naming it.
 #[derive(Default)]
 struct Tree {
-    requests: Vec<Request>,
-    responses: Vec<Response>,
-    impressions: Vec<Impression>,
-    clicks: Vec<Click>,
+    /// One vector for all four kinds: most trees hold a request and a response or none, and a
+    /// vector each would cost an allocation each.
+    rows: Vec<Row>,
     /// Latest event time of its rows: the tree is dropped when this leaves the window.
     newest: i64,
     /// It shares an id with another tree: it cannot be summed on its own.
     shared: bool,
+}
+
+impl Tree {
+    fn requests(&self) -> impl Iterator<Item = &Request> {
+        self.rows.iter().filter_map(|row| match row {
+            Row::Request(r) => Some(r),
+            _ => None,
+        })
+    }
+    fn responses(&self) -> impl Iterator<Item = &Response> {
+        self.rows.iter().filter_map(|row| match row {
+            Row::Response(r) => Some(r),
+            _ => None,
+        })
+    }
+    fn impressions(&self) -> impl Iterator<Item = &Impression> {
+        self.rows.iter().filter_map(|row| match row {
+            Row::Impression(i) => Some(i),
+            _ => None,
+        })
+    }
+    fn clicks(&self) -> impl Iterator<Item = &Click> {
+        self.rows.iter().filter_map(|row| match row {
+            Row::Click(c) => Some(c),
+            _ => None,
+        })
+    }
 }
 
 /// Which tree a response, impression or click id belongs to: none once a row of no tree or a
@@ -255,16 +318,17 @@ pub struct Warm {
     seen: Map<(EventTable, i64), IdHashes>,
     ids_from: i64,
     /// Countries, publishers and bidders, stored once.
-    names: Set<Arc<str>>,
+    names: Names,
     /// Seed of the ids' hashes.
     seed: u64,
     /// Sets of [`Warm::seen`] whose hour left, emptied, for the hours to come: an hour's set
     /// grows to millions of ids, and growing a new one every hour rehashes all of them and has
     /// the kernel fault in and zero its memory again.
     spare_ids: Vec<IdHashes>,
-    /// [`Warm::apply`]'s working space, kept between rounds for the same reason.
-    by_tree: IdMap<Vec<(bool, Event)>>,
+    /// [`Warm::apply`]'s working space, kept between rounds for the same reason: the rows
+    /// decoded, and the round's rows by tree (with whether they can be summed).
     decoded: Vec<Event>,
+    by_tree: Vec<(Id, bool, Event)>,
 }
 
 /// Emptied sets of ids kept for hours to come: one per event table and hour the memory can
@@ -288,10 +352,10 @@ impl Warm {
             click_owner: IdMap::default(),
             seen: Map::default(),
             ids_from: ids_from(floor),
-            names: Set::default(),
+            names: Names::default(),
             seed: foldhash::quality::RandomState::default().hash_one(0u64),
             spare_ids: Vec::new(),
-            by_tree: IdMap::default(),
+            by_tree: Vec::new(),
             decoded: Vec::new(),
         }
     }
@@ -353,12 +417,9 @@ impl Warm {
         let mut applied = Applied::default();
         // First every row's checks, so that a tree another row of this round makes shared is
         // known before any tree is summed.
-        let rows = batches.iter().map(|(_, batch)| batch.num_rows()).sum();
         let mut by_tree = std::mem::take(&mut self.by_tree);
-        by_tree.reserve(rows);
         let mut decoded = std::mem::take(&mut self.decoded);
         let mut shared = IdSet::default();
-        let mut shares = Vec::new();
         for (source, batch) in batches {
             decode(*source, batch, &mut self.names, self.seed, &mut decoded)?;
             for mut event in decoded.drain(..) {
@@ -379,7 +440,7 @@ impl Warm {
                     applied.cold_row(*source, ts);
                 }
                 if let Some(key) = key {
-                    by_tree.entry(key).or_default().push((ok, event));
+                    by_tree.push((key, ok, event));
                 }
             }
         }
@@ -388,35 +449,54 @@ impl Warm {
                 tree.shared = true;
             }
         }
-        for (key, mut rows) in by_tree.drain() {
-            let now_shared = shared.contains(&key);
+        // A tree's rows next to each other, in the order they came.
+        by_tree.sort_by_key(|(key, _, _)| *key);
+        let mut shares = Vec::new();
+        let mut events = Vec::new();
+        let mut rows = by_tree.drain(..).peekable();
+        while let Some((key, ok, event)) = rows.next() {
+            let mut summed = ok;
+            events.push((ok, event));
+            while let Some((_, ok, event)) = rows.next_if(|(next, _, _)| *next == key) {
+                summed |= ok;
+                events.push((ok, event));
+            }
             let tree = self.trees.entry(key).or_default();
-            tree.shared |= now_shared;
-            if tree.shared {
+            tree.shared |= shared.contains(&key);
+            if tree.shared && summed {
                 // Its sum is not its share of the aggregates: its rows are recomputed.
-                for (ok, event) in rows.iter_mut().filter(|(ok, _)| *ok) {
-                    *ok = false;
+                for (_, event) in events.iter().filter(|(ok, _)| *ok) {
                     applied.cold_row(event.source(), event.ts());
                 }
+                summed = false;
             }
-            let sums = rows.iter().any(|(ok, _)| *ok);
-            if sums {
+            if summed {
                 contribute(tree, -1, &mut shares);
             }
-            for (_, event) in rows {
+            for (_, event) in events.drain(..) {
                 if event.ts() >= self.floor {
                     insert(tree, event);
                 }
             }
-            if sums {
+            if summed {
                 // What the tree adds now less what it added before: only the difference
                 // reaches the round's changes.
                 contribute(tree, 1, &mut shares);
-                for (table, group, acc) in shares.drain(..).filter(|(_, _, acc)| !acc.is_zero()) {
-                    applied.deltas.entry(table).or_default().entry(group).or_default().add(&acc);
+                for (table, (at, name), acc) in shares.drain(..) {
+                    if !acc.is_zero() {
+                        let group = (at, self.names.text(name));
+                        applied
+                            .deltas
+                            .entry(table)
+                            .or_default()
+                            .entry(group)
+                            .or_default()
+                            .add(&acc);
+                    }
                 }
             }
         }
+        drop(rows);
         // Kept for the next round, but not the room a burst of rows needed.
         by_tree.shrink_to(SCRATCH_ROWS);
         decoded.shrink_to(SCRATCH_ROWS);
@@ -456,8 +536,15 @@ impl Warm {
 
     /// The hashes of the ids of `source`'s rows in `hour`.
     fn ids_seen(&mut self, source: EventTable, hour: i64) -> &mut IdHashes {
-        let spare = &mut self.spare_ids;
-        self.seen.entry((source, hour)).or_insert_with(|| spare.pop().unwrap_or_default())
+        if !self.seen.contains_key(&(source, hour)) {
+            // A new hour: a spare set, else one with room for as many ids as the hour before
+            // (growing it from empty would rehash every id some twenty times).
+            let before = self.seen.get(&(source, hour - HOUR_MICROS)).map_or(0, |ids| ids.len());
+            let mut ids = self.spare_ids.pop().unwrap_or_default();
+            ids.reserve(before);
+            self.seen.insert((source, hour), ids);
+        }
+        self.seen.entry((source, hour)).or_default()
     }
 
     /// Whether `event`'s own id was not seen before near its time; records it.
@@ -525,19 +612,11 @@ fn ids_from(floor: i64) -> i64 {
 
 fn insert(tree: &mut Tree, event: Event) {
     tree.newest = tree.newest.max(event.ts());
-    // Most trees hold one request and a response or none: no room for four of each.
-    fn push<T>(rows: &mut Vec<T>, row: T) {
-        if rows.capacity() == 0 {
-            rows.reserve_exact(1);
-        }
-        rows.push(row);
+    // Most trees hold a row or two: no room for four.
+    if tree.rows.capacity() == tree.rows.len() {
+        tree.rows.reserve_exact(1);
     }
-    match event.row {
-        Row::Request(r) => push(&mut tree.requests, r),
-        Row::Response(r) => push(&mut tree.responses, r),
-        Row::Impression(r) => push(&mut tree.impressions, r),
-        Row::Click(r) => push(&mut tree.clicks, r),
-    }
+    tree.rows.push(event.row);
 }
 
 /// A funnel event at `child` counts for a request at `request` (the aggregates' SQL says the
@@ -546,14 +625,14 @@ fn linked(child: i64, request: i64) -> bool {
     child >= request - LINK_BEFORE_MICROS && child <= request + LINK_AFTER_MICROS
 }
 
-/// What one tree adds to an aggregate row.
-type Share = (AggregateTable, Group, Acc);
+/// What one tree adds to an aggregate row: the row's window start and name, and the values.
+type Share = (AggregateTable, (i64, Option<Name>), Acc);
 
 /// Adds `sign` times what `tree` contributes to the aggregates' rows to `shares`, where a group
 /// already there is added to (a tree reaches a few groups, so they are found by a scan: no map
 /// or set is built per tree).
 fn contribute(tree: &Tree, sign: i64, shares: &mut Vec<Share>) {
-    let mut add = |table: AggregateTable, group: Group, acc: Acc| {
+    let mut add = |table: AggregateTable, group: (i64, Option<Name>), acc: Acc| {
         let acc = acc.scaled(sign);
         match shares.iter_mut().find(|(t, g, _)| *t == table && *g == group) {
             Some((_, _, sum)) => sum.add(&acc),
@@ -561,26 +640,26 @@ fn contribute(tree: &Tree, sign: i64, shares: &mut Vec<Share>) {
         }
     };
     // Impressions with their counted requests: every linked pair counts once.
-    for i in &tree.impressions {
+    for i in tree.impressions() {
         let win = Acc {
             n: [1, 0, 0, 0],
             sum: i.price.unwrap_or(0.0),
             priced: i64::from(i.price.is_some()),
         };
-        for r in tree.requests.iter().filter(|r| r.counted && linked(i.ts, r.ts)) {
-            add(AggregateTable::HourlyImpressionsByGeo, (hour_of(i.ts), r.country.clone()), win);
+        for r in tree.requests().filter(|r| r.counted && linked(i.ts, r.ts)) {
+            add(AggregateTable::HourlyImpressionsByGeo, (hour_of(i.ts), r.country), win);
             let minute = i.ts.div_euclid(MINUTE_MICROS) * MINUTE_MICROS;
             for k in 0..WINDOW_MINUTES {
-                let group = (minute - k * MINUTE_MICROS, i.bidder.clone());
+                let group = (minute - k * MINUTE_MICROS, i.bidder);
                 add(AggregateTable::RollingMetricsByBidder, group, win);
             }
         }
     }
     // The funnel: distinct requests, responses, impressions and clicks per hour and publisher
     // of the requests they link to.
-    let mut funnel: Vec<(Group, [Vec<Id>; 3])> = Vec::new();
-    for r in tree.requests.iter().filter(|r| r.counted) {
-        let group = (hour_of(r.ts), r.publisher.clone());
+    let mut funnel: Vec<((i64, Option<Name>), [Vec<Id>; 3])> = Vec::new();
+    for r in tree.requests().filter(|r| r.counted) {
+        let group = (hour_of(r.ts), r.publisher);
         let at = match funnel.iter().position(|(g, _)| *g == group) {
             Some(at) => at,
             None => {
@@ -594,19 +673,16 @@ fn contribute(tree: &Tree, sign: i64, shares: &mut Vec<Share>) {
                 ids[set].push(id);
             }
         };
-        for s in tree.responses.iter().filter(|s| linked(s.ts, r.ts)) {
+        for s in tree.responses().filter(|s| linked(s.ts, r.ts)) {
             let Some(response) = s.id else { continue };
             distinct(0, response);
-            for i in tree
-                .impressions
-                .iter()
-                .filter(|i| i.response_id == Some(response) && linked(i.ts, r.ts))
+            for i in
+                tree.impressions().filter(|i| i.response_id == Some(response) && linked(i.ts, r.ts))
             {
                 let Some(impression) = i.id else { continue };
                 distinct(1, impression);
                 for c in tree
-                    .clicks
-                    .iter()
+                    .clicks()
                     .filter(|c| c.impression_id == Some(impression) && linked(c.ts, r.ts))
                 {
                     if let Some(click) = c.id {
@@ -626,7 +702,7 @@ fn contribute(tree: &Tree, sign: i64, shares: &mut Vec<Share>) {
 fn decode(
     source: EventTable,
     batch: &RecordBatch,
-    names: &mut Set<Arc<str>>,
+    names: &mut Names,
     seed: u64,
     events: &mut Vec<Event>,
 ) -> Result<()> {
@@ -648,19 +724,8 @@ fn decode(
     let id = |a: &arrow_array::StringArray, row: usize| -> Option<Id> {
         a.is_valid(row).then(|| Id::of(seed, a.value(row)))
     };
-    let mut name = |a: &arrow_array::StringArray, row: usize| -> Option<Arc<str>> {
-        if !a.is_valid(row) {
-            return None;
-        }
-        let value = a.value(row);
-        Some(match names.get(value) {
-            Some(name) => Arc::clone(name),
-            None => {
-                let name: Arc<str> = value.into();
-                names.insert(Arc::clone(&name));
-                name
-            }
-        })
+    let mut name = |a: &arrow_array::StringArray, row: usize| -> Option<Name> {
+        a.is_valid(row).then(|| names.of(a.value(row)))
     };
     // A row without an event time falls in no window (the SQL leaves it out too).
     events.reserve(batch.num_rows());

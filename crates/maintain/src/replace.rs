@@ -443,6 +443,11 @@ pub fn progress_of(metadata: &TableMetadata, parent: &Snapshot) -> HashMap<Strin
             for (k, v) in props.iter().filter(|(k, _)| k.starts_with(AGGREGATE_PREFIX)) {
                 carried.insert(k.clone(), v.clone());
             }
+            // An aggregate table: ingest records nothing in it, so the rest of its history
+            // (every snapshot it keeps, walked on every commit) has nothing more to carry.
+            if found.is_empty() && !props.keys().any(|k| k.starts_with(PROGRESS_PREFIX)) {
+                break;
+            }
         }
         for key in props.keys() {
             let Some(topic) =
