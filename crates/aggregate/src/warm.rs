@@ -625,14 +625,16 @@ fn linked(child: i64, request: i64) -> bool {
     child >= request - LINK_BEFORE_MICROS && child <= request + LINK_AFTER_MICROS
 }
 
-/// What one tree adds to an aggregate row: the row's window start and name, and the values.
-type Share = (AggregateTable, (i64, Option<Name>), Acc);
+/// An aggregate row's key as a tree's rows name it: its window start and its name.
+type Key = (i64, Option<Name>);
+/// What one tree adds to an aggregate row.
+type Share = (AggregateTable, Key, Acc);
 
 /// Adds `sign` times what `tree` contributes to the aggregates' rows to `shares`, where a group
 /// already there is added to (a tree reaches a few groups, so they are found by a scan: no map
 /// or set is built per tree).
 fn contribute(tree: &Tree, sign: i64, shares: &mut Vec<Share>) {
-    let mut add = |table: AggregateTable, group: (i64, Option<Name>), acc: Acc| {
+    let mut add = |table: AggregateTable, group: Key, acc: Acc| {
         let acc = acc.scaled(sign);
         match shares.iter_mut().find(|(t, g, _)| *t == table && *g == group) {
             Some((_, _, sum)) => sum.add(&acc),
@@ -657,7 +659,7 @@ fn contribute(tree: &Tree, sign: i64, shares: &mut Vec<Share>) {
     }
     // The funnel: distinct requests, responses, impressions and clicks per hour and publisher
     // of the requests they link to.
-    let mut funnel: Vec<((i64, Option<Name>), [Vec<Id>; 3])> = Vec::new();
+    let mut funnel: Vec<(Key, [Vec<Id>; 3])> = Vec::new();
     for r in tree.requests().filter(|r| r.counted) {
         let group = (hour_of(r.ts), r.publisher);
         let at = match funnel.iter().position(|(g, _)| *g == group) {
