@@ -216,9 +216,10 @@ async fn topic_lag(
         .map(|(table, topic)| (table.name().to_owned(), topic.to_owned()))
         .collect();
     let client = lag::client(&quick).map_err(|err| err.to_string())?;
-    let partitions = lag::measure(lake, &client, &streams, Duration::from_secs(3))
-        .await
-        .map_err(|err| err.to_string())?;
+    let partitions =
+        lag::measure(lake, &Default::default(), &client, &streams, Duration::from_secs(3))
+            .await
+            .map_err(|err| err.to_string())?;
     Ok(streams
         .iter()
         .map(|(table, topic)| {

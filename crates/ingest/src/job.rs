@@ -13,8 +13,8 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
 use bidlake_kafka::{KafkaArgs, TopicArgs, TopicSpec};
-use bidlake_lake::Lake;
 use bidlake_lake::setup::require_compatible;
+use bidlake_lake::{KeptTables, Lake};
 use bidlake_tables::{CommittedRows, EventTable};
 use iceberg::spec::DataFile;
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext, StreamConsumer};
@@ -212,6 +212,9 @@ pub struct Job {
     restart_needed: Option<&'static str>,
     /// Where committed rows go for an aggregator in this process, if one runs.
     handoff: Option<CommittedRows>,
+    /// The tables as this process last committed them, for the lag measurement to read
+    /// without loading their metadata again.
+    tables: KeptTables,
 }
 
 /// The loop's clocks: progress logs, idleness and the caught-up check.
@@ -435,6 +438,7 @@ impl Job {
             window,
             restart_needed: None,
             handoff: None,
+            tables: KeptTables::default(),
             options,
             batch_started: Instant::now(),
             batch_started_at: SystemTime::now(),
@@ -469,6 +473,7 @@ impl Job {
             .collect();
         let lag = tokio::spawn(measure_lag(
             self.lake.clone(),
+            self.tables.clone(),
             self.kafka.clone(),
             streams,
             self.metrics.clone(),
@@ -1026,6 +1031,7 @@ impl Job {
         );
         let source = batch.table;
         state.sink.set_table(table.as_ref().clone());
+        self.tables.offer(table.as_ref().clone());
         if let Some(handoff) = &self.handoff {
             if let Some(rows) = state.sink.take_written_rows() {
                 handoff.push(source, snapshot_id, rows);
@@ -1082,6 +1088,7 @@ const LAG_INTERVAL: Duration = Duration::from_secs(5);
 /// Measures every partition's lag against its table every `LAG_INTERVAL`, into `metrics`.
 async fn measure_lag(
     lake: Lake,
+    tables: KeptTables,
     kafka: KafkaArgs,
     streams: Vec<(String, String)>,
     metrics: Arc<IngestMetrics>,
@@ -1095,7 +1102,7 @@ async fn measure_lag(
     };
     let mut stalls = crate::lag::Stalls::default();
     loop {
-        let measured = crate::lag::measure(&lake, &client, &streams, LAG_INTERVAL).await;
+        let measured = crate::lag::measure(&lake, &tables, &client, &streams, LAG_INTERVAL).await;
         match &measured {
             Ok(lags) => {
                 let read_here = metrics.assigned.lock().unwrap_or_else(|e| e.into_inner()).clone();

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bidlake_kafka::KafkaArgs;
-use bidlake_lake::Lake;
+use bidlake_lake::{KeptTables, Lake};
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use serde::{Deserialize, Serialize};
 
@@ -118,6 +118,7 @@ impl Stalls {
 /// blocking thread with `timeout` each.
 pub async fn measure(
     lake: &Lake,
+    tables: &KeptTables,
     client: &Arc<BaseConsumer>,
     streams: &[(String, String)],
     timeout: Duration,
@@ -125,7 +126,7 @@ pub async fn measure(
     let mut committed = Vec::new();
     for (table, topic) in streams {
         // A missing table has committed nothing: every retained record is lag.
-        let progress = match lake.load_table(table).await {
+        let progress = match tables.load(lake, table).await {
             Ok(loaded) => Progress::read(&loaded, topic),
             Err(_) => Progress::default(),
         };

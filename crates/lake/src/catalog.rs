@@ -1,5 +1,5 @@
 use std::collections::HashMap;
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 
 use iceberg::io::ObjectCache;
 use iceberg::table::Table;
@@ -185,26 +185,33 @@ impl Lake {
 }
 
 /// The versions of tables a process last loaded or committed, so that loading one again costs
-/// a catalog row while nothing else has committed to it ([`Lake::reload`]).
-#[derive(Debug, Default)]
+/// a catalog row while nothing else has committed to it ([`Lake::reload`]). Clones share them:
+/// a writer offers what it committed to every reader in its process.
+#[derive(Debug, Clone, Default)]
 pub struct KeptTables {
-    tables: HashMap<String, Table>,
+    tables: Arc<Mutex<HashMap<String, Table>>>,
 }
 
 impl KeptTables {
     /// `name` as the catalog has it now.
-    pub async fn load(&mut self, lake: &Lake, name: &str) -> Result<Table> {
-        let table = match self.tables.get(name) {
-            Some(kept) => lake.reload(kept).await?,
+    pub async fn load(&self, lake: &Lake, name: &str) -> Result<Table> {
+        let kept = self.lock().get(name).cloned();
+        let table = match kept {
+            Some(kept) => lake.reload(&kept).await?,
             None => lake.load_table(name).await?,
         };
-        self.tables.insert(name.to_owned(), table.clone());
+        self.lock().insert(name.to_owned(), table.clone());
         Ok(table)
     }
 
     /// A version this process knows of without loading it: its own commit, or another
     /// component's in the same process. [`KeptTables::load`] still checks it is the catalog's.
-    pub fn offer(&mut self, table: Table) {
-        self.tables.insert(table.identifier().name().to_owned(), table);
+    pub fn offer(&self, table: Table) {
+        self.lock().insert(table.identifier().name().to_owned(), table);
+    }
+
+    fn lock(&self) -> MutexGuard<'_, HashMap<String, Table>> {
+        // Nothing is left half-done under the lock: a kept table is only a shortcut.
+        self.tables.lock().unwrap_or_else(|e| e.into_inner())
     }
 }
