@@ -18,6 +18,10 @@
 use crate::data_type::AsBytes;
 use hashbrown::HashTable;
 
+// bidlake patch: the dedup table starts empty and grows with the dictionary (58.4.1 gave every
+// dictionary-encoded column of every file 4,096 slots, ~72 KiB, up front: a writer of many
+// small files had the kernel zero fresh pages for them on every commit; see vendor/README.md).
+#[allow(dead_code)]
 const DEFAULT_DEDUP_CAPACITY: usize = 4096;
 
 /// Storage trait for [`Interner`]
@@ -53,7 +57,7 @@ impl<S: Storage> Interner<S> {
     pub fn new(storage: S) -> Self {
         Self {
             state: Default::default(),
-            dedup: HashTable::with_capacity(DEFAULT_DEDUP_CAPACITY),
+            dedup: HashTable::new(),
             storage,
         }
     }
