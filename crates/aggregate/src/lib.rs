@@ -24,7 +24,8 @@ mod changes;
 mod error;
 mod read;
 mod rows;
-mod warm;
+/// The memory of recent events; public for its benchmark (benches/warm.rs).
+pub mod warm;
 mod write;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};

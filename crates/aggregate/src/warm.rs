@@ -142,7 +142,7 @@ impl Applied {
 
 /// A country, publisher or bidder, stored once in [`Names`]: 4 bytes in every row that names
 /// it, and nothing to count when a row is dropped.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 struct Name(NonZeroU32);
 
 /// Every name the memory has seen, each stored once (they are few: countries, publishers,
@@ -203,15 +203,17 @@ struct Click {
     ts: i64,
 }
 
+/// Impressions and clicks (a tenth of the rows) are boxed, so that a row takes 32 bytes
+/// instead of an impression's 72.
 enum Row {
     Request(Request),
     Response(Response),
-    Impression(Impression),
-    Click(Click),
+    Impression(Box<Impression>),
+    Click(Box<Click>),
 }
 
 /// One row of an event table, as the aggregates need it.
-pub struct Event {
+struct Event {
     request_id: Option<Id>,
     row: Row,
 }
@@ -280,13 +282,13 @@ impl Tree {
     }
     fn impressions(&self) -> impl Iterator<Item = &Impression> {
         self.rows.iter().filter_map(|row| match row {
-            Row::Impression(i) => Some(i),
+            Row::Impression(i) => Some(i.as_ref()),
             _ => None,
         })
     }
     fn clicks(&self) -> impl Iterator<Item = &Click> {
         self.rows.iter().filter_map(|row| match row {
-            Row::Click(c) => Some(c),
+            Row::Click(c) => Some(c.as_ref()),
             _ => None,
         })
     }
@@ -299,8 +301,105 @@ struct Owner {
     newest: i64,
 }
 
-/// Hashes of ids, for the duplicate check (a collision only sends a row to SQL).
-type IdHashes = HashSet<u64, BuildHasherDefault<IdentityHasher>>;
+/// Every id of the recent rows, for the duplicate check: one table for the four event tables,
+/// 8 bytes an entry (54 bits of the id's hash, 2 of its table, 8 of the ten minutes of its
+/// event time), so that a row's check is one probe and the ids of a span of time leave with one
+/// sweep. A collision only sends a row to SQL.
+struct SeenIds {
+    entries: hashbrown::HashTable<u64>,
+    /// Every entry is of a span in `[from, from + HELD_SPANS spans)` (`from` starts a span).
+    from: i64,
+}
+
+/// The time an entry's tag names: ids are forgotten ten minutes at a time.
+const SPAN_MICROS: i64 = 10 * MINUTE_MICROS;
+/// Spans an entry's tag tells apart; entries are of the first half of them from
+/// [`SeenIds::from`] on (21 hours), so that a tag says whether its span is before `from`.
+const TAGGED_SPANS: u64 = 256;
+const HELD_SPANS: i64 = TAGGED_SPANS as i64 / 2;
+/// Bits of an entry's tag, below the 2 of its table.
+const TAG_BITS: u32 = 8;
+
+fn span_of(micros: i64) -> i64 {
+    micros.div_euclid(SPAN_MICROS) * SPAN_MICROS
+}
+
+impl SeenIds {
+    fn new(from: i64) -> Self {
+        Self { entries: hashbrown::HashTable::new(), from: span_of(from) }
+    }
+
+    fn entry(id: Id, source: EventTable, span: i64) -> u64 {
+        let table: u64 = match source {
+            EventTable::BidRequests => 0,
+            EventTable::BidResponses => 1,
+            EventTable::Impressions => 2,
+            EventTable::Clicks => 3,
+        };
+        (id.short() & !0x3ff) | (table << TAG_BITS) | Self::tag(span)
+    }
+
+    fn tag(span: i64) -> u64 {
+        (span.div_euclid(SPAN_MICROS) as u64) % TAGGED_SPANS
+    }
+
+    /// Spans from the span tagged `from` to an entry's.
+    fn age(entry: u64, from: u64) -> u64 {
+        (entry % TAGGED_SPANS).wrapping_sub(from) % TAGGED_SPANS
+    }
+
+    /// The id and table bits, mixed: hashbrown takes a bucket from the low bits of a hash and
+    /// a tag from the high ones.
+    fn hash(entry: u64) -> u64 {
+        (entry >> TAG_BITS).wrapping_mul(0x9e37_79b9_7f4a_7c15)
+    }
+
+    /// Records `id` of a `source` row at `ts`, and says whether it was recorded before (in any
+    /// span held). A row of a span before [`SeenIds::from`] is not recorded (it is cold
+    /// anyway), nor one too far ahead to be told apart, which counts as seen (so it is cold).
+    fn insert(&mut self, id: Id, source: EventTable, ts: i64) -> bool {
+        let span = span_of(ts);
+        if span < self.from {
+            return false;
+        }
+        if span >= self.from + HELD_SPANS * SPAN_MICROS {
+            return true;
+        }
+        let entry = Self::entry(id, source, span);
+        let same = |held: &u64| (held ^ entry) >> TAG_BITS == 0;
+        let from = Self::tag(self.from);
+        match self.entries.entry(Self::hash(entry), same, |e| Self::hash(*e)) {
+            hashbrown::hash_table::Entry::Occupied(mut held) => {
+                // Held for as long as the latest of its rows needs it.
+                if Self::age(entry, from) > Self::age(*held.get(), from) {
+                    *held.get_mut() = entry;
+                }
+                true
+            }
+            hashbrown::hash_table::Entry::Vacant(room) => {
+                room.insert(entry);
+                false
+            }
+        }
+    }
+
+    /// Forgets the ids of spans before `from`.
+    fn forget_before(&mut self, from: i64) {
+        let from = span_of(from);
+        if from <= self.from {
+            return;
+        }
+        if from - self.from >= HELD_SPANS * SPAN_MICROS {
+            self.entries.clear();
+        } else {
+            // Every entry's span is within `HELD_SPANS` of the old `from`: those before the
+            // new one are the ones whose age from it wraps past `HELD_SPANS`.
+            let tag = Self::tag(from);
+            self.entries.retain(|e| Self::age(*e, tag) < HELD_SPANS as u64);
+        }
+        self.from = from;
+    }
+}
 
 /// Recent event rows by bid request, and what is needed to trust sums over them.
 pub struct Warm {
@@ -314,26 +413,29 @@ pub struct Warm {
     response_owner: IdMap<Owner>,
     impression_owner: IdMap<Owner>,
     click_owner: IdMap<Owner>,
-    /// Hashes of every id per table and hour of its event time, from `ids_from` on.
-    seen: Map<(EventTable, i64), IdHashes>,
-    ids_from: i64,
+    /// Every id of the rows from [`Warm::ids_from`] on.
+    seen: SeenIds,
     /// Countries, publishers and bidders, stored once.
     names: Names,
     /// Seed of the ids' hashes.
     seed: u64,
-    /// Sets of [`Warm::seen`] whose hour left, emptied, for the hours to come: an hour's set
-    /// grows to millions of ids, and growing a new one every hour rehashes all of them and has
-    /// the kernel fault in and zero its memory again.
-    spare_ids: Vec<IdHashes>,
     /// [`Warm::apply`]'s working space, kept between rounds for the same reason: the rows
     /// decoded, and the round's rows by tree (with whether they can be summed).
     decoded: Vec<Event>,
     by_tree: Vec<(Id, bool, Event)>,
 }
 
-/// Emptied sets of ids kept for hours to come: one per event table and hour the memory can
-/// newly check.
-const SPARE_ID_SETS: usize = 8;
+impl std::fmt::Debug for Warm {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Warm")
+            .field("floor", &self.floor)
+            .field("ids_from", &self.seen.from)
+            .field("trees", &self.trees.len())
+            .field("ids", &self.seen.entries.len())
+            .finish_non_exhaustive()
+    }
+}
+
 /// Rows of room [`Warm::apply`]'s working space keeps between rounds.
 const SCRATCH_ROWS: usize = 1 << 16;
 
@@ -350,11 +452,9 @@ impl Warm {
             response_owner: IdMap::default(),
             impression_owner: IdMap::default(),
             click_owner: IdMap::default(),
-            seen: Map::default(),
-            ids_from: ids_from(floor),
+            seen: SeenIds::new(ids_from(floor)),
             names: Names::default(),
             seed: foldhash::quality::RandomState::default().hash_one(0u64),
-            spare_ids: Vec::new(),
             by_tree: Vec::new(),
             decoded: Vec::new(),
         }
@@ -362,7 +462,7 @@ impl Warm {
 
     /// Rows from this event time on are to be loaded (their ids at least).
     pub fn ids_from(&self) -> i64 {
-        self.ids_from
+        self.seen.from
     }
 
     /// Rows from this event time on are to be loaded whole.
@@ -382,12 +482,12 @@ impl Warm {
         decode(source, batch, &mut self.names, self.seed, &mut events)?;
         for mut event in events {
             let ts = event.ts();
-            if ts < self.ids_from {
+            if ts < self.seen.from {
                 continue;
             }
             let key = event.request_id.take();
             if let Some(id) = event.own_id(key) {
-                self.ids_seen(source, hour_of(ts)).insert(id.short());
+                self.seen.insert(id, source, ts);
             }
             if ts >= self.floor {
                 shared.extend(self.own(key, &event));
@@ -452,6 +552,8 @@ impl Warm {
         // A tree's rows next to each other, in the order they came.
         by_tree.sort_by_key(|(key, _, _)| *key);
         let mut shares = Vec::new();
+        let mut scratch = Scratch::default();
+        let mut changes: Map<(AggregateTable, Key), Acc> = Map::default();
         let mut events = Vec::new();
         let mut rows = by_tree.drain(..).peekable();
         while let Some((key, ok, event)) = rows.next() {
@@ -471,7 +573,7 @@ impl Warm {
                 summed = false;
             }
             if summed {
-                contribute(tree, -1, &mut shares);
+                contribute(tree, -1, &mut shares, &mut scratch);
             }
             for (_, event) in events.drain(..) {
                 if event.ts() >= self.floor {
@@ -481,22 +583,19 @@ impl Warm {
             if summed {
                 // What the tree adds now less what it added before: only the difference
                 // reaches the round's changes.
-                contribute(tree, 1, &mut shares);
-                for (table, (at, name), acc) in shares.drain(..) {
+                contribute(tree, 1, &mut shares, &mut scratch);
+                for (table, key, acc) in shares.drain(..) {
                     if !acc.is_zero() {
-                        let group = (at, self.names.text(name));
-                        applied
-                            .deltas
-                            .entry(table)
-                            .or_default()
-                            .entry(group)
-                            .or_default()
-                            .add(&acc);
+                        changes.entry((table, key)).or_default().add(&acc);
                     }
                 }
             }
         }
         drop(rows);
+        // Names become text once per group, not once per tree.
+        for ((table, (at, name)), acc) in changes {
+            applied.deltas.entry(table).or_default().insert((at, self.names.text(name)), acc);
+        }
         // Kept for the next round, but not the room a burst of rows needed.
         by_tree.shrink_to(SCRATCH_ROWS);
         decoded.shrink_to(SCRATCH_ROWS);
@@ -514,57 +613,20 @@ impl Warm {
         }
         let floor = self.floor;
         self.trees.retain(|_, tree| tree.newest >= floor);
-        self.response_owner.retain(|_, owner| owner.newest >= floor);
-        self.impression_owner.retain(|_, owner| owner.newest >= floor);
-        self.click_owner.retain(|_, owner| owner.newest >= floor);
-        self.ids_from = self.ids_from.max(ids_from(floor));
-        let from = self.ids_from;
-        let left: Vec<(EventTable, i64)> =
-            self.seen.keys().filter(|(_, hour)| *hour < from).copied().collect();
-        for key in left {
-            if let Some(mut ids) = self.seen.remove(&key) {
-                ids.clear();
-                self.spare_ids.push(ids);
-            }
+        for owners in [&mut self.response_owner, &mut self.impression_owner, &mut self.click_owner]
+        {
+            owners.retain(|_, owner| owner.newest >= floor);
         }
-        if self.spare_ids.len() > SPARE_ID_SETS {
-            self.spare_ids.sort_by_key(|ids| std::cmp::Reverse(ids.capacity()));
-            self.spare_ids.truncate(SPARE_ID_SETS);
-        }
+        self.seen.forget_before(ids_from(floor));
         self.dropped_at = floor;
-    }
-
-    /// The hashes of the ids of `source`'s rows in `hour`.
-    fn ids_seen(&mut self, source: EventTable, hour: i64) -> &mut IdHashes {
-        if !self.seen.contains_key(&(source, hour)) {
-            // A new hour: a spare set, else one with room for as many ids as the hour before
-            // (growing it from empty would rehash every id some twenty times).
-            let before = self.seen.get(&(source, hour - HOUR_MICROS)).map_or(0, |ids| ids.len());
-            let mut ids = self.spare_ids.pop().unwrap_or_default();
-            ids.reserve(before);
-            self.seen.insert((source, hour), ids);
-        }
-        self.seen.entry((source, hour)).or_default()
     }
 
     /// Whether `event`'s own id was not seen before near its time; records it.
     fn unique(&mut self, event: &Event, key: Option<Id>) -> bool {
         let Some(id) = event.own_id(key) else { return true };
         let ts = event.ts();
-        let id = id.short();
-        let source = event.source();
-        // A duplicate matters where both can fall in one window of the funnel: a request's
-        // hour, from a link interval before to one after, and an hour either side.
-        let first = hour_of(ts - LINK_AFTER_MICROS) - HOUR_MICROS;
-        let last = hour_of(ts + LINK_BEFORE_MICROS) + HOUR_MICROS;
-        let known = first >= self.ids_from;
-        let mut hour = first;
-        let mut seen = false;
-        while hour <= last {
-            seen |= self.seen.get(&(source, hour)).is_some_and(|ids| ids.contains(&id));
-            hour += HOUR_MICROS;
-        }
-        self.ids_seen(source, hour_of(ts)).insert(id);
+        let known = earliest_twin(ts) >= self.seen.from;
+        let seen = self.seen.insert(id, event.source(), ts);
         known && !seen
     }
 
@@ -605,9 +667,18 @@ impl Warm {
     }
 }
 
-/// Hour from which ids must be known for a row at the floor's margin to be checked.
+/// The earliest event time of a row with the same id as a row at `ts` that the sums over trees
+/// would count wrongly. Twins in the memory are seen there (in one tree, or an id two trees
+/// own); a twin that left it matters only to the funnel's distinct counts, when both link to
+/// requests of the same hour: a row links requests from a link interval before it, and a
+/// twin can be one link interval (before) ahead of its own request.
+fn earliest_twin(ts: i64) -> i64 {
+    hour_of(ts - LINK_AFTER_MICROS) - LINK_BEFORE_MICROS
+}
+
+/// Time from which ids must be known for a row at the floor's margin to be checked.
 fn ids_from(floor: i64) -> i64 {
-    hour_of(floor - LINK_AFTER_MICROS) - HOUR_MICROS
+    earliest_twin(floor + MARGIN_MICROS)
 }
 
 fn insert(tree: &mut Tree, event: Event) {
@@ -630,10 +701,20 @@ type Key = (i64, Option<Name>);
 /// What one tree adds to an aggregate row.
 type Share = (AggregateTable, Key, Acc);
 
+/// [`contribute`]'s working space, kept between trees.
+#[derive(Default)]
+struct Scratch {
+    /// The funnel groups of a tree's counted requests.
+    groups: Vec<Key>,
+    /// What the funnel counts in them, each once: (group, 0 for a response, 1 an impression,
+    /// 2 a click, its id).
+    counted: Vec<(Key, usize, Id)>,
+}
+
 /// Adds `sign` times what `tree` contributes to the aggregates' rows to `shares`, where a group
-/// already there is added to (a tree reaches a few groups, so they are found by a scan: no map
-/// or set is built per tree).
-fn contribute(tree: &Tree, sign: i64, shares: &mut Vec<Share>) {
+/// already there is added to (a tree reaches a few groups, so they are found by a scan: no map,
+/// set or vector is built per tree).
+fn contribute(tree: &Tree, sign: i64, shares: &mut Vec<Share>, scratch: &mut Scratch) {
     let mut add = |table: AggregateTable, group: Key, acc: Acc| {
         let acc = acc.scaled(sign);
         match shares.iter_mut().find(|(t, g, _)| *t == table && *g == group) {
@@ -659,20 +740,16 @@ fn contribute(tree: &Tree, sign: i64, shares: &mut Vec<Share>) {
     }
     // The funnel: distinct requests, responses, impressions and clicks per hour and publisher
     // of the requests they link to.
-    let mut funnel: Vec<(Key, [Vec<Id>; 3])> = Vec::new();
+    scratch.groups.clear();
+    scratch.counted.clear();
     for r in tree.requests().filter(|r| r.counted) {
         let group = (hour_of(r.ts), r.publisher);
-        let at = match funnel.iter().position(|(g, _)| *g == group) {
-            Some(at) => at,
-            None => {
-                funnel.push((group, Default::default()));
-                funnel.len() - 1
-            }
-        };
-        let ids = &mut funnel[at].1;
-        let mut distinct = |set: usize, id: Id| {
-            if !ids[set].contains(&id) {
-                ids[set].push(id);
+        if !scratch.groups.contains(&group) {
+            scratch.groups.push(group);
+        }
+        let mut distinct = |kind: usize, id: Id| {
+            if !scratch.counted.contains(&(group, kind, id)) {
+                scratch.counted.push((group, kind, id));
             }
         };
         for s in tree.responses().filter(|s| linked(s.ts, r.ts)) {
@@ -694,9 +771,13 @@ fn contribute(tree: &Tree, sign: i64, shares: &mut Vec<Share>) {
             }
         }
     }
-    for (group, ids) in funnel {
-        let n = [1, ids[0].len() as i64, ids[1].len() as i64, ids[2].len() as i64];
-        add(AggregateTable::HourlyFunnelByPublisher, group, Acc { n, ..Acc::default() });
+    for group in &scratch.groups {
+        // A tree's requests share their id: each group counts one request.
+        let mut n = [1, 0, 0, 0];
+        for (_, kind, _) in scratch.counted.iter().filter(|(g, _, _)| g == group) {
+            n[1 + kind] += 1;
+        }
+        add(AggregateTable::HourlyFunnelByPublisher, *group, Acc { n, ..Acc::default() });
     }
 }
 
@@ -774,7 +855,7 @@ fn decode(
                 };
                 events.push(Event {
                     request_id: id(request_ids, row),
-                    row: Row::Impression(impression),
+                    row: Row::Impression(Box::new(impression)),
                 });
             }
         }
@@ -787,7 +868,8 @@ fn decode(
                     impression_id: id(impressions, row),
                     ts: times.value(row),
                 };
-                events.push(Event { request_id: id(request_ids, row), row: Row::Click(click) });
+                let request_id = id(request_ids, row);
+                events.push(Event { request_id, row: Row::Click(Box::new(click)) });
             }
         }
     }
@@ -986,6 +1068,33 @@ mod tests {
         // r1 again: too far from the first to share a window, so not a duplicate that matters.
         let applied = warm.apply(&[requests(&["r1"], &[later])], later, snapshots()).unwrap();
         assert!(!cold(&applied), "a reused set still held an id of its old hour");
+    }
+
+    #[test]
+    fn the_ids_of_a_span_are_forgotten_when_it_leaves_across_the_tags_wrapping() {
+        // Spans 254 and 255 of the tags, then 256 and 257 tagged 0 and 1.
+        let span = |n: i64| (NOW / SPAN_MICROS / 256 * 256 + n) * SPAN_MICROS;
+        let id = |text: &str| Id::of(7, text);
+        let mut seen = SeenIds::new(span(254));
+        for (n, text) in [(254, "a"), (255, "b"), (256, "c"), (257, "d")] {
+            assert!(!seen.insert(id(text), EventTable::BidRequests, span(n) + 5));
+        }
+        assert!(seen.insert(id("c"), EventTable::BidRequests, span(256)), "seen before");
+        assert!(!seen.insert(id("c"), EventTable::Clicks, span(256)), "another table's id");
+        // "a" again in span 257: held until span 257 leaves.
+        assert!(seen.insert(id("a"), EventTable::BidRequests, span(257)));
+        seen.forget_before(span(256));
+        assert_eq!(seen.entries.len(), 4, "b left; a, c, d and c's click stay");
+        assert!(seen.insert(id("a"), EventTable::BidRequests, span(257)));
+        assert!(!seen.insert(id("b"), EventTable::BidRequests, span(257)), "b was forgotten");
+        assert!(seen.insert(id("d"), EventTable::BidRequests, span(257)));
+        // Rows of spans gone are not held; rows too far ahead to tag count as seen.
+        assert!(!seen.insert(id("e"), EventTable::BidRequests, span(255)));
+        assert!(!seen.insert(id("e"), EventTable::BidRequests, span(255)));
+        assert!(seen.insert(id("f"), EventTable::BidRequests, span(256 + HELD_SPANS)));
+        // A jump of more than the tags tell apart (a machine asleep for days) forgets all.
+        seen.forget_before(span(256 + 3 * TAGGED_SPANS as i64));
+        assert!(seen.entries.is_empty());
     }
 
     #[test]
