@@ -9,7 +9,7 @@
 //!   cargo bench -p bidlake-aggregate --bench warm
 //!   RATE=3000 MINUTES=30 cargo bench -p bidlake-aggregate --bench warm
 
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stdout)] // a benchmark program
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stdout, clippy::type_complexity)] // a benchmark program
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
