@@ -31,6 +31,11 @@ pub enum Error {
         source: arrow_schema::ArrowError,
     },
 
+    #[error(
+        "the memory of recent events has more than 4,294,967,295 distinct countries, publishers and bidders; it is loaded again"
+    )]
+    TooManyNames,
+
     #[error("invalid aggregate setting: {0}")]
     Config(String),
 }

@@ -89,7 +89,8 @@ pub struct RoundReport {
 struct Memory {
     warm: Option<Warm>,
     stored: HashMap<AggregateTable, Stored>,
-    /// The tables as last loaded or committed: loaded again only when the catalog moved.
+    /// The tables as last loaded or committed here or by an ingest in this process: loaded
+    /// again only when the catalog moved.
     tables: KeptTables,
     /// How the last round got its new events: appends whose rows ingest handed over, and
     /// data files read.
@@ -107,28 +108,40 @@ struct Stored {
 /// rows reach.
 const STORED_HOURS: i64 = 3;
 
+/// What an ingest in the same process hands the aggregator (`bidlake up`, `bidlake ingest
+/// --aggregate`): the rows of its commits, and the tables as its commits left them.
+#[derive(Debug, Clone)]
+pub struct Handoff {
+    pub rows: CommittedRows,
+    pub tables: KeptTables,
+}
+
 /// Rounds every `interval` until `stop`; with `once`, one round that fails on the first error.
 /// With `handoff`, the rows an ingest in this process committed are taken from it instead of
-/// read back from the files it wrote.
+/// read back from the files it wrote, and the tables it committed are not loaded again.
 pub async fn run(
     lake: &Lake,
     args: &AggregateArgs,
     once: bool,
-    handoff: Option<CommittedRows>,
+    handoff: Option<Handoff>,
     stop: Arc<AtomicBool>,
 ) -> Result<()> {
+    let (rows, tables) = match handoff {
+        Some(Handoff { rows, tables }) => (Some(rows), tables),
+        None => (None, KeptTables::default()),
+    };
     // However this ends, ingest holds nothing more for it.
-    let _closing = CloseOnDrop(handoff.clone());
+    let _closing = CloseOnDrop(rows.clone());
     if args.interval.is_zero() {
         return Err(Error::Config(
             "AGGREGATE_INTERVAL (--aggregate-interval) must be more than 0".into(),
         ));
     }
     let mut cache = ManifestCache::default();
-    let mut memory = Memory::default();
+    let mut memory = Memory { tables, ..Memory::default() };
     loop {
         let started = Instant::now();
-        let reports = catch_up(lake, &mut cache, &mut memory, once, handoff.as_ref()).await;
+        let reports = catch_up(lake, &mut cache, &mut memory, once, rows.as_ref()).await;
         cache.forget_unused();
         let reports = match reports {
             Ok(reports) => reports,
@@ -195,9 +208,6 @@ async fn catch_up(
 ) -> Result<Vec<(AggregateTable, Result<RoundReport>)>> {
     let mut sources: BTreeMap<EventTable, Table> = BTreeMap::new();
     for source in EventTable::ALL {
-        if let Some(committed) = handoff.and_then(|h| h.table(source)) {
-            memory.tables.offer(committed);
-        }
         sources.insert(source, memory.tables.load(lake, source.name()).await?);
     }
     let current: BTreeMap<EventTable, Option<i64>> = sources

@@ -145,6 +145,14 @@ impl Applied {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 struct Name(NonZeroU32);
 
+impl Name {
+    /// The name after `count` others: ids count from 1, and there are no more past `u32::MAX`
+    /// (the memory is then dropped and loaded again, rather than summing rows of two names).
+    fn after(count: usize) -> Option<Name> {
+        u32::try_from(count + 1).ok().and_then(NonZeroU32::new).map(Name)
+    }
+}
+
 /// Every name the memory has seen, each stored once (they are few: countries, publishers,
 /// bidders).
 #[derive(Default)]
@@ -154,20 +162,15 @@ struct Names {
 }
 
 impl Names {
-    fn of(&mut self, text: &str) -> Name {
+    fn of(&mut self, text: &str) -> Result<Name> {
         if let Some(name) = self.ids.get(text) {
-            return *name;
+            return Ok(*name);
         }
+        let name = Name::after(self.texts.len()).ok_or(Error::TooManyNames)?;
         let text: Arc<str> = text.into();
-        // Past 4 billion names (never, in practice) the last one stands for the rest, and
-        // their rows are summed under it.
-        let next = u32::try_from(self.texts.len() + 1).unwrap_or(u32::MAX);
-        let name = Name(NonZeroU32::new(next).unwrap_or(NonZeroU32::MAX));
-        if self.texts.len() < u32::MAX as usize {
-            self.texts.push(Arc::clone(&text));
-        }
+        self.texts.push(Arc::clone(&text));
         self.ids.insert(text, name);
-        name
+        Ok(name)
     }
 
     fn text(&self, name: Option<Name>) -> Option<Arc<str>> {
@@ -807,8 +810,8 @@ fn decode(
     let id = |a: &arrow_array::StringArray, row: usize| -> Option<Id> {
         a.is_valid(row).then(|| Id::of(seed, a.value(row)))
     };
-    let mut name = |a: &arrow_array::StringArray, row: usize| -> Option<Name> {
-        a.is_valid(row).then(|| names.of(a.value(row)))
+    let mut name = |a: &arrow_array::StringArray, row: usize| -> Result<Option<Name>> {
+        a.is_valid(row).then(|| names.of(a.value(row))).transpose()
     };
     // A row without an event time falls in no window (the SQL leaves it out too).
     events.reserve(batch.num_rows());
@@ -823,8 +826,8 @@ fn decode(
             for row in (0..batch.num_rows()).filter(|&row| times.is_valid(row)) {
                 let request = Request {
                     ts: times.value(row),
-                    country: name(country, row),
-                    publisher: name(publisher, row),
+                    country: name(country, row)?,
+                    publisher: name(publisher, row)?,
                     counted: !flagged(test, row) && !flagged(private, row),
                 };
                 events.push(Event { request_id: id(request_ids, row), row: Row::Request(request) });
@@ -849,7 +852,7 @@ fn decode(
                 let impression = Impression {
                     id: id(ids, row),
                     response_id: id(responses, row),
-                    bidder: name(bidders, row),
+                    bidder: name(bidders, row)?,
                     price: prices.is_valid(row).then(|| prices.value(row)),
                     ts: times.value(row),
                 };
@@ -989,6 +992,13 @@ mod tests {
 
     fn cold(applied: &Applied) -> bool {
         applied.cold.values().any(|hours| !hours.is_empty())
+    }
+
+    #[test]
+    fn names_run_out_at_the_last_u32_instead_of_merging() {
+        assert_eq!(Name::after(0).map(|n| n.0.get()), Some(1));
+        assert_eq!(Name::after(u32::MAX as usize - 1).map(|n| n.0.get()), Some(u32::MAX));
+        assert_eq!(Name::after(u32::MAX as usize), None);
     }
 
     #[test]

@@ -188,8 +188,11 @@ fn run(cli: Cli) -> Result<(), Error> {
                     bidlake_ingest::Job::start(ingest, kafka, lake.clone(), metrics).await?;
                 let background = maintained.then(|| maintain::Background::start(&lake, maintain));
                 let aggregator = aggregate.unwrap_or(false).then(|| {
-                    let handoff = bidlake_aggregate::CommittedRows::default();
-                    job.hand_committed_rows_to(handoff.clone());
+                    let handoff = bidlake_aggregate::Handoff {
+                        rows: bidlake_aggregate::CommittedRows::default(),
+                        tables: job.kept_tables(),
+                    };
+                    job.hand_committed_rows_to(handoff.rows.clone());
                     let (lake, stop) = (lake.clone(), stop.clone());
                     tokio::spawn(async move {
                         let aggregated = bidlake_aggregate::run(

@@ -445,6 +445,12 @@ impl Job {
         })
     }
 
+    /// The tables as this job last committed them, shared with readers in the same process
+    /// (its lag measurement, an aggregator) so that loading one costs a catalog row.
+    pub fn kept_tables(&self) -> KeptTables {
+        self.tables.clone()
+    }
+
     /// Hands the rows of every commit to `handoff`, for an aggregator in this process to take
     /// instead of reading back the files just written.
     pub fn hand_committed_rows_to(&mut self, handoff: CommittedRows) {
@@ -1032,11 +1038,10 @@ impl Job {
         let source = batch.table;
         state.sink.set_table(table.as_ref().clone());
         self.tables.offer(table.as_ref().clone());
-        if let Some(handoff) = &self.handoff {
-            if let Some(rows) = state.sink.take_written_rows() {
-                handoff.push(source, snapshot_id, rows);
-            }
-            handoff.push_table(source, table);
+        if let Some(handoff) = &self.handoff
+            && let Some(rows) = state.sink.take_written_rows()
+        {
+            handoff.push(source, snapshot_id, rows);
         }
         for (p, s) in state.partitions.iter_mut() {
             if s.records > 0 {

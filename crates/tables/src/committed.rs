@@ -4,11 +4,10 @@
 //! were not handed over (another process's commits, commits dropped for room) are read from the
 //! table's files as before.
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::VecDeque;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use arrow_array::RecordBatch;
-use iceberg::table::Table;
 
 use crate::EventTable;
 
@@ -27,8 +26,6 @@ pub struct CommittedRows {
 struct Held {
     commits: VecDeque<Commit>,
     bytes: usize,
-    /// Each event table as its writer's last commit left it.
-    tables: BTreeMap<EventTable, Table>,
     /// The reader has stopped: nothing is held any more.
     closed: bool,
 }
@@ -81,20 +78,6 @@ impl CommittedRows {
         taken.map(|c| c.batches)
     }
 
-    /// Hands over `table` as the writer's commit just left it, so that the reader need not
-    /// load it from the catalog (it still checks the catalog points at it).
-    pub fn push_table(&self, source: EventTable, table: &Table) {
-        let mut held = self.lock();
-        if !held.closed {
-            held.tables.insert(source, table.clone());
-        }
-    }
-
-    /// `source` as the writer's last commit left it, if it handed it over.
-    pub fn table(&self, source: EventTable) -> Option<Table> {
-        self.lock().tables.get(&source).cloned()
-    }
-
     /// Drops everything held (a reader that starts over from the tables).
     pub fn clear(&self) {
         let mut held = self.lock();
@@ -107,7 +90,6 @@ impl CommittedRows {
         let mut held = self.lock();
         held.commits.clear();
         held.bytes = 0;
-        held.tables.clear();
         held.closed = true;
     }
 
