@@ -57,7 +57,9 @@ fn consumed_key(source: EventTable) -> String {
 #[derive(Debug, Clone, clap::Args)]
 pub struct AggregateArgs {
     /// How often the aggregate tables catch up with the event tables. Their rows appear within
-    /// about this long of the raw rows they come from (plus ingest's commit interval).
+    /// about this long of the raw rows they come from (plus ingest's commit interval); in
+    /// ingest's process (`up`, `ingest --aggregate`) a round starts just after one of ingest's
+    /// commits, so that they appear a round's time after the raw rows.
     #[arg(long = "aggregate-interval", env = "AGGREGATE_INTERVAL", default_value = "10s", value_parser = humantime::parse_duration)]
     pub interval: Duration,
 }
@@ -109,11 +111,40 @@ struct Stored {
 const STORED_HOURS: i64 = 3;
 
 /// What an ingest in the same process hands the aggregator (`bidlake up`, `bidlake ingest
-/// --aggregate`): the rows of its commits, and the tables as its commits left them.
+/// --aggregate`): the rows of its commits, the tables as its commits left them, and a wake-up
+/// after each commit cycle.
 #[derive(Debug, Clone)]
 pub struct Handoff {
     pub rows: CommittedRows,
     pub tables: KeptTables,
+    /// Woken after each of ingest's commit cycles that committed rows.
+    pub commits: Arc<tokio::sync::Notify>,
+    /// How often ingest commits.
+    pub commit_interval: Duration,
+}
+
+/// When the round after one that started at `started` starts, given `interval`: on a clock,
+/// or, beside an ingest (`commit_interval`), just after the first of its commits from half a
+/// commit interval before `interval` is up, so that the aggregates follow the raw rows by a
+/// round's time instead of by up to `interval`; without such a commit (an idle stream), half
+/// a commit interval after `interval` is up.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct NextRound {
+    earliest: Instant,
+    latest: Instant,
+}
+
+impl NextRound {
+    fn after(started: Instant, interval: Duration, commit_interval: Option<Duration>) -> Self {
+        let due = started + interval;
+        match commit_interval {
+            None => NextRound { earliest: due, latest: due },
+            Some(commits) => NextRound {
+                earliest: due.checked_sub(commits / 2).unwrap_or(started).max(started),
+                latest: due + commits / 2,
+            },
+        }
+    }
 }
 
 /// Rounds every `interval` until `stop`; with `once`, one round that fails on the first error.
@@ -126,9 +157,11 @@ pub async fn run(
     handoff: Option<Handoff>,
     stop: Arc<AtomicBool>,
 ) -> Result<()> {
-    let (rows, tables) = match handoff {
-        Some(Handoff { rows, tables }) => (Some(rows), tables),
-        None => (None, KeptTables::default()),
+    let (rows, tables, commits) = match handoff {
+        Some(Handoff { rows, tables, commits, commit_interval }) => {
+            (Some(rows), tables, Some((commits, commit_interval)))
+        }
+        None => (None, KeptTables::default(), None),
     };
     // However this ends, ingest holds nothing more for it.
     let _closing = CloseOnDrop(rows.clone());
@@ -177,14 +210,41 @@ pub async fn run(
         if once || stop.load(Ordering::Relaxed) {
             return Ok(());
         }
-        let due = started + args.interval;
-        while Instant::now() < due {
-            if stop.load(Ordering::Relaxed) {
-                return Ok(());
-            }
-            tokio::time::sleep((due - Instant::now()).min(Duration::from_millis(200))).await;
+        let next = NextRound::after(started, args.interval, commits.as_ref().map(|c| c.1));
+        if !wait_for_round(next, commits.as_ref().map(|c| c.0.as_ref()), &stop).await {
+            return Ok(());
         }
     }
+}
+
+/// Waits until the next round is to start (see [`NextRound`]); `false` if `stop` was raised.
+async fn wait_for_round(
+    next: NextRound,
+    commits: Option<&tokio::sync::Notify>,
+    stop: &AtomicBool,
+) -> bool {
+    let step = Duration::from_millis(200);
+    let until = |at: Instant| (at.saturating_duration_since(Instant::now())).min(step);
+    while Instant::now() < next.earliest {
+        if stop.load(Ordering::Relaxed) {
+            return false;
+        }
+        tokio::time::sleep(until(next.earliest)).await;
+    }
+    let Some(commits) = commits else { return !stop.load(Ordering::Relaxed) };
+    // Registered from here on: a commit ending while this waits wakes it.
+    let committed = commits.notified();
+    tokio::pin!(committed);
+    while Instant::now() < next.latest {
+        if stop.load(Ordering::Relaxed) {
+            return false;
+        }
+        tokio::select! {
+            () = &mut committed => break,
+            () = tokio::time::sleep(until(next.latest)) => {}
+        }
+    }
+    !stop.load(Ordering::Relaxed)
 }
 
 struct CloseOnDrop(Option<CommittedRows>);
@@ -739,4 +799,66 @@ fn now_micros() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| i64::try_from(d.as_micros()).unwrap_or(i64::MAX))
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+
+    const SECOND: Duration = Duration::from_secs(1);
+
+    #[test]
+    fn beside_an_ingest_a_round_waits_for_the_commit_nearest_its_interval() {
+        let t = Instant::now();
+        // On a clock: the interval.
+        assert_eq!(
+            NextRound::after(t, 10 * SECOND, None),
+            NextRound { earliest: t + 10 * SECOND, latest: t + 10 * SECOND }
+        );
+        // Commits every 10 s: the first commit from 5 s on (the next one, at about 10 s).
+        assert_eq!(
+            NextRound::after(t, 10 * SECOND, Some(10 * SECOND)),
+            NextRound { earliest: t + 5 * SECOND, latest: t + 15 * SECOND }
+        );
+        // Every other commit: the one at about 20 s, not the one at 10 s.
+        assert_eq!(
+            NextRound::after(t, 20 * SECOND, Some(10 * SECOND)),
+            NextRound { earliest: t + 15 * SECOND, latest: t + 25 * SECOND }
+        );
+        // Rounds more often than commits: after every commit.
+        assert_eq!(
+            NextRound::after(t, SECOND, Some(10 * SECOND)),
+            NextRound { earliest: t, latest: t + 6 * SECOND }
+        );
+    }
+
+    #[tokio::test]
+    async fn a_round_starts_on_the_commit_that_ends_its_wait_and_not_before_its_earliest() {
+        let commits = Arc::new(tokio::sync::Notify::new());
+        let stop = AtomicBool::new(false);
+        let t = Instant::now();
+        let next = NextRound { earliest: t + Duration::from_millis(100), latest: t + 60 * SECOND };
+        // A commit before the earliest start does not count.
+        commits.notify_waiters();
+        let notifier = {
+            let commits = commits.clone();
+            tokio::spawn(async move {
+                tokio::time::sleep(Duration::from_millis(300)).await;
+                commits.notify_waiters();
+            })
+        };
+        assert!(wait_for_round(next, Some(&commits), &stop).await);
+        let waited = t.elapsed();
+        notifier.await.unwrap();
+        assert!(waited >= Duration::from_millis(300), "started before the commit: {waited:?}");
+        assert!(waited < 30 * SECOND, "waited for the latest start instead: {waited:?}");
+        // Without a commit it starts at the latest; a stop ends the wait at once.
+        let next = NextRound { earliest: t, latest: Instant::now() + Duration::from_millis(50) };
+        assert!(wait_for_round(next, Some(&commits), &stop).await);
+        stop.store(true, Ordering::Relaxed);
+        let next = NextRound { earliest: t, latest: Instant::now() + 60 * SECOND };
+        assert!(!wait_for_round(next, Some(&commits), &stop).await);
+    }
 }

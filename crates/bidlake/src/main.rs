@@ -191,8 +191,10 @@ fn run(cli: Cli) -> Result<(), Error> {
                     let handoff = bidlake_aggregate::Handoff {
                         rows: bidlake_aggregate::CommittedRows::default(),
                         tables: job.kept_tables(),
+                        commits: Default::default(),
+                        commit_interval: job.commit_interval(),
                     };
-                    job.hand_committed_rows_to(handoff.rows.clone());
+                    job.hand_committed_rows_to(handoff.rows.clone(), handoff.commits.clone());
                     let (lake, stop) = (lake.clone(), stop.clone());
                     tokio::spawn(async move {
                         let aggregated = bidlake_aggregate::run(

@@ -200,8 +200,10 @@ async fn run_platform(
     let handoff = bidlake_aggregate::Handoff {
         rows: bidlake_aggregate::CommittedRows::default(),
         tables: job.kept_tables(),
+        commits: Default::default(),
+        commit_interval: job.commit_interval(),
     };
-    job.hand_committed_rows_to(handoff.rows.clone());
+    job.hand_committed_rows_to(handoff.rows.clone(), handoff.commits.clone());
     let maintenance =
         args.maintain.enabled_or(true).then(|| Background::start(&lake, args.maintain.clone()));
 

@@ -614,3 +614,57 @@ fn aggregate_without_setup_says_what_to_run_and_exits() {
     assert!(!out.status.success(), "a missing table is not waited on forever");
     assert!(stderr.contains("run `bidlake setup` first"), "{stderr}");
 }
+
+/// Inside ingest's process the aggregator's round starts just after each of ingest's commits,
+/// so the aggregates follow the raw rows by a round's time. On a timer of the same interval
+/// they would follow by anything up to the interval: half of it, on average, plus the round.
+#[test]
+fn aggregates_inside_ingest_follow_each_commit_by_a_round_not_by_an_interval() {
+    const INTERVAL_S: f64 = 3.0;
+    let broker = Broker::start();
+    let dir = tempfile::tempdir().unwrap();
+    let dir = dir.path();
+    run_ok(bidlake(&broker, dir).arg("setup"));
+    let logs = tempfile::tempdir().unwrap();
+    let log = logs.path().join("ingest.log");
+    let generator = spawn(bidlake(&broker, dir).args(["gen", "--rate", "20", "--seed", "7"]));
+    let interval = format!("{INTERVAL_S}s");
+    let mut ingest = spawn_logged(
+        bidlake(&broker, dir).args([
+            "ingest",
+            "--assignment",
+            "all",
+            "--commit-interval",
+            &interval,
+            "--aggregate",
+            "--aggregate-interval",
+            &interval,
+        ]),
+        &log,
+    );
+    // The first round fills the memory; a dozen commits after it.
+    let commits = || rows(dir, "SELECT snapshot_id FROM db.\"bid_requests$snapshots\"").len();
+    wait_for("twelve commits", &|| commits() >= 12, &mut ingest, &log, &log);
+    assert!(ingest.stop("TERM").success(), "ingest did not stop cleanly:\n{}", tail(&log));
+    drop(generator);
+
+    // For each commit to bid_requests that an aggregate round consumed, the seconds from it to
+    // that round's commit.
+    let delays = rows(
+        dir,
+        "SELECT date_part('epoch', MIN(a.committed_at)) - date_part('epoch', r.committed_at) \
+         FROM db.\"bid_requests$snapshots\" r JOIN db.\"hourly_funnel_by_publisher$snapshots\" a \
+         ON CAST(a.summary['bidlake.aggregate.bid_requests.snapshot-id'] AS BIGINT) = r.snapshot_id \
+         GROUP BY r.snapshot_id, r.committed_at",
+    );
+    let mut delays: Vec<f64> = delays.iter().map(|d| d.parse().unwrap()).collect();
+    delays.sort_by(f64::total_cmp);
+    assert!(delays.len() >= 8, "rounds consumed only {} of the commits: {delays:?}", delays.len());
+    let median = delays[delays.len() / 2];
+    assert!(
+        median < INTERVAL_S / 3.0,
+        "the aggregates followed the raw commits by {median:.2} s (median of {delays:?}); a round \
+         should start just after each commit\n{}",
+        tail(&log)
+    );
+}

@@ -212,6 +212,9 @@ pub struct Job {
     restart_needed: Option<&'static str>,
     /// Where committed rows go for an aggregator in this process, if one runs.
     handoff: Option<CommittedRows>,
+    /// Woken after every commit cycle that committed rows, for that aggregator to start its
+    /// round then.
+    commits: Option<Arc<tokio::sync::Notify>>,
     /// The tables as this process last committed them, for the lag measurement to read
     /// without loading their metadata again.
     tables: KeptTables,
@@ -438,6 +441,7 @@ impl Job {
             window,
             restart_needed: None,
             handoff: None,
+            commits: None,
             tables: KeptTables::default(),
             options,
             batch_started: Instant::now(),
@@ -451,9 +455,19 @@ impl Job {
         self.tables.clone()
     }
 
+    /// How often this job commits.
+    pub fn commit_interval(&self) -> Duration {
+        self.args.settings.commit_interval
+    }
+
     /// Hands the rows of every commit to `handoff`, for an aggregator in this process to take
-    /// instead of reading back the files just written.
-    pub fn hand_committed_rows_to(&mut self, handoff: CommittedRows) {
+    /// instead of reading back the files just written, and wakes `commits` after every commit
+    /// cycle that committed rows.
+    pub fn hand_committed_rows_to(
+        &mut self,
+        handoff: CommittedRows,
+        commits: Arc<tokio::sync::Notify>,
+    ) {
         for state in self.topics.values_mut() {
             // A table whose columns another engine changed: the aggregator reads its files.
             if let Err(err) = state.sink.keep_written_rows() {
@@ -461,6 +475,7 @@ impl Job {
             }
         }
         self.handoff = Some(handoff);
+        self.commits = Some(commits);
     }
 
     /// Runs until `stop` is set (then commits what it holds) or `--duration` passes.
@@ -894,13 +909,17 @@ impl Job {
         let topics: Vec<String> =
             self.topics.iter().filter(|(_, t)| t.records > 0).map(|(k, _)| k.clone()).collect();
         let mut dropped = None;
+        let mut committed = false;
         for topic in topics {
             match self.commit_topic(&topic, &marks).await? {
-                Outcome::Committed { .. } => {}
+                Outcome::Committed { .. } => committed = true,
                 Outcome::Fenced(_) => dropped = Some("fenced"),
                 Outcome::TooOld => dropped = Some("the batch was too old to commit"),
                 Outcome::Changed(why) => self.halt(&topic, why),
             }
+        }
+        if committed && let Some(commits) = &self.commits {
+            commits.notify_waiters();
         }
         if let Some(why) = dropped {
             self.restart_batch(why).await?;
