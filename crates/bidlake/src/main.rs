@@ -188,13 +188,7 @@ fn run(cli: Cli) -> Result<(), Error> {
                     bidlake_ingest::Job::start(ingest, kafka, lake.clone(), metrics).await?;
                 let background = maintained.then(|| maintain::Background::start(&lake, maintain));
                 let aggregator = aggregate.unwrap_or(false).then(|| {
-                    let handoff = bidlake_aggregate::Handoff {
-                        rows: bidlake_aggregate::CommittedRows::default(),
-                        tables: job.kept_tables(),
-                        commits: Default::default(),
-                        commit_interval: job.commit_interval(),
-                    };
-                    job.hand_committed_rows_to(handoff.rows.clone(), handoff.commits.clone());
+                    let handoff = hand_off_to_aggregator(&mut job);
                     let (lake, stop) = (lake.clone(), stop.clone());
                     tokio::spawn(async move {
                         let aggregated = bidlake_aggregate::run(
@@ -246,6 +240,19 @@ fn run(cli: Cli) -> Result<(), Error> {
 
 /// A flag raised by the first SIGINT or SIGTERM, so the running command can finish cleanly
 /// (flush, commit); a second signal exits at once.
+/// What an aggregator in ingest's process takes from `job` (`up`, `ingest --aggregate`): the
+/// rows and tables of its commits, and a wake-up after each.
+fn hand_off_to_aggregator(job: &mut bidlake_ingest::Job) -> bidlake_aggregate::Handoff {
+    let handoff = bidlake_aggregate::Handoff {
+        rows: bidlake_aggregate::CommittedRows::default(),
+        tables: job.kept_tables(),
+        commits: Default::default(),
+        commit_interval: job.commit_interval(),
+    };
+    job.hand_committed_rows_to(handoff.rows.clone(), handoff.commits.clone());
+    handoff
+}
+
 fn stop_on_signal() -> Arc<AtomicBool> {
     let stop = Arc::new(AtomicBool::new(false));
     let flag = stop.clone();

@@ -197,13 +197,7 @@ async fn run_platform(
     let ingest_args = IngestArgs::all_tables(settings, args.gen_args.topics.clone());
     let mut job = Job::start(ingest_args, kafka.clone(), lake.clone(), metrics.clone()).await?;
     // The aggregator below takes the rows and tables ingest commits instead of reading them back.
-    let handoff = bidlake_aggregate::Handoff {
-        rows: bidlake_aggregate::CommittedRows::default(),
-        tables: job.kept_tables(),
-        commits: Default::default(),
-        commit_interval: job.commit_interval(),
-    };
-    job.hand_committed_rows_to(handoff.rows.clone(), handoff.commits.clone());
+    let handoff = crate::hand_off_to_aggregator(&mut job);
     let maintenance =
         args.maintain.enabled_or(true).then(|| Background::start(&lake, args.maintain.clone()));
 
