@@ -126,8 +126,9 @@ pub struct Handoff {
 /// When the round after one that started at `started` starts, given `interval`: on a clock,
 /// or, beside an ingest (`commit_interval`), just after the first of its commits from half a
 /// commit interval before `interval` is up, so that the aggregates follow the raw rows by a
-/// round's time instead of by up to `interval`; without such a commit (an idle stream), half
-/// a commit interval after `interval` is up.
+/// round's time instead of by up to `interval`; without such a commit (an idle stream, or
+/// commits far apart), half a commit interval after `interval` is up, or at most another
+/// `interval` (other writers' rows wait no longer than that).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct NextRound {
     earliest: Instant,
@@ -141,7 +142,7 @@ impl NextRound {
             None => NextRound { earliest: due, latest: due },
             Some(commits) => NextRound {
                 earliest: due.checked_sub(commits / 2).unwrap_or(started).max(started),
-                latest: due + commits / 2,
+                latest: due + (commits / 2).min(interval),
             },
         }
     }
@@ -827,10 +828,10 @@ mod tests {
             NextRound::after(t, 20 * SECOND, Some(10 * SECOND)),
             NextRound { earliest: t + 15 * SECOND, latest: t + 25 * SECOND }
         );
-        // Rounds more often than commits: after every commit.
+        // Rounds more often than commits: after every commit, and every 2 s without one.
         assert_eq!(
             NextRound::after(t, SECOND, Some(10 * SECOND)),
-            NextRound { earliest: t, latest: t + 6 * SECOND }
+            NextRound { earliest: t, latest: t + 2 * SECOND }
         );
     }
 
