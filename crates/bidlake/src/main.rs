@@ -238,8 +238,6 @@ fn run(cli: Cli) -> Result<(), Error> {
     })
 }
 
-/// A flag raised by the first SIGINT or SIGTERM, so the running command can finish cleanly
-/// (flush, commit); a second signal exits at once.
 /// What an aggregator in ingest's process takes from `job` (`up`, `ingest --aggregate`): the
 /// rows and tables of its commits, and a wake-up after each.
 fn hand_off_to_aggregator(job: &mut bidlake_ingest::Job) -> bidlake_aggregate::Handoff {
@@ -253,6 +251,8 @@ fn hand_off_to_aggregator(job: &mut bidlake_ingest::Job) -> bidlake_aggregate::H
     handoff
 }
 
+/// A flag raised by the first SIGINT or SIGTERM, so the running command can finish cleanly
+/// (flush, commit); a second signal exits at once.
 fn stop_on_signal() -> Arc<AtomicBool> {
     let stop = Arc::new(AtomicBool::new(false));
     let flag = stop.clone();
