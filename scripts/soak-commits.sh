@@ -12,6 +12,9 @@
 # 50 bid requests/s with a funnel of 0.9/0.9/0.5: every table gets rows in (nearly) every 100 ms
 # batch, bid_requests about 5 files per commit (one per country).
 #   COMMITS=2000 scripts/soak-commits.sh    # a quicker look
+#   LEFT_DIR=/var/tmp/soak-left scripts/soak-commits.sh
+#                                           # also keeps a copy of the lake as the soak left it
+#                                           # (for scripts/bench-query.sh DATA_DIR=...)
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
@@ -109,6 +112,9 @@ wait "$ingest" || true
 # the idle machine: the table as the soak left it, then the same rows fully compacted.
 step "the table as left, then fully compacted (idle)"
 left_files=$(data_files bid_requests)
+if [[ -n "${LEFT_DIR:-}" ]]; then
+  rm -rf "$LEFT_DIR" && cp -a "$work/data" "$LEFT_DIR"
+fi
 left=$(median_of_5)
 "$BIDLAKE" maintain --compact --table bid_requests >/dev/null
 compacted_files=$(data_files bid_requests)

@@ -10,6 +10,7 @@ mod error;
 mod examples;
 mod metadata_tables;
 mod output;
+mod partition_values;
 mod scan;
 mod table;
 
@@ -187,7 +188,17 @@ async fn provider(table: Table, at: TimeTravel) -> Result<Option<(PinnedTable, O
     };
     let provider = provider.context(|| format!("opening {ident} for reading"))?;
     let pinned_id = pinned.map(|s| s.snapshot_id());
-    Ok(Some((PinnedTable::new(provider, pinned.map(|s| s.as_ref())), pinned_id)))
+    // Columns whose values the manifests hold: a scan reading only them opens no file.
+    let schema = metadata.current_schema();
+    let partition_columns = metadata
+        .default_partition_spec()
+        .fields()
+        .iter()
+        .filter(|f| f.transform == iceberg::spec::Transform::Identity)
+        .filter_map(|f| schema.name_by_field_id(f.source_id).map(str::to_owned))
+        .collect();
+    let table = PinnedTable::new(provider, pinned.map(|s| s.as_ref()), partition_columns);
+    Ok(Some((table, pinned_id)))
 }
 
 /// A result cut at a number of rows.

@@ -6,6 +6,7 @@
 //! scan used one core however many there were. Reading stays iceberg's (projection by field id,
 //! schema evolution, delete files, row-group and row filtering by the pushed-down predicate);
 //! only the planning moves to `scan()` time, where DataFusion's own file scans do it too.
+//! Files whose columns read are all partition values are not opened (`partition_values`).
 
 use std::any::Any;
 use std::fmt;
@@ -27,6 +28,8 @@ use iceberg::io::FileIO;
 use iceberg::scan::FileScanTask;
 use iceberg_datafusion::physical_plan::IcebergTableScan;
 
+use crate::partition_values::PartitionRows;
+
 /// Files smaller than this are never split: opening a file costs more than reading it.
 const MIN_SPLIT_BYTES: u64 = 8 << 20;
 
@@ -34,8 +37,8 @@ const MIN_SPLIT_BYTES: u64 = 8 << 20;
 #[derive(Debug)]
 pub struct ParallelScan {
     file_io: FileIO,
-    /// One group of file ranges per partition.
-    groups: Vec<Vec<FileScanTask>>,
+    /// What each partition reads.
+    groups: Vec<Group>,
     description: String,
     limit: Option<usize>,
     properties: Arc<PlanProperties>,
@@ -65,9 +68,31 @@ impl ParallelScan {
             .try_collect()
             .await
             .map_err(iceberg_error)?;
-        let groups = split(tasks, partitions.max(1));
+        let schema = scan.schema();
+        let metadata = table.metadata();
+        let only_spec = (metadata.partition_specs_iter().len() == 1)
+            .then(|| metadata.default_partition_spec().as_ref());
+        let (mut from_partitions, mut read) = (Vec::new(), Vec::new());
+        for task in tasks {
+            match PartitionRows::of(&task, &schema, only_spec) {
+                Some(rows) => from_partitions.push(rows),
+                None => read.push(task),
+            }
+        }
+        let mut groups: Vec<Group> = split(read, partitions.max(1))
+            .into_iter()
+            .map(|read| Group { read, from_partitions: Vec::new() })
+            .collect();
+        // Rows made from the manifests cost next to nothing: dealt out in turn, over every
+        // partition even when no file is read.
+        let wanted = partitions.max(1).min(groups.len() + from_partitions.len());
+        groups.resize_with(wanted.max(groups.len()), Group::default);
+        let count = groups.len();
+        for (i, rows) in from_partitions.into_iter().enumerate() {
+            groups[count - 1 - i % count].from_partitions.push(rows);
+        }
         let properties = Arc::new(PlanProperties::new(
-            EquivalenceProperties::new(scan.schema()),
+            EquivalenceProperties::new(schema),
             Partitioning::UnknownPartitioning(groups.len()),
             EmissionType::Incremental,
             Boundedness::Bounded,
@@ -85,8 +110,21 @@ impl ParallelScan {
     }
 
     fn files(&self) -> usize {
-        self.groups.iter().map(Vec::len).sum()
+        self.groups.iter().map(|g| g.read.len() + g.from_partitions.len()).sum()
     }
+
+    fn files_from_partitions(&self) -> usize {
+        self.groups.iter().map(|g| g.from_partitions.len()).sum()
+    }
+}
+
+/// One partition's share of a scan.
+#[derive(Debug, Clone, Default)]
+struct Group {
+    /// Files, or byte ranges of one, read by iceberg's reader.
+    read: Vec<FileScanTask>,
+    /// Files whose rows are made from their partition values and row counts.
+    from_partitions: Vec<PartitionRows>,
 }
 
 /// Groups of about equal bytes: files too big for one group are cut into byte ranges (the
@@ -132,8 +170,14 @@ fn split(tasks: Vec<FileScanTask>, partitions: usize) -> Vec<Vec<FileScanTask>> 
 
 /// The rows the manifests give for these groups (pieces of a file by their share of its bytes);
 /// `None` when a task does not say.
-fn planned_rows(groups: &[Vec<FileScanTask>]) -> Option<usize> {
-    groups.iter().flatten().map(|task| task.record_count.map(|rows| rows as usize)).sum()
+fn planned_rows(groups: &[Group]) -> Option<usize> {
+    let read: Option<usize> = groups
+        .iter()
+        .flat_map(|g| &g.read)
+        .map(|task| task.record_count.map(|rows| rows as usize))
+        .sum();
+    let made: usize = groups.iter().flat_map(|g| &g.from_partitions).map(PartitionRows::rows).sum();
+    read.map(|read| read + made)
 }
 
 fn iceberg_error(error: iceberg::Error) -> DataFusionError {
@@ -153,9 +197,10 @@ impl DisplayAs for ParallelScan {
     fn fmt_as(&self, _format: DisplayFormatType, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "ParallelScan: partitions={} files={} [{}]",
+            "ParallelScan: partitions={} files={} from_partition_values={} [{}]",
             self.groups.len(),
             self.files(),
+            self.files_from_partitions(),
             self.description
         )
     }
@@ -193,14 +238,19 @@ impl ExecutionPlan for ParallelScan {
         let group = self.groups.get(partition).cloned().ok_or_else(|| {
             DataFusionError::Internal(format!("ParallelScan has no partition {partition}"))
         })?;
+        let schema = self.schema();
+        let made = futures::stream::iter(
+            group.from_partitions.into_iter().flat_map(move |rows| rows.batches(schema.clone())),
+        );
         let runtime = iceberg::Runtime::try_current().map_err(iceberg_error)?;
-        let tasks = futures::stream::iter(group.into_iter().map(Ok)).boxed();
-        let batches = ArrowReaderBuilder::new(self.file_io.clone(), runtime)
+        let tasks = futures::stream::iter(group.read.into_iter().map(Ok)).boxed();
+        let read = ArrowReaderBuilder::new(self.file_io.clone(), runtime)
             .build()
             .read(tasks)
             .map_err(iceberg_error)?
             .stream()
             .map_err(iceberg_error);
+        let batches = made.chain(read);
         let batches = match self.limit {
             None => batches.boxed(),
             Some(limit) => limited(batches, limit).boxed(),
@@ -261,6 +311,10 @@ mod tests {
             .build()
     }
 
+    fn read(groups: Vec<Vec<FileScanTask>>) -> Vec<Group> {
+        groups.into_iter().map(|read| Group { read, from_partitions: Vec::new() }).collect()
+    }
+
     fn bytes(group: &[FileScanTask]) -> u64 {
         group.iter().map(|task| task.length).sum()
     }
@@ -295,17 +349,17 @@ mod tests {
         }
         assert_eq!(next, big);
         // The pieces' estimated rows add up to the file's (within rounding).
-        let rows = planned_rows(&groups).unwrap_or(0);
+        let rows = planned_rows(&read(groups)).unwrap_or(0);
         assert!(rows.abs_diff((big / 10 + 100) as usize) < 10, "{rows}");
     }
 
     #[test]
     fn rows_are_counted_from_whole_files_only() {
         let groups = split(vec![file("a", 100), file("b", 50)], 2);
-        assert_eq!(planned_rows(&groups), Some(15));
+        assert_eq!(planned_rows(&read(groups)), Some(15));
         let mut unknown = file("c", 10);
         unknown.record_count = None;
-        assert_eq!(planned_rows(&split(vec![file("a", 100), unknown], 2)), None);
+        assert_eq!(planned_rows(&read(split(vec![file("a", 100), unknown], 2))), None);
     }
 
     #[test]

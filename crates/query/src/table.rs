@@ -1,7 +1,8 @@
 //! A table as DataFusion sees it: iceberg-datafusion's provider, pinned to one snapshot, with
 //! two costs of iceberg 0.10.1 taken away (apache/iceberg-rust#676):
-//! - a scan asked for no columns (`COUNT(*)`) read and decoded every column; it now reads the
-//!   narrowest one and drops it;
+//! - a scan asked for no columns (`COUNT(*)`) read and decoded every column; it now reads an
+//!   identity partition column (made from the manifests, `partition_values`) or the narrowest
+//!   one, and drops it;
 //! - scans reported no statistics; a scan of the whole table now reports the snapshot's record
 //!   count as exact, so DataFusion answers `COUNT(*)` from metadata without reading a file.
 
@@ -31,16 +32,22 @@ pub struct PinnedTable {
     inner: IcebergStaticTableProvider,
     /// Rows in the pinned snapshot, when its summary gives them exactly (no delete files).
     rows: Option<usize>,
+    /// Columns the partition spec takes as they are (identity transforms).
+    partition_columns: Vec<String>,
 }
 
 impl PinnedTable {
     /// `snapshot` is the one `inner` is pinned to; `None` for a table with no snapshot yet.
-    pub fn new(inner: IcebergStaticTableProvider, snapshot: Option<&Snapshot>) -> Self {
+    pub fn new(
+        inner: IcebergStaticTableProvider,
+        snapshot: Option<&Snapshot>,
+        partition_columns: Vec<String>,
+    ) -> Self {
         let rows = match snapshot {
             None => Some(0),
             Some(snapshot) => exact_rows(snapshot),
         };
-        Self { inner, rows }
+        Self { inner, rows, partition_columns }
     }
 }
 
@@ -79,8 +86,8 @@ impl TableProvider for PinnedTable {
         let partitions = state.config().target_partitions();
         let plan = match projection {
             Some(columns) if columns.is_empty() => {
-                // Row counts only: read one cheap column, then drop it.
-                let narrowest = vec![narrowest_column(&schema)];
+                // Row counts only: one cheap column, then dropped.
+                let narrowest = vec![cheapest_column(&schema, &self.partition_columns)];
                 let scan = self.inner.scan(state, Some(&narrowest), filters, limit).await?;
                 let scan = parallel(scan, partitions).await?;
                 Arc::new(ProjectionExec::try_new(Vec::<ProjectionExpr>::new(), scan)?)
@@ -115,6 +122,13 @@ async fn parallel(
         Some(iceberg) => Ok(Arc::new(ParallelScan::plan(iceberg, partitions).await?)),
         None => Ok(scan),
     }
+}
+
+/// The column that costs least to read: an identity partition column (not read at all where
+/// the manifests give it), else fixed-width before variable-width, narrow before wide.
+fn cheapest_column(schema: &Schema, partition_columns: &[String]) -> usize {
+    let partition = schema.fields().iter().position(|f| partition_columns.contains(f.name()));
+    partition.unwrap_or_else(|| narrowest_column(schema))
 }
 
 /// The column that costs least to read: fixed-width before variable-width, narrow before wide.
@@ -212,5 +226,7 @@ mod tests {
         assert_eq!(narrowest_column(&schema), 2);
         let strings = Schema::new(vec![Field::new("s", DataType::Utf8, true)]);
         assert_eq!(narrowest_column(&strings), 0);
+        assert_eq!(cheapest_column(&schema, &["s".to_owned()]), 0);
+        assert_eq!(cheapest_column(&schema, &["gone".to_owned()]), 2);
     }
 }
