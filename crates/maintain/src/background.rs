@@ -15,7 +15,7 @@
 //! counted and tried again at the next one; it never stops ingest. What each round did goes into
 //! [`MaintenanceMetrics`], which the dashboard and `/metrics` read.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
@@ -23,7 +23,7 @@ use std::time::{Duration, Instant, SystemTime};
 use bidlake_lake::Lake;
 
 use crate::manifests::MIN_MANIFESTS_TO_MERGE;
-use crate::reach::ManifestCache;
+use crate::reach::{ManifestCache, ReachCache};
 use crate::{
     Error, MIN_ORPHAN_AGE, MaintainArgs, Result, Selection, compact, expire, manifests, orphans,
 };
@@ -176,6 +176,7 @@ pub async fn run(
     metrics.update(|m| m.every = settings.every);
     tracing::info!(every = %humantime::format_duration(settings.every), retain_snapshots = %humantime::format_duration(settings.retain_snapshots), "table maintenance runs in the background");
     let mut orphans_due = Instant::now() + settings.orphans_every;
+    let mut reach = HashMap::new();
     loop {
         let next = Instant::now() + settings.every;
         while Instant::now() < next {
@@ -188,17 +189,19 @@ pub async fn run(
         if orphans {
             orphans_due = Instant::now() + settings.orphans_every;
         }
-        round(&lake, &settings, &metrics, orphans, &stop).await;
+        round(&lake, &settings, &metrics, orphans, &stop, &mut reach).await;
     }
 }
 
-/// One round over every table of the namespace.
+/// One round over every table of the namespace. `reach` keeps, per table, what earlier rounds
+/// read of the snapshots' manifest lists and manifests.
 pub async fn round(
     lake: &Lake,
     settings: &AutoMaintainArgs,
     metrics: &MaintenanceMetrics,
     orphans: bool,
     stop: &AtomicBool,
+    reach: &mut HashMap<String, ReachCache>,
 ) {
     let started = Instant::now();
     let args = settings.maintain_args(orphans);
@@ -215,11 +218,15 @@ pub async fn round(
             }
         }
     }
+    reach.retain(|name, _| tables.contains(name));
     for name in &tables {
         if stop.load(Ordering::SeqCst) {
             return;
         }
-        match maintain_table(lake, name, &args, &locations, metrics).await {
+        let reach = reach.entry(name.clone()).or_default();
+        let done = maintain_table(lake, name, &args, &locations, metrics, reach).await;
+        reach.forget_unused();
+        match done {
             Ok(done) => metrics.update(|m| {
                 m.tables.insert(lake.ident(name).to_string(), done);
             }),
@@ -247,8 +254,9 @@ async fn maintain_table(
     args: &MaintainArgs,
     locations: &[String],
     metrics: &MaintenanceMetrics,
+    reach: &mut ReachCache,
 ) -> Result<String> {
-    // Manifests never change, but a long-running process must not keep every one it ever read.
+    // Decoded manifests are large; a round keeps those it needs only while it runs.
     let mut cache = ManifestCache::default();
     let mut done = Vec::new();
 
@@ -274,7 +282,7 @@ async fn maintain_table(
     }
 
     let table = lake.load_table(name).await?;
-    let expiry = expire::expire(lake, &table, args, &mut cache).await?;
+    let expiry = expire::expire(lake, &table, args, reach).await?;
     if !expiry.expired.is_empty() {
         metrics.update(|m| {
             m.snapshots_expired += expiry.expired.len() as u64;
@@ -289,7 +297,7 @@ async fn maintain_table(
 
     if args.remove_orphans {
         let table = lake.load_table(name).await?;
-        let report = orphans::remove_orphans(lake, &table, locations, args, &mut cache).await?;
+        let report = orphans::remove_orphans(lake, &table, locations, args, reach).await?;
         if !report.orphans.is_empty() {
             metrics.update(|m| {
                 m.orphans_deleted += report.orphans.len() as u64;

@@ -15,7 +15,7 @@ use iceberg::spec::SnapshotRef;
 use iceberg::table::Table;
 use iceberg::transaction::{ApplyTransactionAction, Transaction};
 
-use crate::reach::{ManifestCache, Reachable};
+use crate::reach::{ReachCache, Reachable};
 use crate::storage::canonical;
 use crate::{Context, MaintainArgs, Result};
 
@@ -36,7 +36,7 @@ pub async fn expire(
     lake: &Lake,
     table: &Table,
     args: &MaintainArgs,
-    cache: &mut ManifestCache,
+    cache: &mut ReachCache,
 ) -> Result<ExpiryReport> {
     let name = table.identifier().to_string();
     let cutoff = SystemTime::now()

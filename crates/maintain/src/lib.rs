@@ -39,7 +39,7 @@ pub use options::{Actions, MIN_ORPHAN_AGE, MaintainArgs, Selection, parse_size};
 pub use orphans::OrphanReport;
 pub use plan::FileStats;
 
-use crate::reach::ManifestCache;
+use crate::reach::{ManifestCache, ReachCache};
 
 /// What maintenance did to one table.
 #[derive(Debug, Clone)]
@@ -73,6 +73,7 @@ pub async fn run(lake: &Lake, args: &MaintainArgs) -> Result<Vec<TableReport>> {
     for name in &tables {
         let started = Instant::now();
         let mut cache = ManifestCache::default();
+        let mut reach = ReachCache::default();
         let table = lake.load_table(name).await?;
         let before = live_files(&table, &mut cache).await?;
         let mut report = TableReport {
@@ -107,12 +108,12 @@ pub async fn run(lake: &Lake, args: &MaintainArgs) -> Result<Vec<TableReport>> {
         }
         if actions.expire {
             let table = lake.load_table(name).await?;
-            report.expiry = Some(expire::expire(lake, &table, args, &mut cache).await?);
+            report.expiry = Some(expire::expire(lake, &table, args, &mut reach).await?);
         }
         if actions.orphans {
             let table = lake.load_table(name).await?;
             report.orphans =
-                Some(orphans::remove_orphans(lake, &table, &locations, args, &mut cache).await?);
+                Some(orphans::remove_orphans(lake, &table, &locations, args, &mut reach).await?);
         }
         if !args.dry_run {
             let table = lake.load_table(name).await?;

@@ -10,7 +10,7 @@ use std::time::SystemTime;
 use bidlake_lake::Lake;
 use iceberg::table::Table;
 
-use crate::reach::{ManifestCache, Reachable, metadata_files};
+use crate::reach::{ReachCache, Reachable, metadata_files};
 use crate::storage::{Listed, Tree, canonical};
 use crate::{MaintainArgs, Result};
 
@@ -36,7 +36,7 @@ pub async fn remove_orphans(
     table: &Table,
     locations: &[String],
     args: &MaintainArgs,
-    cache: &mut ManifestCache,
+    cache: &mut ReachCache,
 ) -> Result<OrphanReport> {
     let name = table.identifier().to_string();
     // Metadata first, listing second: a file committed in between is young.

@@ -79,6 +79,93 @@ pub async fn manifest_list(table: &Table, snapshot: &SnapshotRef) -> Result<Vec<
     Ok(list.entries().to_vec())
 }
 
+/// What reachability needs of the manifest lists and manifests it has read: the manifests a list
+/// names and the live files a manifest names. Both never change once written, so a process keeps
+/// one of these per table from one maintenance round to the next and reads only what is new. Only
+/// paths are kept: a decoded manifest carries the table's schema and every file's column
+/// metrics, and holding the manifests of every retained snapshot at once was what made a
+/// maintenance round of a long-running ingest take a hundred MiB or more (docs/benchmarks.md).
+#[derive(Debug, Default)]
+pub struct ReachCache {
+    /// Manifest list path -> the manifests it names.
+    lists: HashMap<String, Arc<[Arc<str>]>>,
+    /// Manifest path -> its live (added or existing) data and delete files.
+    live: HashMap<Arc<str>, Arc<[String]>>,
+    /// Paths asked for since [`ReachCache::forget_unused`] was last called.
+    used: HashSet<String>,
+}
+
+impl ReachCache {
+    /// The manifests `snapshot`'s manifest list names, reading the list and the manifests not
+    /// read before.
+    async fn manifests_of(
+        &mut self,
+        table: &Table,
+        snapshot: &SnapshotRef,
+    ) -> Result<Arc<[Arc<str>]>> {
+        let list_path = snapshot.manifest_list();
+        self.used.insert(list_path.to_owned());
+        if let Some(names) = self.lists.get(list_path) {
+            let names = names.clone();
+            self.used.extend(names.iter().map(|m| m.to_string()));
+            return Ok(names);
+        }
+        let list = manifest_list(table, snapshot).await?;
+        let missing: Vec<ManifestFile> = list
+            .iter()
+            .filter(|m| !self.live.contains_key(m.manifest_path.as_str()))
+            .cloned()
+            .collect();
+        let io = table.file_io();
+        let loaded: Vec<(String, Arc<[String]>)> = futures::stream::iter(missing)
+            .map(|file| async move {
+                let manifest = file
+                    .load_manifest(io)
+                    .await
+                    .context(|| format!("reading the manifest {}", file.manifest_path))?;
+                let live: Arc<[String]> = manifest
+                    .entries()
+                    .iter()
+                    .filter(|e| e.is_alive())
+                    .map(|e| e.file_path().to_owned())
+                    .collect();
+                Ok::<_, crate::Error>((file.manifest_path, live))
+            })
+            .buffer_unordered(LOAD_CONCURRENCY)
+            .try_collect()
+            .await?;
+        for (path, live) in loaded {
+            self.live.insert(path.into(), live);
+        }
+        // The names share the strings of the `live` keys.
+        let names: Arc<[Arc<str>]> = list
+            .iter()
+            .filter_map(|m| {
+                self.live.get_key_value(m.manifest_path.as_str()).map(|(k, _)| k.clone())
+            })
+            .collect();
+        self.used.extend(names.iter().map(|m| m.to_string()));
+        self.lists.insert(list_path.to_owned(), names.clone());
+        Ok(names)
+    }
+
+    /// How many manifest lists and manifests it holds the paths of.
+    pub fn held(&self) -> (usize, usize) {
+        (self.lists.len(), self.live.len())
+    }
+
+    /// Drops what was not asked for since the last call: the lists and manifests of snapshots
+    /// that have been expired since. A call after nothing was asked for keeps everything.
+    pub fn forget_unused(&mut self) {
+        if self.used.is_empty() {
+            return;
+        }
+        let used = std::mem::take(&mut self.used);
+        self.lists.retain(|path, _| used.contains(path));
+        self.live.retain(|path, _| used.contains(&**path));
+    }
+}
+
 /// Files some snapshot of a table needs.
 #[derive(Debug, Default, Clone)]
 pub struct Reachable {
@@ -94,20 +181,16 @@ impl Reachable {
     pub async fn of<'a>(
         table: &Table,
         snapshots: impl IntoIterator<Item = &'a SnapshotRef>,
-        cache: &mut ManifestCache,
+        cache: &mut ReachCache,
     ) -> Result<Reachable> {
         let mut reachable = Reachable::default();
         for snapshot in snapshots {
             reachable.manifest_lists.insert(snapshot.manifest_list().to_owned());
-            let list = manifest_list(table, snapshot).await?;
-            let fresh: Vec<ManifestFile> = list
-                .into_iter()
-                .filter(|m| !reachable.manifests.contains(&m.manifest_path))
-                .collect();
-            for (file, manifest) in cache.load(table, &fresh).await? {
-                reachable.manifests.insert(file.manifest_path);
-                for entry in manifest.entries().iter().filter(|e| e.is_alive()) {
-                    reachable.content.insert(entry.file_path().to_owned());
+            for manifest in cache.manifests_of(table, snapshot).await?.iter() {
+                if reachable.manifests.insert(manifest.to_string())
+                    && let Some(live) = cache.live.get(manifest)
+                {
+                    reachable.content.extend(live.iter().cloned());
                 }
             }
         }
@@ -120,7 +203,7 @@ impl Reachable {
     }
 
     /// The files of every snapshot of `table`.
-    pub async fn of_table(table: &Table, cache: &mut ManifestCache) -> Result<Reachable> {
+    pub async fn of_table(table: &Table, cache: &mut ReachCache) -> Result<Reachable> {
         let snapshots: Vec<SnapshotRef> = table.metadata().snapshots().cloned().collect();
         Reachable::of(table, &snapshots, cache).await
     }

@@ -15,12 +15,13 @@ use arrow_array::{
 use arrow_schema::DataType;
 use bidlake_lake::setup::setup_lake;
 use bidlake_lake::{Lake, LakeArgs, open_lake};
-use bidlake_maintain::Selection;
+use bidlake_maintain::expire::expire;
 use bidlake_maintain::manifests::{data_manifests, merge};
 use bidlake_maintain::plan::{plan, plan_selected};
-use bidlake_maintain::reach::ManifestCache;
+use bidlake_maintain::reach::{ManifestCache, ReachCache, Reachable};
 use bidlake_maintain::replace::{Outcome, Replacement, commit};
 use bidlake_maintain::rewrite::Rewriter;
+use bidlake_maintain::{MaintainArgs, Selection};
 use futures::TryStreamExt;
 use iceberg::arrow::schema_to_arrow_schema;
 use iceberg::spec::{DataFileFormat, Literal, Operation, PartitionKey, Struct};
@@ -366,4 +367,58 @@ async fn maintenance_beside_ingest_waits_for_enough_fresh_files_or_a_quiet_parti
     let planned = plan_selected(&table, &mut cache, TARGET, TARGET, active).await.unwrap();
     assert_eq!(planned.bins.len(), 1);
     assert_eq!(planned.bins[0].files.len(), 4);
+}
+
+/// Background maintenance keeps one `ReachCache` per table from round to round: what it says a
+/// table references must equal what a fresh read says, after appends, a merge and an expiry, and
+/// it must hold only the current snapshots' lists and manifests once the expired ones are gone.
+#[tokio::test]
+async fn the_reach_cache_kept_across_rounds_answers_as_a_fresh_read_and_forgets_expired_snapshots()
+{
+    let dir = tempfile::tempdir().unwrap();
+    let lake = open_lake(LakeArgs::embedded().resolve(dir.path()).unwrap()).await.unwrap();
+    setup_lake(&lake, false).await.unwrap();
+    let mut reach = ReachCache::default();
+    for round in 0..3 {
+        for i in 0..3 {
+            append(&lake, (round * 3 + i) * 10, 10).await;
+        }
+        let table = lake.load_table("clicks").await.unwrap();
+        let kept = Reachable::of_table(&table, &mut reach).await.unwrap();
+        let fresh = Reachable::of_table(&table, &mut ReachCache::default()).await.unwrap();
+        assert_eq!(kept.content, fresh.content, "round {round}");
+        assert_eq!(kept.manifests, fresh.manifests, "round {round}");
+        assert_eq!(kept.manifest_lists, fresh.manifest_lists, "round {round}");
+        assert!(live_files(&table).await.is_subset(&kept.content), "round {round}");
+        reach.forget_unused();
+    }
+    let snapshots = lake.load_table("clicks").await.unwrap().metadata().snapshots().count();
+    assert_eq!(reach.held().0, snapshots, "one manifest list per snapshot");
+
+    // Merge, then expire every snapshot but the current one through the kept cache.
+    let table = lake.load_table("clicks").await.unwrap();
+    merge(&lake, &table, 2, false, &mut ManifestCache::default()).await.unwrap();
+    let table = lake.load_table("clicks").await.unwrap();
+    let args = MaintainArgs {
+        expire_snapshots: true,
+        retain_snapshots_older_than: Duration::ZERO,
+        ..MaintainArgs::all()
+    };
+    let report = expire(&lake, &table, &args, &mut reach).await.unwrap();
+    assert_eq!(report.expired.len(), snapshots, "every snapshot before the merge's");
+    assert!(!report.files.is_empty(), "the expired snapshots' lists and manifests deleted");
+    for file in &report.files {
+        assert!(!std::path::Path::new(file.trim_start_matches("file://")).exists(), "{file}");
+    }
+    reach.forget_unused();
+
+    // The next round reads only the current snapshot and forgets the rest.
+    let table = lake.load_table("clicks").await.unwrap();
+    let kept = Reachable::of_table(&table, &mut reach).await.unwrap();
+    reach.forget_unused();
+    let fresh = Reachable::of_table(&table, &mut ReachCache::default()).await.unwrap();
+    assert_eq!(kept.content, fresh.content);
+    assert_eq!(kept.content, live_files(&table).await);
+    assert_eq!(offsets(&table).await, (0..90).collect::<Vec<_>>());
+    assert_eq!(reach.held(), (1, data_manifests(&table).await.unwrap()));
 }
