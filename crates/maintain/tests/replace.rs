@@ -422,3 +422,59 @@ async fn the_reach_cache_kept_across_rounds_answers_as_a_fresh_read_and_forgets_
     assert_eq!(offsets(&table).await, (0..90).collect::<Vec<_>>());
     assert_eq!(reach.held(), (1, data_manifests(&table).await.unwrap()));
 }
+
+/// Manifests written under two schemas of a table, read in one process: each keeps its own
+/// schema (the vendored iceberg parses a manifest's header once per distinct header and keeps
+/// it, vendor/README.md), and the rows of both read back.
+#[tokio::test]
+async fn manifests_of_two_schemas_read_in_one_process_keep_their_own_schema() {
+    use iceberg::spec::{PrimitiveType, Type};
+    use iceberg::transaction::AddColumn;
+    let dir = tempfile::tempdir().unwrap();
+    let lake = open_lake(LakeArgs::embedded().resolve(dir.path()).unwrap()).await.unwrap();
+    setup_lake(&lake, false).await.unwrap();
+    append(&lake, 0, 10).await;
+    let before = lake.load_table("clicks").await.unwrap();
+    let columns = before.metadata().current_schema().as_struct().fields().len();
+    // Read the first manifest now, so its header is the one parsed first.
+    let first = ManifestCache::default()
+        .load(
+            &before,
+            &bidlake_maintain::reach::manifest_list(
+                &before,
+                before.metadata().current_snapshot().unwrap(),
+            )
+            .await
+            .unwrap(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(first[0].1.metadata().schema().as_struct().fields().len(), columns);
+
+    let tx = Transaction::new(&before);
+    let tx = tx
+        .update_schema()
+        .add_column(AddColumn::optional("note", Type::Primitive(PrimitiveType::String)))
+        .apply(tx)
+        .unwrap();
+    tx.commit(lake.catalog.as_ref()).await.unwrap();
+    append(&lake, 10, 10).await;
+
+    let table = lake.load_table("clicks").await.unwrap();
+    let snapshot = table.metadata().current_snapshot().unwrap();
+    let list = bidlake_maintain::reach::manifest_list(&table, snapshot).await.unwrap();
+    let mut widths: Vec<usize> = ManifestCache::default()
+        .load(&table, &list)
+        .await
+        .unwrap()
+        .iter()
+        .map(|(_, m)| m.metadata().schema().as_struct().fields().len())
+        .collect();
+    widths.sort_unstable();
+    assert_eq!(
+        widths,
+        vec![columns, columns + 1],
+        "each manifest with the schema it was written under"
+    );
+    assert_eq!(offsets(&table).await, (0..20).collect::<Vec<_>>());
+}

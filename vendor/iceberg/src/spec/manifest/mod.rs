@@ -24,17 +24,70 @@ pub use entry::*;
 mod metadata;
 pub use metadata::*;
 mod writer;
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, LazyLock, Mutex};
 
 use apache_avro::{Reader as AvroReader, from_value};
 pub use writer::*;
 
 use super::{
     Datum, FormatVersion, ManifestContentType, PartitionSpec, PrimitiveType, Schema, Struct,
-    UNASSIGNED_SEQUENCE_NUMBER,
+    StructType, UNASSIGNED_SEQUENCE_NUMBER,
 };
 use crate::error::Result;
 use crate::{Error, ErrorKind};
+
+/// bidlake patch: what a manifest's header says, parsed. Every manifest of a table written under
+/// one schema and partition spec carries the same header (the schema as JSON, the spec, the
+/// format version), and parsing it (the JSON schema into a `Schema` with its indexes, the spec
+/// bound to it, the Avro schema of the entries built from them) cost more than decoding the few
+/// entries of a small manifest: a table of many small commits is planned from hundreds of them.
+struct ParsedHeader {
+    metadata: ManifestMetadata,
+    partition_type: StructType,
+    entry_schema: apache_avro::Schema,
+}
+
+/// bidlake patch: the headers parsed so far in this process, by their bytes. Few distinct ones
+/// exist (one per table, schema and spec); the map is emptied should it reach `MAX_HEADERS`.
+static PARSED_HEADERS: LazyLock<Mutex<HashMap<Vec<u8>, Arc<ParsedHeader>>>> =
+    LazyLock::new(Default::default);
+const MAX_HEADERS: usize = 64;
+
+/// bidlake patch: the header of a manifest, parsed once per process.
+fn parsed_header(meta: &HashMap<String, Vec<u8>>) -> Result<Arc<ParsedHeader>> {
+    let mut key = Vec::new();
+    for name in [
+        "schema",
+        "schema-id",
+        "partition-spec",
+        "partition-spec-id",
+        "format-version",
+        "content",
+    ] {
+        // A length before each value: no two headers share a key.
+        let value = meta.get(name).map(Vec::as_slice);
+        key.extend_from_slice(&value.map_or(u64::MAX, |v| v.len() as u64).to_le_bytes());
+        key.extend_from_slice(value.unwrap_or_default());
+    }
+    let headers = || PARSED_HEADERS.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some(header) = headers().get(&key) {
+        return Ok(header.clone());
+    }
+    let metadata = ManifestMetadata::parse(meta)?;
+    let partition_type = metadata.partition_spec.partition_type(&metadata.schema)?;
+    let entry_schema = match metadata.format_version {
+        FormatVersion::V1 => manifest_schema_v1(&partition_type)?,
+        FormatVersion::V2 | FormatVersion::V3 => manifest_schema_v2(&partition_type)?,
+    };
+    let header = Arc::new(ParsedHeader { metadata, partition_type, entry_schema });
+    let mut headers = headers();
+    if headers.len() >= MAX_HEADERS {
+        headers.clear();
+    }
+    headers.insert(key, header.clone());
+    Ok(header)
+}
 
 /// A manifest contains metadata and a list of entries.
 #[derive(Debug, PartialEq, Eq, Clone)]
@@ -48,43 +101,34 @@ impl Manifest {
     pub(crate) fn try_from_avro_bytes(bs: &[u8]) -> Result<(ManifestMetadata, Vec<ManifestEntry>)> {
         let reader = AvroReader::new(bs)?;
 
-        // Parse manifest metadata
-        let meta = reader.user_metadata();
-        let metadata = ManifestMetadata::parse(meta)?;
-
-        // Parse manifest entries
-        let partition_type = metadata.partition_spec.partition_type(&metadata.schema)?;
+        // Parse manifest metadata (bidlake patch: once per distinct header, see `parsed_header`)
+        let header = parsed_header(reader.user_metadata())?;
+        let metadata = header.metadata.clone();
+        let partition_type = &header.partition_type;
+        let reader = AvroReader::with_schema(&header.entry_schema, bs)?;
 
         let entries = match metadata.format_version {
-            FormatVersion::V1 => {
-                let schema = manifest_schema_v1(&partition_type)?;
-                let reader = AvroReader::with_schema(&schema, bs)?;
-                reader
-                    .into_iter()
-                    .map(|value| {
-                        from_value::<_serde::ManifestEntryV1>(&value?)?.try_into(
-                            metadata.partition_spec.spec_id(),
-                            &partition_type,
-                            &metadata.schema,
-                        )
-                    })
-                    .collect::<Result<Vec<_>>>()?
-            }
+            FormatVersion::V1 => reader
+                .into_iter()
+                .map(|value| {
+                    from_value::<_serde::ManifestEntryV1>(&value?)?.try_into(
+                        metadata.partition_spec.spec_id(),
+                        partition_type,
+                        &metadata.schema,
+                    )
+                })
+                .collect::<Result<Vec<_>>>()?,
             // Manifest Schema & Manifest Entry did not change between V2 and V3
-            FormatVersion::V2 | FormatVersion::V3 => {
-                let schema = manifest_schema_v2(&partition_type)?;
-                let reader = AvroReader::with_schema(&schema, bs)?;
-                reader
-                    .into_iter()
-                    .map(|value| {
-                        from_value::<_serde::ManifestEntryV2>(&value?)?.try_into(
-                            metadata.partition_spec.spec_id(),
-                            &partition_type,
-                            &metadata.schema,
-                        )
-                    })
-                    .collect::<Result<Vec<_>>>()?
-            }
+            FormatVersion::V2 | FormatVersion::V3 => reader
+                .into_iter()
+                .map(|value| {
+                    from_value::<_serde::ManifestEntryV2>(&value?)?.try_into(
+                        metadata.partition_spec.spec_id(),
+                        partition_type,
+                        &metadata.schema,
+                    )
+                })
+                .collect::<Result<Vec<_>>>()?,
         };
 
         Ok((metadata, entries))
