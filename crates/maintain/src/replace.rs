@@ -1,8 +1,9 @@
 //! The `replace` snapshot a compaction or a manifest merge commits, built by hand (iceberg 0.10.1
 //! has neither a rewrite action nor manifest merging): a manifest of the new files (ADDED), each
-//! manifest that held a rewritten file written again with that file DELETED and the rest
-//! EXISTING (or, when merging, every data manifest of a partition spec written as one), every
-//! other manifest carried over as is, and a manifest list over all of them. It is planned against one exact version of the table
+//! manifest that held a rewritten file written again with the rest EXISTING (or, when merging,
+//! every data manifest of a partition spec written as one), the rewritten files DELETED in a
+//! manifest of their own, every other manifest carried over as is, and a manifest list over all
+//! of them. It is planned against one exact version of the table
 //! and committed only if `main` still points at that version's snapshot, so concurrent appends
 //! are never dropped: on a conflict the caller reloads the table and plans again.
 
@@ -256,21 +257,19 @@ async fn write_manifests(
         {
             prepared.consumed.insert(file.manifest_path.clone());
         } else if touched {
-            let path = manifest_path(next_path.next().unwrap_or_default());
-            prepared.written.push(path.clone());
             prepared.consumed.insert(file.manifest_path.clone());
+            let mut paths = || manifest_path(next_path.next().unwrap_or_default());
             let rewritten =
-                rewrite_manifests(table, &path, snapshot_id, &[source], replacement).await?;
+                rewrite_manifests(table, &mut paths, &[source], replacement, prepared).await?;
             prepared.manifests.extend(rewritten);
         }
     }
     for sources in groups.values() {
-        let path = manifest_path(next_path.next().unwrap_or_default());
-        prepared.written.push(path.clone());
         prepared.consumed.extend(sources.iter().map(|(file, _)| file.manifest_path.clone()));
         prepared.replaced += sources.len();
-        let merged = rewrite_manifests(table, &path, snapshot_id, sources, replacement).await?;
-        prepared.created += usize::from(merged.is_some());
+        let mut paths = || manifest_path(next_path.next().unwrap_or_default());
+        let merged = rewrite_manifests(table, &mut paths, sources, replacement, prepared).await?;
+        prepared.created += merged.len();
         prepared.manifests.extend(merged);
     }
     Ok(())
@@ -486,22 +485,22 @@ impl ManifestChanges {
     }
 }
 
-/// Writes the live entries of `sources` (manifests of one partition spec) into one manifest at
-/// `path`: rewritten files as DELETED, the rest EXISTING with their sequence numbers and the
-/// snapshot that added them. Entries deleted by earlier snapshots are dropped (the spec allows
-/// it). Nothing is written when no entry is live.
+/// Writes the live entries of `sources` (manifests of one partition spec) again: the rest
+/// EXISTING with their sequence numbers and the snapshot that added them, in one manifest, and
+/// the rewritten files DELETED in a manifest of their own. Entries deleted by earlier snapshots
+/// are dropped (the spec allows it). Kept apart, the record of what this snapshot deleted is a
+/// manifest with no live file, which scans skip by its counts in the manifest list (as
+/// Iceberg's own planning does) instead of decoding hundreds of dead entries on every query
+/// until the next round drops them. Nothing is written for an empty side.
 async fn rewrite_manifests(
     table: &Table,
-    path: &str,
-    snapshot_id: i64,
+    paths: &mut dyn FnMut() -> String,
     sources: &[&(ManifestFile, Arc<Manifest>)],
     replacement: &Replacement,
-) -> Result<Option<ManifestFile>> {
+    prepared: &mut Prepared,
+) -> Result<Vec<ManifestFile>> {
     let metadata = table.metadata();
-    let Some((first, _)) = sources.first() else { return Ok(None) };
-    if sources.iter().all(|(_, m)| m.entries().iter().all(|e| !e.is_alive())) {
-        return Ok(None);
-    }
+    let Some((first, _)) = sources.first() else { return Ok(Vec::new()) };
     let spec = metadata.partition_spec_by_id(first.partition_spec_id).ok_or_else(|| {
         Error::Config(format!(
             "{} names partition spec {} that {} does not have",
@@ -510,14 +509,7 @@ async fn rewrite_manifests(
             table.identifier()
         ))
     })?;
-    let output = table.file_io().new_output(path).context(|| format!("creating {path}"))?;
-    let mut writer = ManifestWriterBuilder::new(
-        output,
-        Some(snapshot_id),
-        metadata.current_schema().clone(),
-        spec.as_ref().clone(),
-    )
-    .build_v2_data();
+    let (mut kept, mut deleted) = (Vec::new(), Vec::new());
     for (file, manifest) in sources {
         for entry in manifest.entries().iter().filter(|e| e.is_alive()) {
             let sequence = entry.sequence_number().ok_or_else(|| {
@@ -528,18 +520,49 @@ async fn rewrite_manifests(
                 ))
             })?;
             let file_sequence = entry.file_sequence_number.or(Some(sequence));
-            let data = entry.data_file().clone();
             if replacement.rewritten.contains(entry.file_path()) {
-                writer.add_delete_file(data, sequence, file_sequence)
+                deleted.push((entry, sequence, file_sequence));
             } else {
                 let added_by = entry.snapshot_id().unwrap_or(file.added_snapshot_id);
-                writer.add_existing_file(data, added_by, sequence, file_sequence)
+                kept.push((entry, added_by, sequence, file_sequence));
             }
-            .context(|| format!("adding an entry to {path}"))?;
         }
     }
-    let written = writer.write_manifest_file().await.context(|| format!("writing {path}"))?;
-    Ok(Some(written))
+    let snapshot_id = prepared.snapshot_id;
+    let new_writer = |path: &str| -> Result<_> {
+        let output = table.file_io().new_output(path).context(|| format!("creating {path}"))?;
+        Ok(ManifestWriterBuilder::new(
+            output,
+            Some(snapshot_id),
+            metadata.current_schema().clone(),
+            spec.as_ref().clone(),
+        )
+        .build_v2_data())
+    };
+    let mut written = Vec::new();
+    if !kept.is_empty() {
+        let path = paths();
+        prepared.written.push(path.clone());
+        let mut writer = new_writer(&path)?;
+        for (entry, added_by, sequence, file_sequence) in kept {
+            writer
+                .add_existing_file(entry.data_file().clone(), added_by, sequence, file_sequence)
+                .context(|| format!("adding an entry to {path}"))?;
+        }
+        written.push(writer.write_manifest_file().await.context(|| format!("writing {path}"))?);
+    }
+    if !deleted.is_empty() {
+        let path = paths();
+        prepared.written.push(path.clone());
+        let mut writer = new_writer(&path)?;
+        for (entry, sequence, file_sequence) in deleted {
+            writer
+                .add_delete_file(entry.data_file().clone(), sequence, file_sequence)
+                .context(|| format!("adding an entry to {path}"))?;
+        }
+        written.push(writer.write_manifest_file().await.context(|| format!("writing {path}"))?);
+    }
+    Ok(written)
 }
 
 fn unique_snapshot_id(metadata: &TableMetadata) -> i64 {

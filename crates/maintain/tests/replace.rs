@@ -342,6 +342,86 @@ async fn merged_manifests_keep_every_row_and_ingests_progress() {
     assert_eq!(offsets(&table).await, (0..80).collect::<Vec<_>>());
 }
 
+/// A compaction's record of the files it deleted is a manifest of its own, with no live entry:
+/// scans skip it by its counts (it is not even opened), and the next round drops it. Kept
+/// inside the merged manifest, every query until the next round decoded those dead entries
+/// (hundreds per round at 100-ms commits, docs/benchmarks.md "Running for weeks").
+#[tokio::test]
+async fn a_compactions_deleted_files_are_a_manifest_of_their_own_that_scans_do_not_read() {
+    let dir = tempfile::tempdir().unwrap();
+    let lake = open_lake(LakeArgs::embedded().resolve(dir.path()).unwrap()).await.unwrap();
+    setup_lake(&lake, false).await.unwrap();
+    for i in 0..4 {
+        append(&lake, i * 10, 10).await;
+    }
+    let table = lake.load_table("clicks").await.unwrap();
+    let mut cache = ManifestCache::default();
+    let compaction = plan(&table, &mut cache, TARGET, TARGET).await.unwrap();
+    // Three of the four files rewritten, as a round does with the partition it compacts while
+    // other files stay: the merged manifest keeps one EXISTING file.
+    let files = &compaction.bins[0].files[..3];
+    let bin = bidlake_maintain::plan::Bin { files: files.to_vec(), ..compaction.bins[0].clone() };
+    let added = Rewriter::new(&table, TARGET, 3, &[]).unwrap().rewrite(&bin).await.unwrap();
+    let replacement = Replacement {
+        rewritten: files.iter().map(|f| f.file_path().to_owned()).collect(),
+        added,
+        properties: HashMap::new(),
+        merge_manifests: true,
+        operation: Operation::Replace,
+    };
+    let Outcome::Committed { table, .. } =
+        commit(&lake, &table, &replacement, &mut cache).await.unwrap()
+    else {
+        panic!("the compaction did not commit");
+    };
+
+    let snapshot = table.metadata().current_snapshot().unwrap();
+    let list = table.manifest_list_reader(snapshot).load().await.unwrap();
+    let counts: Vec<(u32, u32, u32)> = list
+        .entries()
+        .iter()
+        .map(|m| {
+            let count = |c: Option<u32>| c.unwrap();
+            (
+                count(m.added_files_count),
+                count(m.existing_files_count),
+                count(m.deleted_files_count),
+            )
+        })
+        .collect();
+    let mut sorted = counts.clone();
+    sorted.sort_unstable();
+    // (added, existing, deleted): the deleted files alone, the one kept file, the new file.
+    assert_eq!(sorted, vec![(0, 0, 3), (0, 1, 0), (1, 0, 0)], "manifests of the compaction");
+    assert_eq!(snapshot.summary().additional_properties["deleted-data-files"], "3");
+
+    // The record of what was deleted is not read by a scan: moved away, the rows still read.
+    let dead = list
+        .entries()
+        .iter()
+        .find(|m| m.added_files_count == Some(0) && m.existing_files_count == Some(0))
+        .unwrap();
+    let dead_path = dead.manifest_path.trim_start_matches("file://").to_owned();
+    std::fs::rename(&dead_path, format!("{dead_path}.away")).unwrap();
+    assert_eq!(offsets(&table).await, (0..40).collect::<Vec<_>>());
+    assert_eq!(live_files(&table).await.len(), 2);
+    std::fs::rename(format!("{dead_path}.away"), &dead_path).unwrap();
+
+    // The next round (a merge after another append) drops it.
+    append(&lake, 40, 10).await;
+    let table = lake.load_table("clicks").await.unwrap();
+    merge(&lake, &table, 2, false, &mut cache).await.unwrap();
+    let table = lake.load_table("clicks").await.unwrap();
+    let snapshot = table.metadata().current_snapshot().unwrap();
+    let list = table.manifest_list_reader(snapshot).load().await.unwrap();
+    assert!(
+        list.entries().iter().all(|m| m.manifest_path != dead.manifest_path),
+        "the record of the earlier compaction's deletions is dropped"
+    );
+    assert_eq!(list.entries().len(), 1);
+    assert_eq!(offsets(&table).await, (0..50).collect::<Vec<_>>());
+}
+
 #[tokio::test]
 async fn maintenance_beside_ingest_waits_for_enough_fresh_files_or_a_quiet_partition() {
     let dir = tempfile::tempdir().unwrap();

@@ -214,6 +214,13 @@ impl PlanContext {
         // TODO: Ideally we could ditch this intermediate Vec as we return an iterator.
         let mut filtered_mfcs = vec![];
         for manifest_file in manifest_files {
+            // bidlake patch: a manifest whose counts say it has no ADDED or EXISTING entry only
+            // records files deleted by its snapshot; it cannot contribute a file to a scan, so it
+            // is not read (Iceberg's Java planning skips it the same way, `ManifestGroup`'s
+            // `ignoreDeleted`). Counts a writer left out count as live.
+            if !manifest_file.has_added_files() && !manifest_file.has_existing_files() {
+                continue;
+            }
             let tx = if manifest_file.content == ManifestContentType::Deletes {
                 delete_file_tx.clone()
             } else {
