@@ -494,7 +494,7 @@ impl ManifestChanges {
 /// until the next round drops them. Nothing is written for an empty side.
 async fn rewrite_manifests(
     table: &Table,
-    paths: &mut dyn FnMut() -> String,
+    paths: &mut (dyn FnMut() -> String + Send),
     sources: &[&(ManifestFile, Arc<Manifest>)],
     replacement: &Replacement,
     prepared: &mut Prepared,
