@@ -1,11 +1,11 @@
 //! The `replace` snapshot a compaction or a manifest merge commits, built by hand (iceberg 0.10.1
 //! has neither a rewrite action nor manifest merging): a manifest of the new files (ADDED), each
-//! manifest that held a rewritten file written again with the rest EXISTING (or, when merging,
-//! every data manifest of a partition spec written as one), the rewritten files DELETED in a
-//! manifest of their own, every other manifest carried over as is, and a manifest list over all
-//! of them. It is planned against one exact version of the table
-//! and committed only if `main` still points at that version's snapshot, so concurrent appends
-//! are never dropped: on a conflict the caller reloads the table and plans again.
+//! manifest that held a rewritten file written again with its other files EXISTING (or, when
+//! merging, every data manifest of a partition spec written as one), the rewritten files DELETED
+//! in a manifest of their own, every other manifest carried over as is, and a manifest list over
+//! all of them. It is planned against one exact version of the table and committed only if
+//! `main` still points at that version's snapshot, so concurrent appends are never dropped: on
+//! a conflict the caller reloads the table and plans again.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
@@ -485,9 +485,9 @@ impl ManifestChanges {
     }
 }
 
-/// Writes the live entries of `sources` (manifests of one partition spec) again: the rest
-/// EXISTING with their sequence numbers and the snapshot that added them, in one manifest, and
-/// the rewritten files DELETED in a manifest of their own. Entries deleted by earlier snapshots
+/// Writes the live entries of `sources` (manifests of one partition spec) again: the files kept
+/// as EXISTING (with their sequence numbers and the snapshot that added them) in one manifest,
+/// the rewritten files as DELETED in a manifest of their own. Entries deleted by earlier snapshots
 /// are dropped (the spec allows it). Kept apart, the record of what this snapshot deleted is a
 /// manifest with no live file, which scans skip by its counts in the manifest list (as
 /// Iceberg's own planning does) instead of decoding hundreds of dead entries on every query
