@@ -342,23 +342,14 @@ async fn merged_manifests_keep_every_row_and_ingests_progress() {
     assert_eq!(offsets(&table).await, (0..80).collect::<Vec<_>>());
 }
 
-/// A compaction's record of the files it deleted is a manifest of its own, with no live entry:
-/// scans skip it by its counts (it is not even opened), and the next round drops it. Kept
-/// inside the merged manifest, every query until the next round decoded those dead entries
-/// (hundreds per round at 100-ms commits, docs/benchmarks.md "Running for weeks").
-#[tokio::test]
-async fn a_compactions_deleted_files_are_a_manifest_of_their_own_that_scans_do_not_read() {
-    let dir = tempfile::tempdir().unwrap();
-    let lake = open_lake(LakeArgs::embedded().resolve(dir.path()).unwrap()).await.unwrap();
-    setup_lake(&lake, false).await.unwrap();
+/// Four appends to `db.clicks`, then a compaction (with a manifest merge, as a round does) that
+/// rewrites three of the four files and keeps the fourth: the compacted table.
+async fn compact_three_of_four(lake: &Lake, cache: &mut ManifestCache) -> Table {
     for i in 0..4 {
-        append(&lake, i * 10, 10).await;
+        append(lake, i * 10, 10).await;
     }
     let table = lake.load_table("clicks").await.unwrap();
-    let mut cache = ManifestCache::default();
-    let compaction = plan(&table, &mut cache, TARGET, TARGET).await.unwrap();
-    // Three of the four files rewritten, as a round does with the partition it compacts while
-    // other files stay: the merged manifest keeps one EXISTING file.
+    let compaction = plan(&table, cache, TARGET, TARGET).await.unwrap();
     let files = &compaction.bins[0].files[..3];
     let bin = bidlake_maintain::plan::Bin { files: files.to_vec(), ..compaction.bins[0].clone() };
     let added = Rewriter::new(&table, TARGET, 3, &[]).unwrap().rewrite(&bin).await.unwrap();
@@ -369,11 +360,24 @@ async fn a_compactions_deleted_files_are_a_manifest_of_their_own_that_scans_do_n
         merge_manifests: true,
         operation: Operation::Replace,
     };
-    let Outcome::Committed { table, .. } =
-        commit(&lake, &table, &replacement, &mut cache).await.unwrap()
+    let Outcome::Committed { table, .. } = commit(lake, &table, &replacement, cache).await.unwrap()
     else {
         panic!("the compaction did not commit");
     };
+    *table
+}
+
+/// A compaction's record of the files it deleted is a manifest of its own, with no live entry:
+/// scans skip it by its counts (it is not even opened), and the next round drops it. Kept
+/// inside the merged manifest, every query until the next round decoded those dead entries
+/// (hundreds per round at 100-ms commits, docs/benchmarks.md "Running for weeks").
+#[tokio::test]
+async fn a_compactions_deleted_files_are_a_manifest_of_their_own_that_scans_do_not_read() {
+    let dir = tempfile::tempdir().unwrap();
+    let lake = open_lake(LakeArgs::embedded().resolve(dir.path()).unwrap()).await.unwrap();
+    setup_lake(&lake, false).await.unwrap();
+    let mut cache = ManifestCache::default();
+    let table = compact_three_of_four(&lake, &mut cache).await;
 
     let snapshot = table.metadata().current_snapshot().unwrap();
     let list = table.manifest_list_reader(snapshot).load().await.unwrap();
@@ -511,23 +515,7 @@ async fn manifests_decoded_directly_are_what_iceberg_reads_through_avro_values()
     let dir = tempfile::tempdir().unwrap();
     let lake = open_lake(LakeArgs::embedded().resolve(dir.path()).unwrap()).await.unwrap();
     setup_lake(&lake, false).await.unwrap();
-    for i in 0..4 {
-        append(&lake, i * 10, 10).await;
-    }
-    let table = lake.load_table("clicks").await.unwrap();
-    let mut cache = ManifestCache::default();
-    let compaction = plan(&table, &mut cache, TARGET, TARGET).await.unwrap();
-    let files = &compaction.bins[0].files[..3];
-    let bin = bidlake_maintain::plan::Bin { files: files.to_vec(), ..compaction.bins[0].clone() };
-    let added = Rewriter::new(&table, TARGET, 3, &[]).unwrap().rewrite(&bin).await.unwrap();
-    let replacement = Replacement {
-        rewritten: files.iter().map(|f| f.file_path().to_owned()).collect(),
-        added,
-        properties: HashMap::new(),
-        merge_manifests: true,
-        operation: Operation::Replace,
-    };
-    commit(&lake, &table, &replacement, &mut cache).await.unwrap();
+    compact_three_of_four(&lake, &mut ManifestCache::default()).await;
     append(&lake, 40, 10).await;
 
     let (mut manifests, mut statuses, mut bounds) = (0, HashSet::new(), 0);
