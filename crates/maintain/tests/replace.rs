@@ -598,3 +598,75 @@ async fn manifests_of_two_schemas_read_in_one_process_keep_their_own_schema() {
     );
     assert_eq!(offsets(&table).await, (0..20).collect::<Vec<_>>());
 }
+
+/// A scan without a filter reads the manifests without their data files' column statistics
+/// (the vendored iceberg skips them, vendor/README.md); a scan with a filter, in the same process
+/// and on the same table, still has them and prunes by them, whichever comes first.
+#[tokio::test]
+async fn scans_without_a_filter_skip_column_statistics_and_filtered_ones_still_prune_by_them() {
+    use iceberg::expr::Reference;
+    use iceberg::spec::Datum;
+    let dir = tempfile::tempdir().unwrap();
+    let lake = open_lake(LakeArgs::embedded().resolve(dir.path()).unwrap()).await.unwrap();
+    setup_lake(&lake, false).await.unwrap();
+    for i in 0..4 {
+        append(&lake, i * 10, 10).await;
+    }
+    let table = lake.load_table("clicks").await.unwrap();
+    let planned = |filtered: bool| {
+        let table = table.clone();
+        async move {
+            let mut scan = table.scan().select_all();
+            if filtered {
+                // All four files are of one day: only their offsets' bounds can prune them.
+                scan = scan.with_filter(
+                    Reference::new("kafka_offset").greater_than_or_equal_to(Datum::long(30)),
+                );
+            }
+            let tasks: Vec<_> =
+                scan.build().unwrap().plan_files().await.unwrap().try_collect().await.unwrap();
+            tasks.len()
+        }
+    };
+    assert_eq!(planned(false).await, 4, "no filter: every file");
+    assert_eq!(planned(true).await, 1, "the filter prunes by the offsets' bounds");
+    assert_eq!(planned(false).await, 4);
+    let fresh = lake.load_table("clicks").await.unwrap();
+    let tasks: Vec<_> = fresh
+        .scan()
+        .select_all()
+        .with_filter(Reference::new("kafka_offset").less_than(Datum::long(10)))
+        .build()
+        .unwrap()
+        .plan_files()
+        .await
+        .unwrap()
+        .try_collect()
+        .await
+        .unwrap();
+    assert_eq!(tasks.len(), 1, "a filtered scan first prunes as well");
+
+    // What the unfiltered scans decoded: the same entries, with no statistics.
+    let list = bidlake_maintain::reach::manifest_list(
+        &table,
+        table.metadata().current_snapshot().unwrap(),
+    )
+    .await
+    .unwrap();
+    let bytes = std::fs::read(list[0].manifest_path.trim_start_matches("file://")).unwrap();
+    let full = iceberg::spec::Manifest::parse_avro(&bytes).unwrap();
+    let bare = iceberg::spec::Manifest::parse_avro_without_column_stats(&bytes).unwrap();
+    assert_eq!(full.entries().len(), bare.entries().len());
+    for (full, bare) in full.entries().iter().zip(bare.entries()) {
+        let (f, b) = (full.data_file(), bare.data_file());
+        assert!(!f.lower_bounds().is_empty() && !f.column_sizes().is_empty(), "{f:?}");
+        assert_eq!(
+            (f.file_path(), f.record_count(), f.file_size_in_bytes(), f.partition()),
+            (b.file_path(), b.record_count(), b.file_size_in_bytes(), b.partition())
+        );
+        assert_eq!(full.status(), bare.status());
+        assert!(b.lower_bounds().is_empty() && b.upper_bounds().is_empty());
+        assert!(b.column_sizes().is_empty() && b.value_counts().is_empty());
+        assert!(b.null_value_counts().is_empty() && b.nan_value_counts().is_empty());
+    }
+}

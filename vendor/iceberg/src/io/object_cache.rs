@@ -42,6 +42,8 @@ pub(crate) enum CachedItem {
 pub(crate) enum CachedObjectKey {
     ManifestList((String, FormatVersion, SchemaId)),
     Manifest(String),
+    // bidlake patch: a manifest decoded without its data files' column statistics.
+    ManifestWithoutColumnStats(String),
 }
 
 /// Caches metadata objects deserialized from immutable files
@@ -130,6 +132,53 @@ impl ObjectCache {
             })?
             .into_value();
 
+        match cache_entry {
+            CachedItem::Manifest(arc_manifest) => Ok(arc_manifest),
+            _ => Err(Error::new(
+                ErrorKind::Unexpected,
+                format!("cached object for key '{key:?}' is not a Manifest"),
+            )),
+        }
+    }
+
+    /// bidlake patch: the manifest as a scan needs it: with its data files' column statistics
+    /// when `column_stats` (a filter is evaluated against them), otherwise the manifest cached
+    /// with them if there is one, or one decoded and cached without them.
+    pub(crate) async fn get_manifest_for_scan(
+        &self,
+        manifest_file: &ManifestFile,
+        column_stats: bool,
+    ) -> Result<Arc<Manifest>> {
+        if column_stats {
+            return self.get_manifest(manifest_file).await;
+        }
+        if self.cache_disabled {
+            return manifest_file
+                .load_manifest_with(&self.file_io, false)
+                .await
+                .map(Arc::new);
+        }
+        let path = &manifest_file.manifest_path;
+        if let Some(CachedItem::Manifest(full)) =
+            self.cache.get(&CachedObjectKey::Manifest(path.clone())).await
+        {
+            return Ok(full);
+        }
+        let key = CachedObjectKey::ManifestWithoutColumnStats(path.clone());
+        let fetch = async {
+            let manifest = manifest_file.load_manifest_with(&self.file_io, false).await?;
+            Ok::<_, Error>(CachedItem::Manifest(Arc::new(manifest)))
+        };
+        let cache_entry = self
+            .cache
+            .entry_by_ref(&key)
+            .or_try_insert_with(fetch)
+            .await
+            .map_err(|err| {
+                Error::new(ErrorKind::Unexpected, format!("Failed to load manifest {path}"))
+                    .with_source(err)
+            })?
+            .into_value();
         match cache_entry {
             CachedItem::Manifest(arc_manifest) => Ok(arc_manifest),
             _ => Err(Error::new(

@@ -82,7 +82,13 @@ impl ManifestFileContext {
             case_sensitive,
         } = self;
 
-        let manifest = object_cache.get_manifest(&manifest_file).await?;
+        // bidlake patch: the data files' column statistics are decoded only for a filter to
+        // be evaluated against (and for delete files, whose index may use them).
+        let column_stats =
+            bound_predicates.is_some() || manifest_file.content == ManifestContentType::Deletes;
+        let manifest = object_cache
+            .get_manifest_for_scan(&manifest_file, column_stats)
+            .await?;
 
         for manifest_entry in manifest.entries() {
             let manifest_entry_context = ManifestEntryContext {

@@ -108,11 +108,19 @@ pub(super) struct DataFileSerde {
     file_size_in_bytes: i64,
     #[serde(skip_deserializing, skip_serializing_if = "Option::is_none")]
     block_size_in_bytes: Option<i64>,
+    // bidlake patch: the column statistics are skipped where they are not wanted
+    // (`without_column_stats`).
+    #[serde(default, deserialize_with = "column_stats")]
     column_sizes: Option<Vec<I64Entry>>,
+    #[serde(default, deserialize_with = "column_stats")]
     value_counts: Option<Vec<I64Entry>>,
+    #[serde(default, deserialize_with = "column_stats")]
     null_value_counts: Option<Vec<I64Entry>>,
+    #[serde(default, deserialize_with = "column_stats")]
     nan_value_counts: Option<Vec<I64Entry>>,
+    #[serde(default, deserialize_with = "column_stats")]
     lower_bounds: Option<Vec<BytesEntry>>,
+    #[serde(default, deserialize_with = "column_stats")]
     upper_bounds: Option<Vec<BytesEntry>>,
     key_metadata: Option<serde_bytes::ByteBuf>,
     split_offsets: Option<Vec<i64>>,
@@ -122,6 +130,40 @@ pub(super) struct DataFileSerde {
     referenced_data_file: Option<String>,
     content_offset: Option<i64>,
     content_size_in_bytes: Option<i64>,
+}
+
+thread_local! {
+    /// bidlake patch: whether entries decoded on this thread skip their column statistics.
+    static SKIP_COLUMN_STATS: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// bidlake patch: runs `decode` (synchronous, on this thread) with the column statistics of the
+/// data files it deserializes skipped: read past without a map, a key or a bound being built.
+/// A scan without a filter never looks at them, and for a data file of a few dozen columns they
+/// are most of what decoding its entry costs.
+pub(super) fn without_column_stats<T>(decode: impl FnOnce() -> T) -> T {
+    struct Reset(bool);
+    impl Drop for Reset {
+        fn drop(&mut self) {
+            SKIP_COLUMN_STATS.with(|skip| skip.set(self.0));
+        }
+    }
+    let _reset = Reset(SKIP_COLUMN_STATS.with(|skip| skip.replace(true)));
+    decode()
+}
+
+fn column_stats<'de, D, T>(deserializer: D) -> Result<Option<T>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: serde::Deserialize<'de>,
+{
+    use serde::Deserialize;
+    if SKIP_COLUMN_STATS.with(|skip| skip.get()) {
+        serde::de::IgnoredAny::deserialize(deserializer)?;
+        Ok(None)
+    } else {
+        Option::<T>::deserialize(deserializer)
+    }
 }
 
 impl DataFileSerde {

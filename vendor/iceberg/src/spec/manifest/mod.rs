@@ -97,7 +97,10 @@ fn parsed_header(meta: &HashMap<String, Vec<u8>>) -> Result<Arc<ParsedHeader>> {
 /// the partition record's fields come in the writer's order, which every writer takes from
 /// the partition spec. `None` when this path cannot read the file (a codec or an Avro schema it
 /// does not take): apache-avro's path reads it then, and reports what is wrong with it.
-fn decode_directly(bs: &[u8]) -> Option<Result<(ManifestMetadata, Vec<ManifestEntry>)>> {
+fn decode_directly(
+    bs: &[u8],
+    column_stats: bool,
+) -> Option<Result<(ManifestMetadata, Vec<ManifestEntry>)>> {
     use serde_avro_fast::de::read::SliceRead;
     use serde_avro_fast::object_container_file_encoding::Reader;
 
@@ -112,27 +115,36 @@ fn decode_directly(bs: &[u8]) -> Option<Result<(ManifestMetadata, Vec<ManifestEn
     let metadata = &header.metadata;
     let spec_id = metadata.partition_spec.spec_id();
     let mut entries = Vec::new();
-    match metadata.format_version {
-        FormatVersion::V1 => {
-            for entry in reader.deserialize::<_serde::ManifestEntryV1>() {
-                let entry = entry.ok()?.try_into(spec_id, &header.partition_type, &metadata.schema);
-                entries.push(match entry {
-                    Ok(entry) => entry,
-                    Err(err) => return Some(Err(err)),
-                });
+    let mut decode = || -> Option<Result<()>> {
+        match metadata.format_version {
+            FormatVersion::V1 => {
+                for entry in reader.deserialize::<_serde::ManifestEntryV1>() {
+                    let entry =
+                        entry.ok()?.try_into(spec_id, &header.partition_type, &metadata.schema);
+                    entries.push(match entry {
+                        Ok(entry) => entry,
+                        Err(err) => return Some(Err(err)),
+                    });
+                }
+            }
+            FormatVersion::V2 | FormatVersion::V3 => {
+                for entry in reader.deserialize::<_serde::ManifestEntryV2>() {
+                    let entry =
+                        entry.ok()?.try_into(spec_id, &header.partition_type, &metadata.schema);
+                    entries.push(match entry {
+                        Ok(entry) => entry,
+                        Err(err) => return Some(Err(err)),
+                    });
+                }
             }
         }
-        FormatVersion::V2 | FormatVersion::V3 => {
-            for entry in reader.deserialize::<_serde::ManifestEntryV2>() {
-                let entry = entry.ok()?.try_into(spec_id, &header.partition_type, &metadata.schema);
-                entries.push(match entry {
-                    Ok(entry) => entry,
-                    Err(err) => return Some(Err(err)),
-                });
-            }
-        }
+        Some(Ok(()))
+    };
+    let decoded = if column_stats { decode() } else { _serde::without_column_stats(decode) };
+    match decoded? {
+        Ok(()) => Some(Ok((metadata.clone(), entries))),
+        Err(err) => Some(Err(err)),
     }
-    Some(Ok((metadata.clone(), entries)))
 }
 
 /// A manifest contains metadata and a list of entries.
@@ -146,7 +158,19 @@ impl Manifest {
     /// Parse manifest metadata and entries from bytes of avro file.
     pub(crate) fn try_from_avro_bytes(bs: &[u8]) -> Result<(ManifestMetadata, Vec<ManifestEntry>)> {
         // bidlake patch: decoded directly where it can be, through apache-avro's values if not.
-        match decode_directly(bs) {
+        match decode_directly(bs, true) {
+            Some(decoded) => decoded,
+            None => Self::try_from_avro_values(bs),
+        }
+    }
+
+    /// bidlake patch: the manifest's entries without the column statistics of their data files
+    /// (empty maps), for a scan that has no filter to evaluate against them. Only where the
+    /// direct path can read the file; the full entries otherwise.
+    pub(crate) fn try_from_avro_bytes_without_column_stats(
+        bs: &[u8],
+    ) -> Result<(ManifestMetadata, Vec<ManifestEntry>)> {
+        match decode_directly(bs, false) {
             Some(decoded) => decoded,
             None => Self::try_from_avro_values(bs),
         }
@@ -156,7 +180,7 @@ impl Manifest {
     /// tests that compare it with [`Manifest::parse_avro_through_values`].
     #[doc(hidden)]
     pub fn parse_avro_directly(bs: &[u8]) -> Option<Result<Self>> {
-        decode_directly(bs).map(|decoded| decoded.map(|(metadata, entries)| Self::new(metadata, entries)))
+        decode_directly(bs, true).map(|decoded| decoded.map(|(metadata, entries)| Self::new(metadata, entries)))
     }
 
     /// bidlake patch: a manifest read the way iceberg 0.10.1 reads it, through apache-avro's
@@ -206,6 +230,14 @@ impl Manifest {
     /// Parse manifest from bytes of avro file.
     pub fn parse_avro(bs: &[u8]) -> Result<Self> {
         let (metadata, entries) = Self::try_from_avro_bytes(bs)?;
+        Ok(Self::new(metadata, entries))
+    }
+
+    /// bidlake patch: [`Manifest::parse_avro`] without the data files' column statistics (see
+    /// `try_from_avro_bytes_without_column_stats`); for tests.
+    #[doc(hidden)]
+    pub fn parse_avro_without_column_stats(bs: &[u8]) -> Result<Self> {
+        let (metadata, entries) = Self::try_from_avro_bytes_without_column_stats(bs)?;
         Ok(Self::new(metadata, entries))
     }
 

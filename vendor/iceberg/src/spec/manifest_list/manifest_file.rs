@@ -179,6 +179,16 @@ impl ManifestFile {
     ///
     /// This method will also initialize inherited values of [`ManifestEntry`](crate::spec::ManifestEntry), such as `sequence_number`.
     pub async fn load_manifest(&self, file_io: &FileIO) -> Result<Manifest> {
+        self.load_manifest_with(file_io, true).await
+    }
+
+    /// bidlake patch: the manifest, with or without its data files' column statistics (a scan
+    /// without a filter does not use them, and they are most of what decoding costs).
+    pub(crate) async fn load_manifest_with(
+        &self,
+        file_io: &FileIO,
+        column_stats: bool,
+    ) -> Result<Manifest> {
         let input = file_io.new_input(&self.manifest_path)?;
         let avro = match &self.key_metadata {
             Some(key_metadata_bytes) => {
@@ -188,7 +198,11 @@ impl ManifestFile {
             None => input.read().await?,
         };
 
-        let (metadata, mut entries) = Manifest::try_from_avro_bytes(&avro)?;
+        let (metadata, mut entries) = if column_stats {
+            Manifest::try_from_avro_bytes(&avro)?
+        } else {
+            Manifest::try_from_avro_bytes_without_column_stats(&avro)?
+        };
 
         // Let entries inherit values from the manifest list entry.
         for entry in &mut entries {
