@@ -24,7 +24,7 @@ use crate::delete_file_index::DeleteFileIndex;
 use crate::expr::{Bind, BoundPredicate, Predicate};
 use crate::io::object_cache::ObjectCache;
 use crate::scan::{
-    BoundPredicates, ExpressionEvaluatorCache, FileScanTask, ManifestEvaluatorCache,
+    BoundPredicates, TableScan, ExpressionEvaluatorCache, FileScanTask, ManifestEvaluatorCache,
     PartitionFilterCache,
 };
 use crate::spec::{
@@ -39,6 +39,9 @@ pub(crate) struct ManifestFileContext {
     manifest_file: ManifestFile,
 
     sender: Sender<ManifestEntryContext>,
+    /// bidlake patch: for a data manifest, where its entries' scan tasks go, made here rather
+    /// than by a task of their own per entry (see `fetch_manifest_and_stream_manifest_entries`).
+    file_scan_tasks: Option<Sender<Result<FileScanTask>>>,
 
     field_ids: Arc<Vec<i32>>,
     bound_predicates: Option<Arc<BoundPredicates>>,
@@ -76,6 +79,7 @@ impl ManifestFileContext {
             snapshot_schema,
             field_ids,
             mut sender,
+            mut file_scan_tasks,
             expression_evaluator_cache,
             delete_file_index,
             name_mapping,
@@ -103,6 +107,15 @@ impl ManifestFileContext {
                 name_mapping: name_mapping.clone(),
                 case_sensitive,
             };
+
+            // bidlake patch: a data file's entry becomes its scan task right here. iceberg sent
+            // each entry through a channel to a stage that spawned a task per entry to check it
+            // against the filter and build its scan task: two hand-offs between threads per data
+            // file, a context switch each, more than the rest of planning a small file costs.
+            if let Some(tasks) = file_scan_tasks.as_mut() {
+                TableScan::process_data_manifest_entry(manifest_entry_context, tasks).await?;
+                continue;
+            }
 
             sender
                 .send(manifest_entry_context)
@@ -204,6 +217,7 @@ impl PlanContext {
         tx_data: Sender<ManifestEntryContext>,
         delete_file_idx: DeleteFileIndex,
         delete_file_tx: Sender<ManifestEntryContext>,
+        file_scan_tasks: Sender<Result<FileScanTask>>,
     ) -> Result<Box<impl Iterator<Item = Result<ManifestFileContext>> + 'static>> {
         let mut manifest_files = manifest_list.entries().iter().collect::<Vec<_>>();
         // Sort manifest files to process delete manifests first.
@@ -227,10 +241,10 @@ impl PlanContext {
             if !manifest_file.has_added_files() && !manifest_file.has_existing_files() {
                 continue;
             }
-            let tx = if manifest_file.content == ManifestContentType::Deletes {
-                delete_file_tx.clone()
+            let (tx, tasks) = if manifest_file.content == ManifestContentType::Deletes {
+                (delete_file_tx.clone(), None)
             } else {
-                tx_data.clone()
+                (tx_data.clone(), Some(file_scan_tasks.clone()))
             };
 
             let partition_bound_predicate = if self.predicate.is_some() {
@@ -254,12 +268,13 @@ impl PlanContext {
                 None
             };
 
-            let mfc = self.create_manifest_file_context(
+            let mut mfc = self.create_manifest_file_context(
                 manifest_file,
                 partition_bound_predicate,
                 tx,
                 delete_file_idx.clone(),
             );
+            mfc.file_scan_tasks = tasks;
 
             filtered_mfcs.push(Ok(mfc));
         }
@@ -290,6 +305,7 @@ impl PlanContext {
             manifest_file: manifest_file.clone(),
             bound_predicates,
             sender,
+            file_scan_tasks: None,
             object_cache: self.object_cache.clone(),
             snapshot_schema: self.snapshot_schema.clone(),
             field_ids: self.field_ids.clone(),

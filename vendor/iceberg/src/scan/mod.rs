@@ -44,6 +44,9 @@ use crate::table::Table;
 use crate::util::available_parallelism;
 use crate::{Error, ErrorKind, Result};
 
+/// bidlake patch: scan tasks planned ahead of the caller taking them.
+const PLANNED_TASKS_BUFFER: usize = 1024;
+
 /// A stream of arrow [`RecordBatch`]es.
 pub type ArrowRecordBatchStream = BoxStream<'static, Result<RecordBatch>>;
 
@@ -374,8 +377,11 @@ impl TableScan {
         let (manifest_entry_delete_ctx_tx, manifest_entry_delete_ctx_rx) =
             channel(concurrency_limit_manifest_files);
 
-        // used to stream the results back to the caller
-        let (file_scan_task_tx, file_scan_task_rx) = channel(concurrency_limit_manifest_entries);
+        // used to stream the results back to the caller (bidlake patch: with room for many,
+        // so that the tasks of a manifest's entries, made in a row, do not wake the caller and
+        // wait for it every few tasks)
+        let (file_scan_task_tx, file_scan_task_rx) =
+            channel(concurrency_limit_manifest_entries.max(PLANNED_TASKS_BUFFER));
 
         let (delete_file_idx, delete_file_tx) = DeleteFileIndex::new(self.runtime.clone());
 
@@ -389,6 +395,7 @@ impl TableScan {
             manifest_entry_data_ctx_tx,
             delete_file_idx.clone(),
             manifest_entry_delete_ctx_tx,
+            file_scan_task_tx.clone(),
         )?;
 
         let mut channel_for_manifest_error = file_scan_task_tx.clone();
@@ -461,7 +468,7 @@ impl TableScan {
                                     .spawn(async move {
                                         Self::process_data_manifest_entry(
                                             manifest_entry_context,
-                                            tx,
+                                            &mut { tx },
                                         )
                                         .await
                                     })
@@ -508,9 +515,11 @@ impl TableScan {
         self.plan_context.as_ref().map(|x| &x.snapshot)
     }
 
-    async fn process_data_manifest_entry(
+    // bidlake patch: crate-visible and the sender borrowed, called for every entry of a data
+    // manifest where it is decoded (`ManifestFileContext`).
+    pub(crate) async fn process_data_manifest_entry(
         manifest_entry_context: ManifestEntryContext,
-        mut file_scan_task_tx: Sender<Result<FileScanTask>>,
+        file_scan_task_tx: &mut Sender<Result<FileScanTask>>,
     ) -> Result<()> {
         // skip processing this manifest entry if it has been marked as deleted
         if !manifest_entry_context.manifest_entry.is_alive() {
