@@ -509,7 +509,8 @@ async fn the_reach_cache_kept_across_rounds_answers_as_a_fresh_read_and_forgets_
 
 /// The vendored iceberg decodes manifests straight from their Avro bytes (vendor/README.md):
 /// every manifest that appends, a compaction and a merge wrote decodes that way, to exactly
-/// what iceberg's own reading through apache-avro's values gives, metrics included.
+/// what iceberg's own reading through apache-avro's values gives, metrics included, and so does
+/// each of them compressed as other engines write manifests.
 #[tokio::test]
 async fn manifests_decoded_directly_are_what_iceberg_reads_through_avro_values() {
     let dir = tempfile::tempdir().unwrap();
@@ -531,6 +532,13 @@ async fn manifests_decoded_directly_are_what_iceberg_reads_through_avro_values()
             .unwrap();
         let through_values = iceberg::spec::Manifest::parse_avro_through_values(&bytes).unwrap();
         assert_eq!(direct, through_values, "{name}");
+        // The same manifest compressed, as other engines write them: read by another path.
+        let deflated = deflated(&bytes);
+        let direct = iceberg::spec::Manifest::parse_avro_directly(&deflated)
+            .unwrap_or_else(|| panic!("{name}, compressed, was not decoded directly"))
+            .unwrap();
+        assert_eq!(direct, through_values, "{name}, compressed");
+        assert_eq!(iceberg::spec::Manifest::parse_avro(&deflated).unwrap(), through_values);
         manifests += 1;
         for entry in direct.entries() {
             statuses.insert(format!("{:?}", entry.status()));
@@ -541,6 +549,25 @@ async fn manifests_decoded_directly_are_what_iceberg_reads_through_avro_values()
     assert_eq!(manifests, 8, "4 appends, the compaction's 3, the last append");
     assert_eq!(statuses.len(), 3, "ADDED, EXISTING and DELETED entries: {statuses:?}");
     assert!(bounds > 0, "entries with column bounds compared");
+}
+
+/// An Avro file written again with the deflate codec (the default of Java's and PyIceberg's
+/// manifests), its metadata kept.
+fn deflated(bytes: &[u8]) -> Vec<u8> {
+    let reader = apache_avro::Reader::new(bytes).unwrap();
+    let schema = reader.writer_schema().clone();
+    let metadata = reader.user_metadata().clone();
+    let codec = apache_avro::Codec::Deflate(Default::default());
+    let mut writer = apache_avro::Writer::with_codec(&schema, Vec::new(), codec);
+    for (key, value) in metadata {
+        writer.add_user_metadata(key, value).unwrap();
+    }
+    for value in reader {
+        writer.append(value.unwrap()).unwrap();
+    }
+    let deflated = writer.into_inner().unwrap();
+    assert_ne!(deflated, bytes);
+    deflated
 }
 
 /// Manifests written under two schemas of a table, read in one process: each keeps its own

@@ -16,6 +16,7 @@
 // under the License.
 
 mod _serde;
+mod container; // bidlake patch
 
 mod data_file;
 pub use data_file::*;
@@ -95,8 +96,10 @@ fn parsed_header(meta: &HashMap<String, Vec<u8>>) -> Result<Arc<ParsedHeader>> {
 /// resolves it against the reader's schema and only then deserializes it: most of what a fresh
 /// process spent planning a table of many small files. Fields are matched by name as before;
 /// the partition record's fields come in the writer's order, which every writer takes from
-/// the partition spec. `None` when this path cannot read the file (a codec or an Avro schema it
-/// does not take): apache-avro's path reads it then, and reports what is wrong with it.
+/// the partition spec. An uncompressed file is read by [`container::Container`], whose headers
+/// are parsed once per process; a compressed one by `serde_avro_fast`'s reader. `None` when
+/// neither can read the file (a codec or an Avro schema they do not take): apache-avro's path
+/// reads it then, and reports what is wrong with it.
 fn decode_directly(
     bs: &[u8],
     column_stats: bool,
@@ -104,46 +107,67 @@ fn decode_directly(
     use serde_avro_fast::de::read::SliceRead;
     use serde_avro_fast::object_container_file_encoding::Reader;
 
-    let (mut reader, user_metadata): (_, HashMap<String, serde_bytes::ByteBuf>) =
-        Reader::new_and_metadata(SliceRead::new(bs)).ok()?;
-    let meta: HashMap<String, Vec<u8>> =
-        user_metadata.into_iter().map(|(k, v)| (k, v.into_vec())).collect();
-    let header = match parsed_header(&meta) {
-        Ok(header) => header,
-        Err(err) => return Some(Err(err)),
-    };
-    let metadata = &header.metadata;
-    let spec_id = metadata.partition_spec.spec_id();
-    let mut entries = Vec::new();
-    let mut decode = || -> Option<Result<()>> {
-        match metadata.format_version {
-            FormatVersion::V1 => {
-                for entry in reader.deserialize::<_serde::ManifestEntryV1>() {
-                    let entry =
-                        entry.ok()?.try_into(spec_id, &header.partition_type, &metadata.schema);
-                    entries.push(match entry {
-                        Ok(entry) => entry,
-                        Err(err) => return Some(Err(err)),
-                    });
-                }
-            }
-            FormatVersion::V2 | FormatVersion::V3 => {
-                for entry in reader.deserialize::<_serde::ManifestEntryV2>() {
-                    let entry =
-                        entry.ok()?.try_into(spec_id, &header.partition_type, &metadata.schema);
-                    entries.push(match entry {
-                        Ok(entry) => entry,
-                        Err(err) => return Some(Err(err)),
-                    });
-                }
+    let mut source = match container::Container::read(bs) {
+        Some(Ok(container)) => Entries::Container(container),
+        Some(Err(err)) => return Some(Err(err)),
+        None => {
+            let (reader, user_metadata): (_, HashMap<String, serde_bytes::ByteBuf>) =
+                Reader::new_and_metadata(SliceRead::new(bs)).ok()?;
+            let meta: HashMap<String, Vec<u8>> =
+                user_metadata.into_iter().map(|(k, v)| (k, v.into_vec())).collect();
+            match parsed_header(&meta) {
+                Ok(header) => Entries::Reader(reader, header),
+                Err(err) => return Some(Err(err)),
             }
         }
-        Some(Ok(()))
     };
-    let decoded = if column_stats { decode() } else { _serde::without_column_stats(decode) };
-    match decoded? {
-        Ok(()) => Some(Ok((metadata.clone(), entries))),
-        Err(err) => Some(Err(err)),
+    let header = source.header().clone();
+    let metadata = &header.metadata;
+    let (spec_id, partition_type) = (metadata.partition_spec.spec_id(), &header.partition_type);
+    let mut decode = || match metadata.format_version {
+        FormatVersion::V1 => source.convert(|entry: _serde::ManifestEntryV1| {
+            entry.try_into(spec_id, partition_type, &metadata.schema)
+        }),
+        FormatVersion::V2 | FormatVersion::V3 => {
+            source.convert(|entry: _serde::ManifestEntryV2| {
+                entry.try_into(spec_id, partition_type, &metadata.schema)
+            })
+        }
+    };
+    let entries = if column_stats { decode() } else { _serde::without_column_stats(decode) };
+    Some(entries?.map(|entries| (metadata.clone(), entries)))
+}
+
+/// bidlake patch: where [`decode_directly`] takes a manifest's entries from.
+enum Entries<'a> {
+    Container(container::Container<'a>),
+    Reader(
+        serde_avro_fast::object_container_file_encoding::Reader<
+            serde_avro_fast::de::read::SliceRead<'a>,
+        >,
+        Arc<ParsedHeader>,
+    ),
+}
+
+impl Entries<'_> {
+    fn header(&self) -> &Arc<ParsedHeader> {
+        match self {
+            Entries::Container(container) => container.header(),
+            Entries::Reader(_, header) => header,
+        }
+    }
+
+    /// Every entry deserialized as `T` and made a [`ManifestEntry`] by `into`; `None` when one
+    /// cannot be deserialized.
+    fn convert<T: serde::de::DeserializeOwned>(
+        &mut self,
+        into: impl Fn(T) -> Result<ManifestEntry>,
+    ) -> Option<Result<Vec<ManifestEntry>>> {
+        let raw: Vec<T> = match self {
+            Entries::Container(container) => container.entries()?,
+            Entries::Reader(reader, _) => reader.deserialize().collect::<std::result::Result<_, _>>().ok()?,
+        };
+        Some(raw.into_iter().map(into).collect())
     }
 }
 
