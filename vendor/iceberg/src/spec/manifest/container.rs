@@ -6,8 +6,8 @@
 //! the table schema, the spec), and `serde_avro_fast`'s reader parsed that header, its Avro
 //! schema and the schema's canonical form again for each one: in a process planning a table of
 //! hundreds of small manifests, most of what each cost. Here a header is parsed once per process
-//! and recognised by its bytes after that; the entries are deserialized from each block with
-//! the Avro schema parsed then.
+//! and recognised by its entries after that (in any order: writers keep them in a hash map); the
+//! entries are deserialized from each block with the Avro schema parsed then.
 
 use std::collections::HashMap;
 use std::sync::{Arc, LazyLock, Mutex};
@@ -21,9 +21,10 @@ use crate::Result;
 const MAGIC: &[u8; 4] = b"Obj\x01";
 const SYNC_LEN: usize = 16;
 
-/// A header seen before: its bytes, what they say, and the Avro schema of the entries.
+/// A header seen before: its metadata (sorted by key), what it says, and the Avro schema of the
+/// entries.
 struct KnownHeader {
-    bytes: Vec<u8>,
+    meta: Vec<(Vec<u8>, Vec<u8>)>,
     parsed: Arc<ParsedHeader>,
     entry_schema: serde_avro_fast::Schema,
 }
@@ -62,9 +63,9 @@ impl<'a> Container<'a> {
                 meta.push((key, value));
             }
         }
-        let header_len = bs.len() - at.len();
+        meta.sort_unstable();
         let (sync, mut at) = at.split_at_checked(SYNC_LEN)?;
-        let header = match known(&bs[..header_len], &meta)? {
+        let header = match known(&meta)? {
             Ok(header) => header,
             Err(err) => return Some(Err(err)),
         };
@@ -100,11 +101,15 @@ impl<'a> Container<'a> {
     }
 }
 
-/// The header whose bytes are `bytes`, parsed now if it was not seen before. `None` when it
-/// is not one this reads (a compressed file).
-fn known(bytes: &[u8], meta: &[(&[u8], &[u8])]) -> Option<Result<Arc<KnownHeader>>> {
+/// The header of metadata `meta` (sorted by key), parsed now if it was not seen before. `None`
+/// when it is not one this reads (a compressed file).
+fn known(meta: &[(&[u8], &[u8])]) -> Option<Result<Arc<KnownHeader>>> {
     let known = || KNOWN.lock().unwrap_or_else(|e| e.into_inner());
-    if let Some(header) = known().iter().find(|h| h.bytes == bytes) {
+    let same = |header: &KnownHeader| {
+        header.meta.len() == meta.len()
+            && header.meta.iter().zip(meta).all(|((k, v), (key, value))| k == key && v == value)
+    };
+    if let Some(header) = known().iter().find(|h| same(h)) {
         return Some(Ok(header.clone()));
     }
     let value = |name: &str| meta.iter().find(|(k, _)| *k == name.as_bytes()).map(|(_, v)| *v);
@@ -112,15 +117,16 @@ fn known(bytes: &[u8], meta: &[(&[u8], &[u8])]) -> Option<Result<Arc<KnownHeader
         return None;
     }
     let entry_schema = std::str::from_utf8(value("avro.schema")?).ok()?.parse().ok()?;
-    let meta: HashMap<String, Vec<u8>> = meta
+    let by_name: HashMap<String, Vec<u8>> = meta
         .iter()
         .filter_map(|(k, v)| Some((String::from_utf8(k.to_vec()).ok()?, v.to_vec())))
         .collect();
-    let parsed = match parsed_header(&meta) {
+    let parsed = match parsed_header(&by_name) {
         Ok(parsed) => parsed,
         Err(err) => return Some(Err(err)),
     };
-    let header = Arc::new(KnownHeader { bytes: bytes.to_vec(), parsed, entry_schema });
+    let meta = meta.iter().map(|(k, v)| (k.to_vec(), v.to_vec())).collect();
+    let header = Arc::new(KnownHeader { meta, parsed, entry_schema });
     let mut known = known();
     if known.len() >= MAX_KNOWN {
         known.clear();
