@@ -104,6 +104,57 @@ fn maintenance_beside_ingest_loses_and_doubles_nothing_and_metadata_stays_bounde
 }
 
 #[test]
+fn between_rounds_manifests_are_merged_so_a_short_commit_interval_leaves_few() {
+    let broker = Broker::start();
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path();
+    run_ok(bidlake(&broker, data).arg("setup"));
+
+    // ~10 s of requests committed every 100 ms: ~100 appends, each a manifest. No round comes
+    // (one an hour), so only the checks between rounds can merge them.
+    let mut generator = bidlake(&broker, data)
+        .args(["gen", "--count", "1500", "--rate", "150", "--seed", "18"])
+        .args(["--bid-response-rate", "0", "--win-rate", "0", "--click-rate", "0"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let log_path = data.join("ingest.log");
+    let mut ingest = bidlake(&broker, data)
+        .args(["ingest", "--assignment", "all", "--commit-interval", "100ms"])
+        .args(["--maintain", "--maintain-every", "1h", "--duration", "120s"])
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(&log_path).unwrap())
+        .spawn()
+        .unwrap();
+    assert!(generator.wait().unwrap().success());
+    std::thread::sleep(Duration::from_secs(3));
+    assert!(
+        Command::new("kill").args(["-INT", &ingest.id().to_string()]).status().unwrap().success()
+    );
+    assert!(ingest.wait().unwrap().success());
+    let log = std::fs::read_to_string(&log_path).unwrap();
+    let appends = log.matches("committed table=\"bid_requests\"").count();
+    assert!(appends > 40, "only {appends} commits to bid_requests:\n{log}");
+    assert!(log.contains("manifests merged"), "no merge between rounds:\n{log}");
+    assert!(!log.contains("compaction committed"), "a round ran:\n{log}");
+
+    // What a user's scan plans over: the manifests of the current snapshot.
+    let manifests = run_ok(bidlake(&broker, data).args([
+        "query",
+        "--format",
+        "csv",
+        "SELECT COUNT(*) FROM \"bid_requests$manifests\" WHERE content = 0",
+    ]));
+    let manifests = String::from_utf8(manifests.stdout).unwrap();
+    let manifests: usize = manifests.lines().nth(1).unwrap().parse().unwrap();
+    assert!(manifests < appends / 2, "{manifests} data manifests after {appends} appends");
+
+    let rows = assert_each_once(&scan(data, "bid_requests"), "bid_requests");
+    assert_eq!(rows, 1500);
+}
+
+#[test]
 fn the_embedded_broker_removes_records_past_their_retention() {
     let broker = Broker::start_with_cleanup(Duration::from_secs(1));
     let dir = tempfile::tempdir().unwrap();

@@ -4,7 +4,8 @@
 //!   then 8 times larger each) that holds `--maintain-min-files`, and of every small file of a
 //!   partition nothing was added to for `--maintain-quiet-after` (the day that ended, a country
 //!   that went quiet);
-//! - manifest merging once the current snapshot names [`MIN_MANIFESTS_TO_MERGE`] data manifests;
+//! - manifest merging once the current snapshot names [`MIN_MANIFESTS_TO_MERGE`] data manifests
+//!   (also checked every [`MERGE_CHECK_EVERY`] between rounds);
 //! - snapshot expiry past `--maintain-retain-snapshots` (with the files only they referenced);
 //! - orphan removal every `--maintain-orphans-every`, of files older than
 //!   `--maintain-orphan-older-than`.
@@ -27,6 +28,13 @@ use crate::reach::{ManifestCache, ReachCache};
 use crate::{
     Error, MIN_ORPHAN_AGE, MaintainArgs, Result, Selection, compact, expire, manifests, orphans,
 };
+
+/// How often, between rounds, each table is checked for [`MIN_MANIFESTS_TO_MERGE`] data
+/// manifests to merge. Ingest adds a manifest per commit: at a 100 ms commit interval a round a
+/// minute would leave scans planning hundreds of manifests before it. A check is a manifest list
+/// read per table; a merge commits only where there is something to merge, so at `up`'s defaults
+/// (10 s commits, a round a minute) it never does.
+pub const MERGE_CHECK_EVERY: Duration = Duration::from_secs(2);
 
 /// Settings of the maintenance that runs beside ingest.
 #[derive(Debug, Clone, clap::Args)]
@@ -179,9 +187,14 @@ pub async fn run(
     let mut reach = HashMap::new();
     loop {
         let next = Instant::now() + settings.every;
+        let mut merge_due = Instant::now() + MERGE_CHECK_EVERY;
         while Instant::now() < next {
             if stop.load(Ordering::SeqCst) {
                 return;
+            }
+            if Instant::now() >= merge_due {
+                merge_manifests(&lake, &metrics, &stop).await;
+                merge_due = Instant::now() + MERGE_CHECK_EVERY;
             }
             tokio::time::sleep(Duration::from_millis(200).min(settings.every)).await;
         }
@@ -237,6 +250,32 @@ pub async fn round(
         m.rounds += 1;
         m.last_round = Some((SystemTime::now(), started.elapsed()));
     });
+}
+
+/// Between rounds: merges the data manifests of each table that names
+/// [`MIN_MANIFESTS_TO_MERGE`] of them. Runs in the rounds' task, so it never races a round's
+/// compaction (which would then find the manifests it planned on gone); it races only ingest's
+/// appends, as a round's merge does. A failure is left to the next check or round to report.
+async fn merge_manifests(lake: &Lake, metrics: &MaintenanceMetrics, stop: &AtomicBool) {
+    let tables = match crate::resolve_tables(lake, &[]).await {
+        Ok(tables) => tables,
+        Err(err) => return tracing::debug!(error = %err, "manifest check: listing the tables failed"),
+    };
+    for name in &tables {
+        if stop.load(Ordering::SeqCst) {
+            return;
+        }
+        let merged = async {
+            let table = lake.load_table(name).await?;
+            let mut cache = ManifestCache::default();
+            manifests::merge(lake, &table, MIN_MANIFESTS_TO_MERGE, false, &mut cache).await
+        };
+        match merged.await {
+            Ok(report) if report.snapshot_id.is_some() => metrics.update(|m| m.manifest_merges += 1),
+            Ok(_) => {}
+            Err(err) => tracing::debug!(table = %name, error = %err, "manifest check failed"),
+        }
+    }
 }
 
 fn failed(metrics: &MaintenanceMetrics, what: &str, err: &Error) {

@@ -117,28 +117,7 @@ impl ObjectCache {
         }
 
         let key = CachedObjectKey::Manifest(manifest_file.manifest_path.clone());
-
-        let cache_entry = self
-            .cache
-            .entry_by_ref(&key)
-            .or_try_insert_with(self.fetch_and_parse_manifest(manifest_file))
-            .await
-            .map_err(|err| {
-                Error::new(
-                    ErrorKind::Unexpected,
-                    format!("Failed to load manifest {}", manifest_file.manifest_path),
-                )
-                .with_source(err)
-            })?
-            .into_value();
-
-        match cache_entry {
-            CachedItem::Manifest(arc_manifest) => Ok(arc_manifest),
-            _ => Err(Error::new(
-                ErrorKind::Unexpected,
-                format!("cached object for key '{key:?}' is not a Manifest"),
-            )),
-        }
+        self.cached_manifest(key, manifest_file, true).await
     }
 
     /// bidlake patch: the manifest as a scan needs it: with its data files' column statistics
@@ -165,8 +144,19 @@ impl ObjectCache {
             return Ok(full);
         }
         let key = CachedObjectKey::ManifestWithoutColumnStats(path.clone());
+        self.cached_manifest(key, manifest_file, false).await
+    }
+
+    /// bidlake patch: the manifest cached under `key`, loaded (with or without its data files'
+    /// column statistics) and cached if it is not there.
+    async fn cached_manifest(
+        &self,
+        key: CachedObjectKey,
+        manifest_file: &ManifestFile,
+        column_stats: bool,
+    ) -> Result<Arc<Manifest>> {
         let fetch = async {
-            let manifest = manifest_file.load_manifest_with(&self.file_io, false).await?;
+            let manifest = manifest_file.load_manifest_with(&self.file_io, column_stats).await?;
             Ok::<_, Error>(CachedItem::Manifest(Arc::new(manifest)))
         };
         let cache_entry = self
@@ -175,8 +165,11 @@ impl ObjectCache {
             .or_try_insert_with(fetch)
             .await
             .map_err(|err| {
-                Error::new(ErrorKind::Unexpected, format!("Failed to load manifest {path}"))
-                    .with_source(err)
+                Error::new(
+                    ErrorKind::Unexpected,
+                    format!("Failed to load manifest {}", manifest_file.manifest_path),
+                )
+                .with_source(err)
             })?
             .into_value();
         match cache_entry {
@@ -235,12 +228,6 @@ impl ObjectCache {
                 format!("cached object for path '{key:?}' is not a manifest list"),
             )),
         }
-    }
-
-    async fn fetch_and_parse_manifest(&self, manifest_file: &ManifestFile) -> Result<CachedItem> {
-        let manifest = manifest_file.load_manifest(&self.file_io).await?;
-
-        Ok(CachedItem::Manifest(Arc::new(manifest)))
     }
 
     async fn fetch_and_parse_manifest_list(

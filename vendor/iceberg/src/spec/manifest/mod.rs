@@ -180,21 +180,16 @@ pub struct Manifest {
 
 impl Manifest {
     /// Parse manifest metadata and entries from bytes of avro file.
-    pub(crate) fn try_from_avro_bytes(bs: &[u8]) -> Result<(ManifestMetadata, Vec<ManifestEntry>)> {
-        // bidlake patch: decoded directly where it can be, through apache-avro's values if not.
-        match decode_directly(bs, true) {
-            Some(decoded) => decoded,
-            None => Self::try_from_avro_values(bs),
-        }
-    }
-
-    /// bidlake patch: the manifest's entries without the column statistics of their data files
-    /// (empty maps), for a scan that has no filter to evaluate against them. Only where the
-    /// direct path can read the file; the full entries otherwise.
-    pub(crate) fn try_from_avro_bytes_without_column_stats(
+    ///
+    /// bidlake patch: decoded directly where it can be, through apache-avro's values if not;
+    /// without the data files' column statistics (empty maps) unless `column_stats`, for a scan
+    /// that has no filter to evaluate against them (only where the direct path reads the file:
+    /// the full entries otherwise).
+    pub(crate) fn try_from_avro_bytes(
         bs: &[u8],
+        column_stats: bool,
     ) -> Result<(ManifestMetadata, Vec<ManifestEntry>)> {
-        match decode_directly(bs, false) {
+        match decode_directly(bs, column_stats) {
             Some(decoded) => decoded,
             None => Self::try_from_avro_values(bs),
         }
@@ -253,15 +248,15 @@ impl Manifest {
 
     /// Parse manifest from bytes of avro file.
     pub fn parse_avro(bs: &[u8]) -> Result<Self> {
-        let (metadata, entries) = Self::try_from_avro_bytes(bs)?;
+        let (metadata, entries) = Self::try_from_avro_bytes(bs, true)?;
         Ok(Self::new(metadata, entries))
     }
 
     /// bidlake patch: [`Manifest::parse_avro`] without the data files' column statistics (see
-    /// `try_from_avro_bytes_without_column_stats`); for tests.
+    /// `try_from_avro_bytes`); for tests.
     #[doc(hidden)]
     pub fn parse_avro_without_column_stats(bs: &[u8]) -> Result<Self> {
-        let (metadata, entries) = Self::try_from_avro_bytes_without_column_stats(bs)?;
+        let (metadata, entries) = Self::try_from_avro_bytes(bs, false)?;
         Ok(Self::new(metadata, entries))
     }
 

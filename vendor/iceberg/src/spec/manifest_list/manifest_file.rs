@@ -198,11 +198,7 @@ impl ManifestFile {
             None => input.read().await?,
         };
 
-        let (metadata, mut entries) = if column_stats {
-            Manifest::try_from_avro_bytes(&avro)?
-        } else {
-            Manifest::try_from_avro_bytes_without_column_stats(&avro)?
-        };
+        let (metadata, mut entries) = Manifest::try_from_avro_bytes(&avro, column_stats)?;
 
         // Let entries inherit values from the manifest list entry.
         for entry in &mut entries {
