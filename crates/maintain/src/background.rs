@@ -259,7 +259,10 @@ pub async fn round(
 async fn merge_manifests(lake: &Lake, metrics: &MaintenanceMetrics, stop: &AtomicBool) {
     let tables = match crate::resolve_tables(lake, &[]).await {
         Ok(tables) => tables,
-        Err(err) => return tracing::debug!(error = %err, "manifest check: listing the tables failed"),
+        Err(err) => {
+            tracing::debug!(error = %err, "manifest check: listing the tables failed");
+            return;
+        }
     };
     for name in &tables {
         if stop.load(Ordering::SeqCst) {
@@ -271,7 +274,9 @@ async fn merge_manifests(lake: &Lake, metrics: &MaintenanceMetrics, stop: &Atomi
             manifests::merge(lake, &table, MIN_MANIFESTS_TO_MERGE, false, &mut cache).await
         };
         match merged.await {
-            Ok(report) if report.snapshot_id.is_some() => metrics.update(|m| m.manifest_merges += 1),
+            Ok(report) if report.snapshot_id.is_some() => {
+                metrics.update(|m| m.manifest_merges += 1)
+            }
             Ok(_) => {}
             Err(err) => tracing::debug!(table = %name, error = %err, "manifest check failed"),
         }

@@ -39,6 +39,17 @@ use parquet::file::properties::WriterProperties;
 const DAY: i32 = 20_000; // 2024-10-04
 const TARGET: u64 = 1 << 20;
 
+/// A new embedded lake whose `db.clicks` holds `files` appends of 10 rows each (offsets 0-9,
+/// 10-19, ...), a data file and a manifest each.
+async fn lake_with_clicks(dir: &std::path::Path, files: i64) -> Lake {
+    let lake = open_lake(LakeArgs::embedded().resolve(dir).unwrap()).await.unwrap();
+    setup_lake(&lake, false).await.unwrap();
+    for i in 0..files {
+        append(&lake, i * 10, 10).await;
+    }
+    lake
+}
+
 /// Appends one data file of `rows` clicks (offsets `first..first+rows` of partition 0) to
 /// `db.clicks`, recording the next offset in the summary as ingest does.
 async fn append(lake: &Lake, first: i64, rows: i64) {
@@ -152,11 +163,7 @@ async fn offsets(table: &Table) -> Vec<i64> {
 #[tokio::test]
 async fn a_replace_replans_over_an_append_and_gives_up_when_its_files_are_gone() {
     let dir = tempfile::tempdir().unwrap();
-    let lake = open_lake(LakeArgs::embedded().resolve(dir.path()).unwrap()).await.unwrap();
-    setup_lake(&lake, false).await.unwrap();
-    for i in 0..4 {
-        append(&lake, i * 10, 10).await;
-    }
+    let lake = lake_with_clicks(dir.path(), 4).await;
 
     // Plan and rewrite on the table as it is now.
     let planned = lake.load_table("clicks").await.unwrap();
@@ -259,11 +266,7 @@ async fn replacing_one_file_again_and_again_without_merging_keeps_the_manifest_l
     // As the aggregator rewrites the current hour every round: each replace leaves a manifest
     // that records only what it deleted, which the next one drops.
     let dir = tempfile::tempdir().unwrap();
-    let lake = open_lake(LakeArgs::embedded().resolve(dir.path()).unwrap()).await.unwrap();
-    setup_lake(&lake, false).await.unwrap();
-    for i in 0..3 {
-        append(&lake, i * 10, 10).await;
-    }
+    let lake = lake_with_clicks(dir.path(), 3).await;
     let mut cache = ManifestCache::default();
     let first = lake.load_table("clicks").await.unwrap();
     let plan = plan(&first, &mut cache, TARGET, TARGET).await.unwrap();
@@ -301,11 +304,7 @@ async fn replacing_one_file_again_and_again_without_merging_keeps_the_manifest_l
 #[tokio::test]
 async fn merged_manifests_keep_every_row_and_ingests_progress() {
     let dir = tempfile::tempdir().unwrap();
-    let lake = open_lake(LakeArgs::embedded().resolve(dir.path()).unwrap()).await.unwrap();
-    setup_lake(&lake, false).await.unwrap();
-    for i in 0..6 {
-        append(&lake, i * 10, 10).await;
-    }
+    let lake = lake_with_clicks(dir.path(), 6).await;
     let table = lake.load_table("clicks").await.unwrap();
     let files = live_files(&table).await;
     let mut cache = ManifestCache::default();
@@ -440,11 +439,7 @@ async fn a_compactions_deleted_files_are_a_manifest_of_their_own_that_scans_do_n
 #[tokio::test]
 async fn maintenance_beside_ingest_waits_for_enough_fresh_files_or_a_quiet_partition() {
     let dir = tempfile::tempdir().unwrap();
-    let lake = open_lake(LakeArgs::embedded().resolve(dir.path()).unwrap()).await.unwrap();
-    setup_lake(&lake, false).await.unwrap();
-    for i in 0..3 {
-        append(&lake, i * 10, 10).await;
-    }
+    let lake = lake_with_clicks(dir.path(), 3).await;
     let mut cache = ManifestCache::default();
     let active = Selection { min_files: 4, quiet_after: Some(Duration::from_secs(3600)) };
     let quiet = Selection { min_files: 4, quiet_after: Some(Duration::ZERO) };
@@ -645,11 +640,7 @@ async fn scans_without_a_filter_skip_column_statistics_and_filtered_ones_still_p
     use iceberg::expr::Reference;
     use iceberg::spec::Datum;
     let dir = tempfile::tempdir().unwrap();
-    let lake = open_lake(LakeArgs::embedded().resolve(dir.path()).unwrap()).await.unwrap();
-    setup_lake(&lake, false).await.unwrap();
-    for i in 0..4 {
-        append(&lake, i * 10, 10).await;
-    }
+    let lake = lake_with_clicks(dir.path(), 4).await;
     let table = lake.load_table("clicks").await.unwrap();
     // All four files are of one day: only their offsets' bounds can prune them.
     let from_30 = || Reference::new("kafka_offset").greater_than_or_equal_to(Datum::long(30));

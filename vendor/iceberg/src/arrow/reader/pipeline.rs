@@ -25,6 +25,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use futures::{StreamExt, TryStreamExt};
 use parquet::arrow::arrow_reader::{ArrowReaderMetadata, ArrowReaderOptions};
+use parquet::file::metadata::ParquetStatisticsPolicy;
 use parquet::arrow::{PARQUET_FIELD_ID_META_KEY, ParquetRecordBatchStreamBuilder};
 
 use super::{
@@ -114,11 +115,13 @@ impl FileScanTaskReader {
             .load_deletes(&task.deletes, Arc::clone(&task.schema));
 
         // Open the Parquet file once, loading its metadata
+        // bidlake patch: without a predicate nothing looks at the row groups' statistics.
         let (parquet_file_reader, arrow_metadata) = ArrowReader::open_parquet_file(
             &task.data_file_path,
             &self.file_io,
             task.file_size_in_bytes,
             parquet_read_options,
+            task.predicate.is_some(),
             self.scan_metrics.bytes_read_counter(),
         )
         .await?;
@@ -414,6 +417,7 @@ struct FooterKey {
     column_index: bool,
     offset_index: bool,
     page_index: bool,
+    column_stats: bool,
 }
 
 /// bidlake patch: the estimated bytes of decoded footers [`footer_cache`] may hold; 0 (the
@@ -456,6 +460,7 @@ impl ArrowReader {
         file_io: &FileIO,
         file_size_in_bytes: u64,
         parquet_read_options: ParquetReadOptions,
+        column_stats: bool,
         bytes_read: &Arc<AtomicU64>,
     ) -> Result<(ArrowFileReader, ArrowReaderMetadata)> {
         let parquet_file = file_io.new_input(data_file_path)?;
@@ -477,6 +482,7 @@ impl ArrowReader {
             column_index: parquet_read_options.preload_column_index(),
             offset_index: parquet_read_options.preload_offset_index(),
             page_index: parquet_read_options.preload_page_index,
+            column_stats,
         };
         let footers = footer_cache();
         if let Some(footers) = footers
@@ -484,7 +490,16 @@ impl ArrowReader {
         {
             return Ok((reader, arrow_metadata));
         }
-        let arrow_metadata = ArrowReaderMetadata::load_async(&mut reader, Default::default())
+        // bidlake patch: the column chunks' statistics (min/max, sizes, encodings: most of a wide
+        // file's footer) are decoded only for a reader that prunes row groups by them.
+        let mut options = ArrowReaderOptions::new();
+        if !column_stats {
+            options = options
+                .with_column_stats_policy(ParquetStatisticsPolicy::SkipAll)
+                .with_size_stats_policy(ParquetStatisticsPolicy::SkipAll)
+                .with_encoding_stats_policy(ParquetStatisticsPolicy::SkipAll);
+        }
+        let arrow_metadata = ArrowReaderMetadata::load_async(&mut reader, options)
             .await
             .map_err(|e| {
                 Error::new(ErrorKind::Unexpected, "Failed to load Parquet metadata").with_source(e)
