@@ -27,6 +27,48 @@ fn count_files(dir: &Path, suffix: &str) -> usize {
         .unwrap_or(0)
 }
 
+/// A generator run with `generate` beside an ingest with `ingest_args` (its log in
+/// `ingest.log`); once the generator is done and `settle` has passed, a person's Ctrl-C stops
+/// ingest, which must still have been running and must exit cleanly. Returns ingest's log.
+fn generate_beside_ingest(
+    broker: &Broker,
+    data: &Path,
+    generate: &[&str],
+    ingest_args: &[&str],
+    settle: Duration,
+) -> String {
+    let mut generator = bidlake(broker, data)
+        .arg("gen")
+        .args(generate)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let log_path = data.join("ingest.log");
+    let mut ingest = bidlake(broker, data)
+        .args(["ingest", "--assignment", "all", "--duration", "120s"])
+        .args(ingest_args)
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(&log_path).unwrap())
+        .spawn()
+        .unwrap();
+    assert!(generator.wait().unwrap().success());
+    std::thread::sleep(settle);
+    assert!(
+        ingest.try_wait().unwrap().is_none(),
+        "ingest ended by itself:\n{}",
+        std::fs::read_to_string(&log_path).unwrap_or_default()
+    );
+    // Ctrl-C: ingest commits what it holds, maintenance stops between steps.
+    assert!(
+        Command::new("kill").args(["-INT", &ingest.id().to_string()]).status().unwrap().success()
+    );
+    let stopped = Instant::now();
+    assert!(ingest.wait().unwrap().success());
+    assert!(stopped.elapsed() < Duration::from_secs(30), "stopping took {:?}", stopped.elapsed());
+    std::fs::read_to_string(&log_path).unwrap()
+}
+
 #[test]
 fn maintenance_beside_ingest_loses_and_doubles_nothing_and_metadata_stays_bounded() {
     let broker = Broker::start();
@@ -36,36 +78,23 @@ fn maintenance_beside_ingest_loses_and_doubles_nothing_and_metadata_stays_bounde
 
     // A stream of ~20 s with its funnel, while ingest commits every 200 ms and maintains every
     // second: compactions, manifest merges and expiries race its commits the whole time.
-    let mut generator = bidlake(&broker, data)
-        .args(["gen", "--count", "3000", "--rate", "150", "--seed", "15"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let log_path = data.join("ingest.log");
-    let mut ingest = bidlake(&broker, data)
-        .args(["ingest", "--assignment", "all", "--commit-interval", "200ms"])
-        .args(["--maintain", "--maintain-every", "1s", "--maintain-min-files", "4"])
-        .args(["--maintain-retain-snapshots", "3s", "--duration", "120s"])
-        .stdout(Stdio::null())
-        .stderr(std::fs::File::create(&log_path).unwrap())
-        .spawn()
-        .unwrap();
-    assert!(generator.wait().unwrap().success());
-    std::thread::sleep(Duration::from_secs(4));
-    assert!(
-        ingest.try_wait().unwrap().is_none(),
-        "ingest with maintenance ended by itself:\n{}",
-        std::fs::read_to_string(&log_path).unwrap_or_default()
+    let log = generate_beside_ingest(
+        &broker,
+        data,
+        &["--count", "3000", "--rate", "150", "--seed", "15"],
+        &[
+            "--commit-interval",
+            "200ms",
+            "--maintain",
+            "--maintain-every",
+            "1s",
+            "--maintain-min-files",
+            "4",
+            "--maintain-retain-snapshots",
+            "3s",
+        ],
+        Duration::from_secs(4),
     );
-    // A person's Ctrl-C: ingest commits what it holds, maintenance stops between steps.
-    assert!(
-        Command::new("kill").args(["-INT", &ingest.id().to_string()]).status().unwrap().success()
-    );
-    let stopped = Instant::now();
-    assert!(ingest.wait().unwrap().success());
-    assert!(stopped.elapsed() < Duration::from_secs(30), "stopping took {:?}", stopped.elapsed());
-    let log = std::fs::read_to_string(&log_path).unwrap();
     for done in ["compaction committed", "snapshots expired"] {
         assert!(log.contains(done), "no {done:?} in the ingest log:\n{log}");
     }
@@ -112,28 +141,13 @@ fn between_rounds_manifests_are_merged_so_a_short_commit_interval_leaves_few() {
 
     // ~10 s of requests committed every 100 ms: ~100 appends, each a manifest. No round comes
     // (one an hour), so only the checks between rounds can merge them.
-    let mut generator = bidlake(&broker, data)
-        .args(["gen", "--count", "1500", "--rate", "150", "--seed", "18"])
-        .args(["--bid-response-rate", "0", "--win-rate", "0", "--click-rate", "0"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let log_path = data.join("ingest.log");
-    let mut ingest = bidlake(&broker, data)
-        .args(["ingest", "--assignment", "all", "--commit-interval", "100ms"])
-        .args(["--maintain", "--maintain-every", "1h", "--duration", "120s"])
-        .stdout(Stdio::null())
-        .stderr(std::fs::File::create(&log_path).unwrap())
-        .spawn()
-        .unwrap();
-    assert!(generator.wait().unwrap().success());
-    std::thread::sleep(Duration::from_secs(3));
-    assert!(
-        Command::new("kill").args(["-INT", &ingest.id().to_string()]).status().unwrap().success()
+    let log = generate_beside_ingest(
+        &broker,
+        data,
+        &["--count", "1500", "--rate", "150", "--seed", "18", "--bid-response-rate", "0"],
+        &["--commit-interval", "100ms", "--maintain", "--maintain-every", "1h"],
+        Duration::from_secs(3),
     );
-    assert!(ingest.wait().unwrap().success());
-    let log = std::fs::read_to_string(&log_path).unwrap();
     let appends = log.matches("committed table=\"bid_requests\"").count();
     assert!(appends > 40, "only {appends} commits to bid_requests:\n{log}");
     assert!(log.contains("manifests merged"), "no merge between rounds:\n{log}");
