@@ -79,6 +79,7 @@ impl BasicDeleteFileLoader {
             &self.file_io,
             file_size_in_bytes,
             parquet_read_options,
+            // bidlake patch: column statistics decoded, as before.
             true,
             self.scan_metrics.bytes_read_counter(),
         )
