@@ -68,6 +68,10 @@ async fn append(lake: &Lake, first: i64, rows: i64) {
                     Arc::new(StringArray::from_iter_values(offsets.map(|o| format!("click-{o}"))))
                 }
                 ("kafka_partition", _) => Arc::new(Int32Array::from(vec![0; rows as usize])),
+                // The column a test adds by schema evolution.
+                ("note", _) => {
+                    Arc::new(StringArray::from_iter_values(offsets.map(|o| format!("note-{o}"))))
+                }
                 ("kafka_offset", _) => Arc::new(Int64Array::from_iter_values(offsets)),
                 ("event_timestamp", DataType::Timestamp(_, tz)) => Arc::new(
                     TimestampMicrosecondArray::from_iter_values(offsets.map(|o| micros + o))
@@ -578,9 +582,11 @@ fn deflated(bytes: &[u8]) -> Vec<u8> {
 
 /// Manifests written under two schemas of a table, read in one process: each keeps its own
 /// schema (the vendored iceberg parses a manifest's header once per distinct header and keeps
-/// it, vendor/README.md), and the rows of both read back.
+/// it, vendor/README.md), and the rows of both read back, the added column null in the files
+/// written before it and read by its field id in those after (the vendored reader's projection).
 #[tokio::test]
 async fn manifests_of_two_schemas_read_in_one_process_keep_their_own_schema() {
+    use arrow_array::Array;
     use iceberg::spec::{PrimitiveType, Type};
     use iceberg::transaction::AddColumn;
     let dir = tempfile::tempdir().unwrap();
@@ -630,6 +636,32 @@ async fn manifests_of_two_schemas_read_in_one_process_keep_their_own_schema() {
         "each manifest with the schema it was written under"
     );
     assert_eq!(offsets(&table).await, (0..20).collect::<Vec<_>>());
+
+    let batches: Vec<RecordBatch> = table
+        .scan()
+        .select(["note", "kafka_offset"])
+        .build()
+        .unwrap()
+        .to_arrow()
+        .await
+        .unwrap()
+        .try_collect()
+        .await
+        .unwrap();
+    let mut notes: Vec<(i64, Option<String>)> = batches
+        .iter()
+        .flat_map(|b| {
+            let offsets = b.column(1).as_any().downcast_ref::<Int64Array>().unwrap().clone();
+            let notes = b.column(0).as_any().downcast_ref::<StringArray>().unwrap().clone();
+            (0..b.num_rows()).map(move |i| {
+                (offsets.value(i), notes.is_valid(i).then(|| notes.value(i).to_owned()))
+            })
+        })
+        .collect();
+    notes.sort_unstable();
+    let expected: Vec<(i64, Option<String>)> =
+        (0..20).map(|o| (o, (o >= 10).then(|| format!("note-{o}")))).collect();
+    assert_eq!(notes, expected);
 }
 
 /// A scan without a filter reads the manifests without their data files' column statistics

@@ -45,12 +45,42 @@ pub(crate) fn coerce_int96_timestamps(
     arrow_schema: &ArrowSchemaRef,
     iceberg_schema: &Schema,
 ) -> Option<Arc<ArrowSchema>> {
+    // bidlake patch: only nanosecond timestamps are coerced, and most files have none; the
+    // visitor rebuilt the whole schema of every file to find that out.
+    if !arrow_schema
+        .fields()
+        .iter()
+        .any(|field| has_nanosecond_timestamp(field.data_type()))
+    {
+        return None;
+    }
     let mut visitor = Int96CoercionVisitor::new(iceberg_schema);
     let coerced = visit_schema(arrow_schema, &mut visitor).ok()?;
     if visitor.changed {
         Some(Arc::new(coerced))
     } else {
         None
+    }
+}
+
+/// bidlake patch: whether `data_type` is, or holds, a `Timestamp(Nanosecond, _)`.
+fn has_nanosecond_timestamp(data_type: &DataType) -> bool {
+    match data_type {
+        DataType::Timestamp(TimeUnit::Nanosecond, _) => true,
+        DataType::Struct(fields) => fields
+            .iter()
+            .any(|field| has_nanosecond_timestamp(field.data_type())),
+        DataType::List(field)
+        | DataType::LargeList(field)
+        | DataType::ListView(field)
+        | DataType::LargeListView(field)
+        | DataType::FixedSizeList(field, _)
+        | DataType::Map(field, _) => has_nanosecond_timestamp(field.data_type()),
+        DataType::Dictionary(_, value) => has_nanosecond_timestamp(value),
+        DataType::RunEndEncoded(_, values) => has_nanosecond_timestamp(values.data_type()),
+        // A kind Parquet files do not decode to: the visitor decides, as before.
+        DataType::Union(..) => true,
+        _ => false,
     }
 }
 

@@ -29,7 +29,7 @@ use parquet::arrow::PARQUET_FIELD_ID_META_KEY;
 
 use crate::arrow::value::{create_primitive_array_repeated, create_primitive_array_single_element};
 use crate::arrow::{datum_to_arrow_type_with_ree, schema_to_arrow_schema};
-use crate::metadata_columns::get_metadata_field;
+use crate::metadata_columns::{get_metadata_field, is_metadata_field};
 use crate::spec::{
     Datum, Literal, PartitionSpec, PrimitiveLiteral, Schema as IcebergSchema, Struct, Transform,
 };
@@ -60,10 +60,12 @@ fn constants_map(
         // Only identity transforms should use constant values from partition metadata
         if matches!(field.transform, Transform::Identity) {
             // Get the field from schema to extract its type
-            let iceberg_field = schema.field_by_id(field.source_id).ok_or(Error::new(
-                ErrorKind::Unexpected,
-                format!("Field {} not found in schema", field.source_id),
-            ))?;
+            let iceberg_field = schema.field_by_id(field.source_id).ok_or_else(|| {
+                Error::new(
+                    ErrorKind::Unexpected,
+                    format!("Field {} not found in schema", field.source_id),
+                )
+            })?;
 
             // Ensure the field type is primitive
             let prim_type = match &*iceberg_field.field_type {
@@ -356,6 +358,8 @@ impl RecordBatchTransformer {
 
         // Create a new arrow schema by selecting fields from mapped_unprojected,
         // in the order of the field ids in projected_iceberg_field_ids
+        // bidlake patch: this file's errors are made only when returned (`ok_or_else`, was
+        // `ok_or`); with RUST_BACKTRACE set each one unwound the stack, for every file read.
         let fields: Result<Vec<_>> = projected_iceberg_field_ids
             .iter()
             .map(|field_id| {
@@ -363,12 +367,16 @@ impl RecordBatchTransformer {
                 if constant_fields.contains_key(field_id) {
                     // For metadata/virtual fields (like _file), get name from metadata_columns
                     // For partition fields, get name from schema (they exist in schema)
-                    if let Ok(iceberg_field) = get_metadata_field(*field_id) {
+                    // bidlake patch: a partition column is no metadata field; asking anyway made
+                    // (and, with RUST_BACKTRACE set, unwound the stack for) an error per file.
+                    let metadata_field = is_metadata_field(*field_id)
+                        .then(|| get_metadata_field(*field_id).ok())
+                        .flatten();
+                    if let Some(iceberg_field) = metadata_field {
                         // This is a metadata/virtual field - convert Iceberg field to Arrow
-                        let datum = constant_fields.get(field_id).ok_or(Error::new(
-                            ErrorKind::Unexpected,
-                            "constant field not found",
-                        ))?;
+                        let datum = constant_fields.get(field_id).ok_or_else(|| {
+                            Error::new(ErrorKind::Unexpected, "constant field not found")
+                        })?;
                         let arrow_type = datum_to_arrow_type_with_ree(datum);
                         let arrow_field =
                             Field::new(&iceberg_field.name, arrow_type, !iceberg_field.required)
@@ -381,12 +389,11 @@ impl RecordBatchTransformer {
                         // This is a partition constant field (exists in schema but uses constant value)
                         let field = &field_id_to_mapped_schema_map
                             .get(field_id)
-                            .ok_or(Error::new(ErrorKind::Unexpected, "field not found"))?
+                            .ok_or_else(|| Error::new(ErrorKind::Unexpected, "field not found"))?
                             .0;
-                        let datum = constant_fields.get(field_id).ok_or(Error::new(
-                            ErrorKind::Unexpected,
-                            "constant field not found",
-                        ))?;
+                        let datum = constant_fields.get(field_id).ok_or_else(|| {
+                            Error::new(ErrorKind::Unexpected, "constant field not found")
+                        })?;
                         let arrow_type = datum_to_arrow_type_with_ree(datum);
                         // Use the type from constant_fields (REE for constants)
                         let constant_field =
@@ -398,7 +405,7 @@ impl RecordBatchTransformer {
                     // Regular field - use schema as-is
                     Ok(field_id_to_mapped_schema_map
                         .get(field_id)
-                        .ok_or(Error::new(ErrorKind::Unexpected, "field not found"))?
+                        .ok_or_else(|| Error::new(ErrorKind::Unexpected, "field not found"))?
                         .0
                         .clone())
                 }
@@ -494,18 +501,14 @@ impl RecordBatchTransformer {
                 }
 
                 let (target_field, _) =
-                    field_id_to_mapped_schema_map
-                        .get(field_id)
-                        .ok_or(Error::new(
-                            ErrorKind::Unexpected,
-                            "could not find field in schema",
-                        ))?;
+                    field_id_to_mapped_schema_map.get(field_id).ok_or_else(|| {
+                        Error::new(ErrorKind::Unexpected, "could not find field in schema")
+                    })?;
                 let target_type = target_field.data_type();
 
-                let iceberg_field = snapshot_schema.field_by_id(*field_id).ok_or(Error::new(
-                    ErrorKind::Unexpected,
-                    "Field not found in snapshot schema",
-                ))?;
+                let iceberg_field = snapshot_schema.field_by_id(*field_id).ok_or_else(|| {
+                    Error::new(ErrorKind::Unexpected, "Field not found in snapshot schema")
+                })?;
 
                 // Iceberg spec's "Column Projection" rules (https://iceberg.apache.org/spec/#column-projection).
                 // For fields "not present" in data files:

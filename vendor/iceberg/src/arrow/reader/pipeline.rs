@@ -109,6 +109,11 @@ impl FileScanTaskReader {
             (self.row_selection_enabled && task.predicate.is_some()) || !task.deletes.is_empty();
         let mut parquet_read_options = self.parquet_read_options;
         parquet_read_options.preload_page_index = should_load_page_index;
+        // bidlake patch: the column and offset indexes (the page index) serve only a row
+        // selection; they were read and decoded for every file, the flag above notwithstanding
+        // (both default to on and are applied after it), and made up most of a cached footer.
+        parquet_read_options.preload_column_index = should_load_page_index;
+        parquet_read_options.preload_offset_index = should_load_page_index;
 
         let delete_filter_rx = self
             .delete_file_loader

@@ -158,23 +158,28 @@ impl ArrowReader {
 
         // Pre-project only the fields that have been selected, possibly avoiding converting
         // some Arrow types that are not yet supported.
-        let mut projected_fields: HashMap<arrow_schema::FieldRef, i32> = HashMap::new();
+        // bidlake patch: each leaf's field id is kept by its leaf index (both passes visit the
+        // leaves in the same order) where iceberg kept it in a map keyed by the whole `Field`,
+        // cloning and hashing every leaf's name, type and metadata for every file it read.
+        let mut leaf_ids: Vec<Option<i32>> = Vec::new();
         let projected_arrow_schema = ArrowSchema::new_with_metadata(
-            fields.filter_leaves(|_, f| {
-                f.metadata()
+            fields.filter_leaves(|idx, f| {
+                let field_id = f
+                    .metadata()
                     .get(PARQUET_FIELD_ID_META_KEY)
-                    .and_then(|field_id| i32::from_str(field_id).ok())
-                    .is_some_and(|field_id| {
-                        projected_fields.insert((*f).clone(), field_id);
-                        leaf_field_ids.contains(&field_id)
-                    })
+                    .and_then(|field_id| i32::from_str(field_id).ok());
+                if leaf_ids.len() <= idx {
+                    leaf_ids.resize(idx + 1, None);
+                }
+                leaf_ids[idx] = field_id;
+                field_id.is_some_and(|field_id| leaf_field_ids.contains(&field_id))
             }),
             arrow_schema.metadata().clone(),
         );
         let iceberg_schema = arrow_schema_to_schema(&projected_arrow_schema)?;
 
-        fields.filter_leaves(|idx, field| {
-            let Some(field_id) = projected_fields.get(field).cloned() else {
+        fields.filter_leaves(|idx, _| {
+            let Some(field_id) = leaf_ids.get(idx).copied().flatten() else {
                 return false;
             };
 
