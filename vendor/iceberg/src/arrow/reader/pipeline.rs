@@ -111,7 +111,7 @@ impl FileScanTaskReader {
         parquet_read_options.preload_page_index = should_load_page_index;
         // bidlake patch: the column and offset indexes (the page index) serve only a row
         // selection; they were read and decoded for every file, the flag above notwithstanding
-        // (both default to on and are applied after it), and made up most of a cached footer.
+        // (both default to on and are applied after it).
         parquet_read_options.preload_column_index = should_load_page_index;
         parquet_read_options.preload_offset_index = should_load_page_index;
 
