@@ -137,9 +137,15 @@ fn spawn(command: &mut Command) -> Running {
 
 /// Spawns with stderr appended to `log`, so a failure can show what the process said.
 fn spawn_logged(command: &mut Command, log: &Path) -> Running {
+    spawn_logged_stopped_by(command, log, "KILL")
+}
+
+/// As `spawn_logged`, sent `on_drop` if the test ends first (`INT` for `up`, which then stops
+/// its embedded broker too).
+fn spawn_logged_stopped_by(command: &mut Command, log: &Path, on_drop: &'static str) -> Running {
     let file = std::fs::OpenOptions::new().create(true).append(true).open(log).unwrap();
     let child = command.stdout(Stdio::null()).stderr(file).spawn().unwrap();
-    Running::new(child, "KILL")
+    Running::new(child, on_drop)
 }
 
 /// The last lines of a log, for a failure message.
@@ -559,24 +565,28 @@ fn up_with_a_backfill_fills_three_hours_and_keeps_the_aggregates_current() {
     let dir = tempfile::tempdir().unwrap();
     let dir = dir.path();
     let (kafka, catalog, dashboard) = (free_port(), free_port(), free_port());
-    let up = Command::new(env!("CARGO_BIN_EXE_bidlake"))
-        .args(["up", "--rate", "2", "--backfill-hours", "3", "--seed", "4"])
-        .args(["--commit-interval", "1s", "--aggregate-interval", "1s"])
-        .args(["--kafka-port", &kafka.to_string(), "--catalog-port", &catalog.to_string()])
-        .args(["--dashboard-port", &dashboard.to_string()])
-        .arg("--data-dir")
-        .arg(dir)
-        .env_remove("KAFKA_BOOTSTRAP_SERVERS")
-        .env_remove("BIDLAKE_DATA_DIR")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let up = Running::new(up, "INT");
+    let logs = tempfile::tempdir().unwrap();
+    let up_log = logs.path().join("up.log");
+    let mut up = spawn_logged_stopped_by(
+        Command::new(env!("CARGO_BIN_EXE_bidlake"))
+            .args(["up", "--rate", "2", "--backfill-hours", "3", "--seed", "4"])
+            .args(["--commit-interval", "1s", "--aggregate-interval", "1s"])
+            .args(["--kafka-port", &kafka.to_string(), "--catalog-port", &catalog.to_string()])
+            .args(["--dashboard-port", &dashboard.to_string()])
+            .arg("--data-dir")
+            .arg(dir)
+            .env_remove("KAFKA_BOOTSTRAP_SERVERS")
+            .env_remove("BIDLAKE_DATA_DIR"),
+        &up_log,
+        "INT",
+    );
     // The history is 21,600 requests; the aggregates cover its three hours (and the present).
     let deadline = Instant::now() + Duration::from_secs(150);
     let (hours, counted) = loop {
         std::thread::sleep(Duration::from_secs(2));
+        if let Some(status) = up.exited() {
+            panic!("up exited ({status}) while the backfill was aggregated:\n{}", tail(&up_log));
+        }
         let funnel = if dir.join("catalog.db").exists() {
             rows(
                 dir,
@@ -593,7 +603,7 @@ fn up_with_a_backfill_fills_three_hours_and_keeps_the_aggregates_current() {
             break (hours, counted);
         }
     };
-    assert!(up.stop("INT").success(), "up did not stop cleanly");
+    assert!(up.stop("INT").success(), "up did not stop cleanly:\n{}", tail(&up_log));
     assert!(hours >= 4, "the funnel covers {hours} hours, not the backfill's 3 and the present");
     // Test and private-IP traffic (about 7%) is left out of the aggregates.
     assert!(counted >= 19_000, "only {counted} of the backfill's 21,600 requests aggregated");

@@ -4,11 +4,24 @@ use bidlake_kafka::embedded::EmbeddedBroker;
 
 pub use bidlake_kafka::embedded::tansu_binary;
 
-/// A free TCP port on 127.0.0.1 (the OS picks it; we release it for the server to take).
+/// Where test servers listen: below Linux's ephemeral range (32768-60999), from which the
+/// kernel takes the local port of every outgoing connection. A port the OS hands out for
+/// `127.0.0.1:0` can be taken by any test's client connection before the server binds it.
+const TEST_PORTS: std::ops::Range<u16> = 20_000..32_000;
+
+/// A free TCP port on 127.0.0.1 for a server a test starts, chosen at random in [`TEST_PORTS`]
+/// and checked free (released again for the server to take).
 pub fn free_port() -> u16 {
-    let listener =
-        TcpListener::bind("127.0.0.1:0").expect("binding 127.0.0.1:0 to find a free port");
-    listener.local_addr().expect("local address of a bound listener").port()
+    use std::hash::{BuildHasher, RandomState};
+    let span = u64::from(TEST_PORTS.end - TEST_PORTS.start);
+    for attempt in 0u64..1_000 {
+        let random = RandomState::new().hash_one(attempt);
+        let port = TEST_PORTS.start + u16::try_from(random % span).expect("below the span");
+        if TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
+    panic!("no free port on 127.0.0.1 in {TEST_PORTS:?}")
 }
 
 /// A tansu broker on 127.0.0.1 and a free port, with its SQLite storage in a temporary
