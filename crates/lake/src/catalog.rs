@@ -19,6 +19,10 @@ pub struct Lake {
     /// Manifests and manifest lists that queries read, shared by the tables this process loads
     /// ([`Lake::for_reading`]).
     read_cache: Arc<OnceLock<Arc<ObjectCache>>>,
+    /// Connections to the SQL catalog for the catalog row's reads and compare-and-sets
+    /// (`crate::commit`), kept open between commits: sqlx runs each SQLite connection on a
+    /// thread of its own, so a connection per commit made and ended a thread per commit.
+    pub(crate) catalog_rows: Arc<OnceLock<sqlx::SqlitePool>>,
 }
 
 /// What the shared read cache may hold (estimated decoded size): the manifests of a few
@@ -89,7 +93,7 @@ pub async fn open_lake(config: LakeConfig) -> Result<Lake> {
             Arc::new(catalog)
         }
     };
-    Ok(Lake { config, catalog, read_cache: Arc::default() })
+    Ok(Lake { config, catalog, read_cache: Arc::default(), catalog_rows: Arc::default() })
 }
 
 impl Lake {
@@ -151,14 +155,15 @@ impl Lake {
     pub async fn reload(&self, kept: &Table) -> Result<Table> {
         if let CatalogKind::Sql { url, .. } = &self.config.catalog {
             let ident = kept.identifier();
-            let location = crate::commit::sql_location(url, &self.config.catalog_name, ident)
-                .await
-                .map_err(|source| Error::Catalog {
-                    context: format!(
-                        "reading where {ident} is in the SQL catalog {}",
-                        self.config.catalog_display()
-                    ),
-                    source,
+            let location =
+                crate::commit::sql_location(self, url, ident).await.map_err(|source| {
+                    Error::Catalog {
+                        context: format!(
+                            "reading where {ident} is in the SQL catalog {}",
+                            self.config.catalog_display()
+                        ),
+                        source,
+                    }
                 })?;
             if location.is_some() && location.as_deref() == kept.metadata_location() {
                 return Ok(kept.clone());

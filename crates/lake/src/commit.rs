@@ -22,8 +22,9 @@ use iceberg::table::Table;
 use iceberg::{MetadataLocation, Runtime, TableIdent, TableRequirement, TableUpdate};
 use iceberg_catalog_rest::CommitTableRequest;
 use reqwest::Url;
-use sqlx::Connection;
-use sqlx::sqlite::{SqliteConnectOptions, SqliteConnection};
+use sqlx::Sqlite;
+use sqlx::pool::PoolConnection;
+use sqlx::sqlite::{SqliteConnectOptions, SqlitePoolOptions};
 
 use crate::pinned::Attempt;
 use crate::settings::{CatalogKind, Secret};
@@ -82,8 +83,7 @@ async fn commit(
         context: format!("updating {ident} in the SQL catalog {}", lake.config.catalog_display()),
         source,
     };
-    let mut row =
-        CatalogRow::open(&url, &lake.config.catalog_name, &ident).await.map_err(sql_error)?;
+    let mut row = CatalogRow::open(lake, &url, &ident).await.map_err(sql_error)?;
 
     // The version the catalog points at: the caller's table when it still is (no metadata file
     // read again), else loaded.
@@ -140,33 +140,41 @@ async fn commit(
 /// The metadata file the SQL catalog at `url` points `ident` at; `None` when the table is not
 /// there.
 pub(crate) async fn sql_location(
+    lake: &Lake,
     url: &str,
-    catalog_name: &str,
     ident: &TableIdent,
 ) -> Result<Option<String>, sqlx::Error> {
-    let mut row = CatalogRow::open(url, catalog_name, ident).await?;
-    let location = row.location().await?;
-    row.connection.close().await?;
-    Ok(location)
+    CatalogRow::open(lake, url, ident).await?.location().await
 }
 
+/// Connections the catalog row is read and set through at once, at most: ingest's commits,
+/// background maintenance's and the aggregator's, each holding one for the length of a commit.
+const CATALOG_ROW_CONNECTIONS: u32 = 4;
+
 /// A table's row in the SQL catalog (the same row PyIceberg's SqlCatalog reads), over one
-/// connection for the read and the compare-and-set of one commit.
+/// connection (from the lake's pool) for the read and the compare-and-set of one commit.
 struct CatalogRow<'a> {
-    connection: SqliteConnection,
+    connection: PoolConnection<Sqlite>,
     catalog_name: &'a str,
     ident: &'a TableIdent,
 }
 
 impl<'a> CatalogRow<'a> {
-    async fn open(
-        url: &str,
-        catalog_name: &'a str,
-        ident: &'a TableIdent,
-    ) -> Result<Self, sqlx::Error> {
-        let options = SqliteConnectOptions::from_str(url)?.busy_timeout(Duration::from_secs(30));
-        let connection = SqliteConnection::connect_with(&options).await?;
-        Ok(Self { connection, catalog_name, ident })
+    async fn open(lake: &'a Lake, url: &str, ident: &'a TableIdent) -> Result<Self, sqlx::Error> {
+        let pool = match lake.catalog_rows.get() {
+            Some(pool) => pool,
+            None => {
+                let options =
+                    SqliteConnectOptions::from_str(url)?.busy_timeout(Duration::from_secs(30));
+                lake.catalog_rows.get_or_init(|| {
+                    SqlitePoolOptions::new()
+                        .max_connections(CATALOG_ROW_CONNECTIONS)
+                        .connect_lazy_with(options)
+                })
+            }
+        };
+        let connection = pool.acquire().await?;
+        Ok(Self { connection, catalog_name: &lake.config.catalog_name, ident })
     }
 
     /// The metadata file the row points at; `None` when the table is not there.
@@ -179,7 +187,7 @@ impl<'a> CatalogRow<'a> {
         .bind(self.catalog_name)
         .bind(self.ident.namespace().join("."))
         .bind(self.ident.name())
-        .fetch_optional(&mut self.connection)
+        .fetch_optional(&mut *self.connection)
         .await
     }
 
@@ -199,9 +207,8 @@ impl<'a> CatalogRow<'a> {
         .bind(self.ident.namespace().join("."))
         .bind(self.ident.name())
         .bind(current)
-        .execute(&mut self.connection)
+        .execute(&mut *self.connection)
         .await?;
-        self.connection.close().await?;
         Ok(result.rows_affected() == 1)
     }
 }
