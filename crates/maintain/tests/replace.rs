@@ -136,19 +136,18 @@ async fn planned_files(table: &Table, filter: Option<iceberg::expr::Predicate>) 
     tasks.len()
 }
 
+/// Every row of `table`'s current snapshot, with `columns` (all when `None`).
+async fn scan(table: &Table, columns: Option<&[&str]>) -> Vec<RecordBatch> {
+    let scan = match columns {
+        Some(columns) => table.scan().select(columns.iter().copied()),
+        None => table.scan().select_all(),
+    };
+    scan.build().unwrap().to_arrow().await.unwrap().try_collect().await.unwrap()
+}
+
 async fn offsets(table: &Table) -> Vec<i64> {
-    let batches: Vec<RecordBatch> = table
-        .scan()
-        .select_all()
-        .build()
-        .unwrap()
-        .to_arrow()
+    let mut offsets: Vec<i64> = scan(table, None)
         .await
-        .unwrap()
-        .try_collect()
-        .await
-        .unwrap();
-    let mut offsets: Vec<i64> = batches
         .iter()
         .flat_map(|b| {
             let a = b
@@ -637,18 +636,8 @@ async fn manifests_of_two_schemas_read_in_one_process_keep_their_own_schema() {
     );
     assert_eq!(offsets(&table).await, (0..20).collect::<Vec<_>>());
 
-    let batches: Vec<RecordBatch> = table
-        .scan()
-        .select(["note", "kafka_offset"])
-        .build()
-        .unwrap()
-        .to_arrow()
+    let mut notes: Vec<(i64, Option<String>)> = scan(&table, Some(&["note", "kafka_offset"]))
         .await
-        .unwrap()
-        .try_collect()
-        .await
-        .unwrap();
-    let mut notes: Vec<(i64, Option<String>)> = batches
         .iter()
         .flat_map(|b| {
             let offsets = b.column(1).as_any().downcast_ref::<Int64Array>().unwrap().clone();
