@@ -158,9 +158,24 @@ fn main() -> ExitCode {
     }
 }
 
+/// Threads for blocking work at most: file I/O on a laptop's disk gains nothing from more, and
+/// the few long blocking tasks (the generator's loop, the broker's supervision) leave plenty.
+const BLOCKING_THREADS: usize = 32;
+
+/// How long an idle blocking thread waits for work before it ends (tokio's default is 10 s).
+const BLOCKING_THREADS_KEPT_FOR: std::time::Duration = std::time::Duration::from_secs(600);
+
 fn run(cli: Cli) -> Result<(), Error> {
-    let runtime =
-        tokio::runtime::Builder::new_multi_thread().enable_all().build().map_err(Error::Runtime)?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        // Local file I/O (opendal's file system service, through tokio::fs) runs on the
+        // blocking pool, an operation a task. Bursts of it (a commit's files, maintenance's reads
+        // and deletes) made a hundred threads that ended ten seconds later, again and again;
+        // every thread that ends leaves its allocator pages behind. Fewer threads, kept.
+        .max_blocking_threads(BLOCKING_THREADS)
+        .thread_keep_alive(BLOCKING_THREADS_KEPT_FOR)
+        .build()
+        .map_err(Error::Runtime)?;
     runtime.block_on(async move {
         match cli.command {
             Command::Gen { gen_args, kafka } => {
