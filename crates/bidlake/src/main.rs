@@ -170,8 +170,8 @@ fn run(cli: Cli) -> Result<(), Error> {
         .enable_all()
         // Local file I/O (opendal's file system service, through tokio::fs) runs on the
         // blocking pool, an operation a task. Bursts of it (a commit's files, maintenance's reads
-        // and deletes) made a hundred threads that ended ten seconds later, again and again;
-        // every thread that ends leaves its allocator pages behind. Fewer threads, kept.
+        // and deletes) kept a hundred threads in ingest, each with allocator pages of its own,
+        // and a thread idle for tokio's 10 s ends, to be made again by the next burst.
         .max_blocking_threads(BLOCKING_THREADS)
         .thread_keep_alive(BLOCKING_THREADS_KEPT_FOR)
         .build()
