@@ -27,17 +27,29 @@ fn count_files(dir: &Path, suffix: &str) -> usize {
         .unwrap_or(0)
 }
 
+/// A lake set up on a broker of its own, where a generator ran beside an ingest.
+struct Ran {
+    broker: Broker,
+    dir: tempfile::TempDir,
+    /// Ingest's log.
+    log: String,
+}
+
+impl Ran {
+    fn data(&self) -> &Path {
+        self.dir.path()
+    }
+}
+
 /// A generator run with `generate` beside an ingest with `ingest_args` (its log in
-/// `ingest.log`); once the generator is done and `settle` has passed, a person's Ctrl-C stops
-/// ingest, which must still have been running and must exit cleanly. Returns ingest's log.
-fn generate_beside_ingest(
-    broker: &Broker,
-    data: &Path,
-    generate: &[&str],
-    ingest_args: &[&str],
-    settle: Duration,
-) -> String {
-    let mut generator = bidlake(broker, data)
+/// `ingest.log`), on a new broker and lake; once the generator is done and `settle` has passed,
+/// a person's Ctrl-C stops ingest, which must still have been running and must exit cleanly.
+fn generate_beside_ingest(generate: &[&str], ingest_args: &[&str], settle: Duration) -> Ran {
+    let broker = Broker::start();
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path();
+    run_ok(bidlake(&broker, data).arg("setup"));
+    let mut generator = bidlake(&broker, data)
         .arg("gen")
         .args(generate)
         .stdout(Stdio::null())
@@ -45,7 +57,7 @@ fn generate_beside_ingest(
         .spawn()
         .unwrap();
     let log_path = data.join("ingest.log");
-    let mut ingest = bidlake(broker, data)
+    let mut ingest = bidlake(&broker, data)
         .args(["ingest", "--assignment", "all", "--duration", "120s"])
         .args(ingest_args)
         .stdout(Stdio::null())
@@ -66,21 +78,15 @@ fn generate_beside_ingest(
     let stopped = Instant::now();
     assert!(ingest.wait().unwrap().success());
     assert!(stopped.elapsed() < Duration::from_secs(30), "stopping took {:?}", stopped.elapsed());
-    std::fs::read_to_string(&log_path).unwrap()
+    let log = std::fs::read_to_string(&log_path).unwrap();
+    Ran { broker, dir, log }
 }
 
 #[test]
 fn maintenance_beside_ingest_loses_and_doubles_nothing_and_metadata_stays_bounded() {
-    let broker = Broker::start();
-    let dir = tempfile::tempdir().unwrap();
-    let data = dir.path();
-    run_ok(bidlake(&broker, data).arg("setup"));
-
     // A stream of ~20 s with its funnel, while ingest commits every 200 ms and maintains every
     // second: compactions, manifest merges and expiries race its commits the whole time.
-    let log = generate_beside_ingest(
-        &broker,
-        data,
+    let ran = generate_beside_ingest(
         &["--count", "3000", "--rate", "150", "--seed", "15"],
         &[
             "--commit-interval",
@@ -95,6 +101,7 @@ fn maintenance_beside_ingest_loses_and_doubles_nothing_and_metadata_stays_bounde
         ],
         Duration::from_secs(4),
     );
+    let (broker, data, log) = (&ran.broker, ran.data(), &ran.log);
     for done in ["compaction committed", "snapshots expired"] {
         assert!(log.contains(done), "no {done:?} in the ingest log:\n{log}");
     }
@@ -102,7 +109,7 @@ fn maintenance_beside_ingest_loses_and_doubles_nothing_and_metadata_stays_bounde
     assert!(!log.contains("background maintenance failed"), "{log}");
 
     // Whatever was left on the broker, then every record is exactly one row.
-    run_ok(bidlake(&broker, data).args(["ingest", "--until-caught-up", "--assignment", "all"]));
+    run_ok(bidlake(broker, data).args(["ingest", "--until-caught-up", "--assignment", "all"]));
     for (topic, table) in [
         ("bid-requests", "bid_requests"),
         ("bid-responses", "bid_responses"),
@@ -134,27 +141,21 @@ fn maintenance_beside_ingest_loses_and_doubles_nothing_and_metadata_stays_bounde
 
 #[test]
 fn between_rounds_manifests_are_merged_so_a_short_commit_interval_leaves_few() {
-    let broker = Broker::start();
-    let dir = tempfile::tempdir().unwrap();
-    let data = dir.path();
-    run_ok(bidlake(&broker, data).arg("setup"));
-
     // ~10 s of requests committed every 100 ms: ~100 appends, each a manifest. No round comes
     // (one an hour), so only the checks between rounds can merge them.
-    let log = generate_beside_ingest(
-        &broker,
-        data,
+    let ran = generate_beside_ingest(
         &["--count", "1500", "--rate", "150", "--seed", "18", "--bid-response-rate", "0"],
         &["--commit-interval", "100ms", "--maintain", "--maintain-every", "1h"],
         Duration::from_secs(3),
     );
+    let (broker, data, log) = (&ran.broker, ran.data(), &ran.log);
     let appends = log.matches("committed table=\"bid_requests\"").count();
     assert!(appends > 40, "only {appends} commits to bid_requests:\n{log}");
     assert!(log.contains("manifests merged"), "no merge between rounds:\n{log}");
     assert!(!log.contains("compaction committed"), "a round ran:\n{log}");
 
     // What a user's scan plans over: the manifests of the current snapshot.
-    let manifests = run_ok(bidlake(&broker, data).args([
+    let manifests = run_ok(bidlake(broker, data).args([
         "query",
         "--format",
         "csv",

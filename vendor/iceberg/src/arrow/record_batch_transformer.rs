@@ -179,6 +179,20 @@ enum BatchTransform {
     },
 }
 
+/// bidlake patch: a table schema's Arrow fields by field id (with their positions), what every
+/// file read under that schema is transformed to. It was worked out again (the schema converted
+/// to Arrow, then mapped) for every file read; a reader now works it out once per schema and
+/// hands it to the transformer of each file ([`RecordBatchTransformerBuilder::with_mapped_schema`]).
+pub(crate) type MappedSchema = Arc<HashMap<i32, (FieldRef, usize)>>;
+
+/// bidlake patch: the [`MappedSchema`] of `snapshot_schema`.
+pub(crate) fn mapped_schema(snapshot_schema: &IcebergSchema) -> Result<MappedSchema> {
+    let arrow_schema = Arc::new(schema_to_arrow_schema(snapshot_schema)?);
+    Ok(Arc::new(
+        RecordBatchTransformer::build_field_id_to_arrow_schema_map(&arrow_schema)?,
+    ))
+}
+
 #[derive(Debug)]
 enum SchemaComparison {
     Equivalent,
@@ -195,6 +209,7 @@ pub(crate) struct RecordBatchTransformerBuilder {
     snapshot_schema: Arc<IcebergSchema>,
     projected_iceberg_field_ids: Vec<i32>,
     constant_fields: HashMap<i32, Datum>,
+    mapped_schema: Option<MappedSchema>,
 }
 
 impl RecordBatchTransformerBuilder {
@@ -206,7 +221,15 @@ impl RecordBatchTransformerBuilder {
             snapshot_schema,
             projected_iceberg_field_ids: projected_iceberg_field_ids.to_vec(),
             constant_fields: HashMap::new(),
+            mapped_schema: None,
         }
+    }
+
+    /// bidlake patch: the snapshot schema's [`MappedSchema`], worked out by the caller once for
+    /// many files; without it the transformer works it out from the snapshot schema.
+    pub(crate) fn with_mapped_schema(mut self, mapped_schema: MappedSchema) -> Self {
+        self.mapped_schema = Some(mapped_schema);
+        self
     }
 
     /// Add a constant value for a specific field ID.
@@ -247,6 +270,7 @@ impl RecordBatchTransformerBuilder {
             snapshot_schema: self.snapshot_schema,
             projected_iceberg_field_ids: self.projected_iceberg_field_ids,
             constant_fields: self.constant_fields,
+            mapped_schema: self.mapped_schema,
             batch_transform: None,
         }
     }
@@ -290,6 +314,7 @@ pub(crate) struct RecordBatchTransformer {
     // Includes both virtual/metadata fields (like _file) and identity-partitioned fields
     // Datum holds both the Iceberg type and the value
     constant_fields: HashMap<i32, Datum>,
+    mapped_schema: Option<MappedSchema>,
 
     // BatchTransform gets lazily constructed based on the schema of
     // the first RecordBatch we receive from the file
@@ -332,6 +357,7 @@ impl RecordBatchTransformer {
                     self.snapshot_schema.as_ref(),
                     &self.projected_iceberg_field_ids,
                     &self.constant_fields,
+                    self.mapped_schema.as_ref(),
                 )?);
 
                 self.process_record_batch(record_batch)?
@@ -351,10 +377,12 @@ impl RecordBatchTransformer {
         snapshot_schema: &IcebergSchema,
         projected_iceberg_field_ids: &[i32],
         constant_fields: &HashMap<i32, Datum>,
+        mapped: Option<&MappedSchema>,
     ) -> Result<BatchTransform> {
-        let mapped_unprojected_arrow_schema = Arc::new(schema_to_arrow_schema(snapshot_schema)?);
-        let field_id_to_mapped_schema_map =
-            Self::build_field_id_to_arrow_schema_map(&mapped_unprojected_arrow_schema)?;
+        let field_id_to_mapped_schema_map = match mapped {
+            Some(mapped) => Arc::clone(mapped),
+            None => mapped_schema(snapshot_schema)?,
+        };
 
         // Create a new arrow schema by selecting fields from mapped_unprojected,
         // in the order of the field ids in projected_iceberg_field_ids
@@ -422,7 +450,7 @@ impl RecordBatchTransformer {
                     source_schema,
                     snapshot_schema,
                     projected_iceberg_field_ids,
-                    field_id_to_mapped_schema_map,
+                    &field_id_to_mapped_schema_map,
                     constant_fields,
                 )?,
                 target_schema,
@@ -479,7 +507,7 @@ impl RecordBatchTransformer {
         source_schema: &ArrowSchemaRef,
         snapshot_schema: &IcebergSchema,
         projected_iceberg_field_ids: &[i32],
-        field_id_to_mapped_schema_map: HashMap<i32, (FieldRef, usize)>,
+        field_id_to_mapped_schema_map: &HashMap<i32, (FieldRef, usize)>,
         constant_fields: &HashMap<i32, Datum>,
     ) -> Result<Vec<ColumnSource>> {
         let field_id_to_source_schema_map =

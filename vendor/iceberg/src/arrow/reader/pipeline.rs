@@ -20,13 +20,15 @@
 //! predicates, row-group / row selection, and delete handling into a stream
 //! of transformed Arrow `RecordBatch`es.
 
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+use arrow_schema::SchemaRef as ArrowSchemaRef;
 
 use futures::{StreamExt, TryStreamExt};
 use parquet::arrow::arrow_reader::{ArrowReaderMetadata, ArrowReaderOptions};
 use parquet::file::metadata::ParquetStatisticsPolicy;
-use parquet::arrow::{PARQUET_FIELD_ID_META_KEY, ParquetRecordBatchStreamBuilder};
+use parquet::arrow::{PARQUET_FIELD_ID_META_KEY, ParquetRecordBatchStreamBuilder, ProjectionMask};
 
 use super::{
     ArrowFileReader, ArrowReader, ParquetReadOptions, add_fallback_field_ids_to_arrow_schema,
@@ -34,13 +36,15 @@ use super::{
 };
 use crate::arrow::caching_delete_file_loader::CachingDeleteFileLoader;
 use crate::arrow::int96::coerce_int96_timestamps;
-use crate::arrow::record_batch_transformer::RecordBatchTransformerBuilder;
+use crate::arrow::record_batch_transformer::{
+    MappedSchema, RecordBatchTransformerBuilder, mapped_schema,
+};
 use crate::arrow::scan_metrics::{CountingFileRead, ScanMetrics, ScanResult};
 use crate::error::Result;
 use crate::io::{FileIO, FileMetadata};
 use crate::metadata_columns::{RESERVED_FIELD_ID_FILE, is_metadata_field};
 use crate::scan::{ArrowRecordBatchStream, FileScanTask, FileScanTaskStream};
-use crate::spec::Datum;
+use crate::spec::{Datum, Schema};
 use crate::{Error, ErrorKind};
 
 impl ArrowReader {
@@ -60,6 +64,7 @@ impl ArrowReader {
             row_selection_enabled: self.row_selection_enabled,
             parquet_read_options: self.parquet_read_options,
             scan_metrics: scan_metrics.clone(),
+            per_schema: Arc::default(),
         };
 
         // Fast-path for single concurrency to avoid overhead of try_flatten_unordered
@@ -101,6 +106,80 @@ struct FileScanTaskReader {
     row_selection_enabled: bool,
     parquet_read_options: ParquetReadOptions,
     scan_metrics: ScanMetrics,
+    per_schema: Arc<PerSchema>,
+}
+
+/// bidlake patch: what a read works out once per schema instead of once per file. The files
+/// of a table are mostly written under one schema, and over hundreds of small files this work
+/// (a projection mask from the file's Arrow schema, the table schema converted to Arrow and
+/// mapped by field id) was a fifth of a warm query.
+#[derive(Default)]
+struct PerSchema {
+    mapped: Mutex<Vec<(Arc<Schema>, MappedSchema)>>,
+    masks: Mutex<Vec<KnownMask>>,
+}
+
+/// A projection mask and what it was worked out from.
+struct KnownMask {
+    table_schema: Arc<Schema>,
+    field_ids: Vec<i32>,
+    file_schema: ArrowSchemaRef,
+    position_fallback: bool,
+    mask: ProjectionMask,
+}
+
+/// How many schemas (or masks) [`PerSchema`] keeps; past it, it starts again.
+const PER_SCHEMA_ENTRIES: usize = 16;
+
+impl PerSchema {
+    /// The [`MappedSchema`] of `table_schema`. Tasks of one scan share their schema's `Arc`,
+    /// which is kept here, so its address names it.
+    fn mapped(&self, table_schema: &Arc<Schema>) -> Result<MappedSchema> {
+        let mut known = self.mapped.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some((_, mapped)) = known.iter().find(|(s, _)| Arc::ptr_eq(s, table_schema)) {
+            return Ok(Arc::clone(mapped));
+        }
+        let mapped = mapped_schema(table_schema)?;
+        if known.len() >= PER_SCHEMA_ENTRIES {
+            known.clear();
+        }
+        known.push((Arc::clone(table_schema), Arc::clone(&mapped)));
+        Ok(mapped)
+    }
+
+    /// The projection mask of `field_ids` over a file of Arrow schema `file_schema`, from
+    /// `work_out` the first time. Files with equal schemas have equal masks; each cached
+    /// footer has its own schema, so they are compared by value.
+    fn mask(
+        &self,
+        table_schema: &Arc<Schema>,
+        field_ids: &[i32],
+        file_schema: &ArrowSchemaRef,
+        position_fallback: bool,
+        work_out: impl FnOnce() -> Result<ProjectionMask>,
+    ) -> Result<ProjectionMask> {
+        let mut known = self.masks.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(hit) = known.iter().find(|k| {
+            Arc::ptr_eq(&k.table_schema, table_schema)
+                && k.position_fallback == position_fallback
+                && k.field_ids == field_ids
+                && (Arc::ptr_eq(&k.file_schema, file_schema) || k.file_schema == *file_schema)
+        }) {
+            return Ok(hit.mask.clone());
+        }
+        let mask = work_out()?;
+        if known.len() >= PER_SCHEMA_ENTRIES {
+            known.clear();
+        }
+        known.push(KnownMask {
+            table_schema: Arc::clone(table_schema),
+            field_ids: field_ids.to_vec(),
+            file_schema: Arc::clone(file_schema),
+            position_fallback,
+            mask: mask.clone(),
+        });
+        Ok(mask)
+    }
 }
 
 impl FileScanTaskReader {
@@ -232,12 +311,21 @@ impl FileScanTaskReader {
         // - If name mapping applied: field-ID-based projection using the IDs the name
         //   mapping assigned to the Arrow schema
         // - Otherwise: position-based fallback projection
-        let projection_mask = ArrowReader::get_arrow_projection_mask(
-            &project_field_ids_without_metadata,
+        // bidlake patch: worked out once per file schema of this read (`PerSchema`).
+        let projection_mask = self.per_schema.mask(
             &task.schema,
-            record_batch_stream_builder.parquet_schema(),
+            &project_field_ids_without_metadata,
             record_batch_stream_builder.schema(),
-            use_position_fallback, // Whether to use position-based (true) or field-ID-based (false) projection
+            use_position_fallback,
+            || {
+                ArrowReader::get_arrow_projection_mask(
+                    &project_field_ids_without_metadata,
+                    &task.schema,
+                    record_batch_stream_builder.parquet_schema(),
+                    record_batch_stream_builder.schema(),
+                    use_position_fallback, // Whether to use position-based (true) or field-ID-based (false) projection
+                )
+            },
         )?;
 
         record_batch_stream_builder =
@@ -246,8 +334,10 @@ impl FileScanTaskReader {
         // RecordBatchTransformer performs any transformations required on the RecordBatches
         // that come back from the file, such as type promotion, default column insertion,
         // column re-ordering, partition constants, and virtual field addition (like _file)
+        // bidlake patch: the table schema mapped once per read (`PerSchema`).
         let mut record_batch_transformer_builder =
-            RecordBatchTransformerBuilder::new(task.schema_ref(), task.project_field_ids());
+            RecordBatchTransformerBuilder::new(task.schema_ref(), task.project_field_ids())
+                .with_mapped_schema(self.per_schema.mapped(&task.schema)?);
 
         // Add the _file metadata column if it's in the projected fields
         if task.project_field_ids().contains(&RESERVED_FIELD_ID_FILE) {
