@@ -74,7 +74,7 @@ impl BasicDeleteFileLoader {
         */
         let parquet_read_options = ParquetReadOptions::builder().build();
 
-        let (parquet_file_reader, arrow_metadata) = ArrowReader::open_parquet_file(
+        let (parquet_file_reader, arrow_metadata, _) = ArrowReader::open_parquet_file(
             data_file_path,
             &self.file_io,
             file_size_in_bytes,

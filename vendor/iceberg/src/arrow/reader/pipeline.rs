@@ -124,7 +124,6 @@ struct KnownMask {
     table_schema: Arc<Schema>,
     field_ids: Vec<i32>,
     file_schema: ArrowSchemaRef,
-    position_fallback: bool,
     mask: ProjectionMask,
 }
 
@@ -147,23 +146,20 @@ impl PerSchema {
         Ok(mapped)
     }
 
-    /// The projection mask of `field_ids` over a file of Arrow schema `file_schema`, from
-    /// `work_out` the first time. Files with equal schemas have equal masks; each cached
-    /// footer has its own schema, so they are compared by value.
+    /// The projection mask of `field_ids` over a file of Arrow schema `file_schema` (as
+    /// [`interned`] gives it, so its address names it), from `work_out` the first time.
     fn mask(
         &self,
         table_schema: &Arc<Schema>,
         field_ids: &[i32],
         file_schema: &ArrowSchemaRef,
-        position_fallback: bool,
         work_out: impl FnOnce() -> Result<ProjectionMask>,
     ) -> Result<ProjectionMask> {
         let mut known = self.masks.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(hit) = known.iter().find(|k| {
             Arc::ptr_eq(&k.table_schema, table_schema)
-                && k.position_fallback == position_fallback
+                && Arc::ptr_eq(&k.file_schema, file_schema)
                 && k.field_ids == field_ids
-                && (Arc::ptr_eq(&k.file_schema, file_schema) || k.file_schema == *file_schema)
         }) {
             return Ok(hit.mask.clone());
         }
@@ -175,7 +171,6 @@ impl PerSchema {
             table_schema: Arc::clone(table_schema),
             field_ids: field_ids.to_vec(),
             file_schema: Arc::clone(file_schema),
-            position_fallback,
             mask: mask.clone(),
         });
         Ok(mask)
@@ -200,7 +195,7 @@ impl FileScanTaskReader {
 
         // Open the Parquet file once, loading its metadata
         // bidlake patch: without a predicate nothing looks at the row groups' statistics.
-        let (parquet_file_reader, arrow_metadata) = ArrowReader::open_parquet_file(
+        let (parquet_file_reader, arrow_metadata, file_schema) = ArrowReader::open_parquet_file(
             &task.data_file_path,
             &self.file_io,
             task.file_size_in_bytes,
@@ -241,7 +236,10 @@ impl FileScanTaskReader {
         // - Branch 1: hasIds(fileSchema) → trust embedded field IDs, use pruneColumns()
         // - Branch 2: nameMapping present → applyNameMapping(), then pruneColumns()
         // - Branch 3: fallback → addFallbackIds(), then pruneColumnsFallback()
+        // bidlake patch: the file's schema as `PerSchema` knows it, unless changed below.
+        let mut file_schema = Some(file_schema);
         let arrow_metadata = if missing_field_ids {
+            file_schema = None;
             // Parquet file lacks field IDs - must assign them before reading
             let arrow_schema = if let Some(name_mapping) = &task.name_mapping {
                 // Branch 2: Apply name mapping to assign correct Iceberg field IDs
@@ -278,6 +276,7 @@ impl FileScanTaskReader {
         let arrow_metadata = if let Some(coerced_schema) =
             coerce_int96_timestamps(arrow_metadata.schema(), &task.schema)
         {
+            file_schema = None;
             let options = ArrowReaderOptions::new().with_schema(Arc::clone(&coerced_schema));
             ArrowReaderMetadata::try_new(Arc::clone(arrow_metadata.metadata()), options).map_err(
                 |e| {
@@ -311,13 +310,8 @@ impl FileScanTaskReader {
         // - If name mapping applied: field-ID-based projection using the IDs the name
         //   mapping assigned to the Arrow schema
         // - Otherwise: position-based fallback projection
-        // bidlake patch: worked out once per file schema of this read (`PerSchema`).
-        let projection_mask = self.per_schema.mask(
-            &task.schema,
-            &project_field_ids_without_metadata,
-            record_batch_stream_builder.schema(),
-            use_position_fallback,
-            || {
+        let projection_mask = {
+            let work_out_mask = || {
                 ArrowReader::get_arrow_projection_mask(
                     &project_field_ids_without_metadata,
                     &task.schema,
@@ -325,8 +319,18 @@ impl FileScanTaskReader {
                     record_batch_stream_builder.schema(),
                     use_position_fallback, // Whether to use position-based (true) or field-ID-based (false) projection
                 )
-            },
-        )?;
+            };
+            // bidlake patch: worked out once per file schema of this read (`PerSchema`).
+            match &file_schema {
+                Some(file_schema) => self.per_schema.mask(
+                    &task.schema,
+                    &project_field_ids_without_metadata,
+                    file_schema,
+                    work_out_mask,
+                )?,
+                None => work_out_mask()?,
+            }
+        };
 
         record_batch_stream_builder =
             record_batch_stream_builder.with_projection(projection_mask.clone());
@@ -529,8 +533,8 @@ pub fn cache_parquet_footers(max_bytes: u64) {
 
 /// Decoded footers of the files this process read, bounded by their estimated size; `None`
 /// unless [`cache_parquet_footers`] turned it on.
-fn footer_cache() -> Option<&'static moka::future::Cache<FooterKey, ArrowReaderMetadata>> {
-    static CACHE: std::sync::OnceLock<moka::future::Cache<FooterKey, ArrowReaderMetadata>> =
+fn footer_cache() -> Option<&'static moka::future::Cache<FooterKey, Footer>> {
+    static CACHE: std::sync::OnceLock<moka::future::Cache<FooterKey, Footer>> =
         std::sync::OnceLock::new();
     let capacity = FOOTER_CACHE_BYTES.load(Ordering::Relaxed);
     if capacity == 0 {
@@ -538,7 +542,7 @@ fn footer_cache() -> Option<&'static moka::future::Cache<FooterKey, ArrowReaderM
     }
     Some(CACHE.get_or_init(|| {
         moka::future::Cache::builder()
-            .weigher(|key: &FooterKey, metadata: &ArrowReaderMetadata| {
+            .weigher(|key: &FooterKey, (metadata, _): &Footer| {
                 let bytes = key.path.len() + metadata.metadata().memory_size();
                 u32::try_from(bytes).unwrap_or(u32::MAX)
             })
@@ -547,9 +551,30 @@ fn footer_cache() -> Option<&'static moka::future::Cache<FooterKey, ArrowReaderM
     }))
 }
 
+/// bidlake patch: a decoded footer and its Arrow schema as [`interned`] gives it.
+type Footer = (ArrowReaderMetadata, ArrowSchemaRef);
+
+/// bidlake patch: the first schema equal to `schema` this process met, so that files of equal
+/// schemas name theirs by one address (`PerSchema::mask`) instead of being compared field by
+/// field for every file read. Compared by value once per footer decoded; at most 64 are kept
+/// (then it starts again: a file's schema met before that only stops matching by address).
+fn interned(schema: &ArrowSchemaRef) -> ArrowSchemaRef {
+    static SCHEMAS: Mutex<Vec<ArrowSchemaRef>> = Mutex::new(Vec::new());
+    let mut schemas = SCHEMAS.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some(known) = schemas.iter().find(|known| **known == *schema) {
+        return Arc::clone(known);
+    }
+    if schemas.len() >= 64 {
+        schemas.clear();
+    }
+    schemas.push(Arc::clone(schema));
+    Arc::clone(schema)
+}
+
 impl ArrowReader {
     /// Opens a Parquet file and loads its metadata, wrapping the reader with
     /// [`CountingFileRead`] so all I/O is accumulated into `bytes_read`.
+    /// bidlake patch: with the file's Arrow schema as [`interned`] gives it.
     pub(crate) async fn open_parquet_file(
         data_file_path: &str,
         file_io: &FileIO,
@@ -557,7 +582,7 @@ impl ArrowReader {
         parquet_read_options: ParquetReadOptions,
         column_stats: bool,
         bytes_read: &Arc<AtomicU64>,
-    ) -> Result<(ArrowFileReader, ArrowReaderMetadata)> {
+    ) -> Result<(ArrowFileReader, ArrowReaderMetadata, ArrowSchemaRef)> {
         let parquet_file = file_io.new_input(data_file_path)?;
         let counting_reader =
             CountingFileRead::new(parquet_file.reader().await?, Arc::clone(bytes_read));
@@ -581,9 +606,9 @@ impl ArrowReader {
         };
         let footers = footer_cache();
         if let Some(footers) = footers
-            && let Some(arrow_metadata) = footers.get(&key).await
+            && let Some((arrow_metadata, schema)) = footers.get(&key).await
         {
-            return Ok((reader, arrow_metadata));
+            return Ok((reader, arrow_metadata, schema));
         }
         // bidlake patch: the column chunks' statistics (min/max, sizes, encodings: most of a wide
         // file's footer) are decoded only for a reader that prunes row groups by them.
@@ -599,10 +624,13 @@ impl ArrowReader {
             .map_err(|e| {
                 Error::new(ErrorKind::Unexpected, "Failed to load Parquet metadata").with_source(e)
             })?;
+        let schema = interned(arrow_metadata.schema());
         if let Some(footers) = footers {
-            footers.insert(key, arrow_metadata.clone()).await;
+            footers
+                .insert(key, (arrow_metadata.clone(), Arc::clone(&schema)))
+                .await;
         }
-        Ok((reader, arrow_metadata))
+        Ok((reader, arrow_metadata, schema))
     }
 }
 
