@@ -1,5 +1,6 @@
 //! `bidlake`: the command line of the platform.
 
+mod allocator;
 mod catalog;
 mod consume;
 mod maintain;
@@ -16,12 +17,6 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use bidlake_gen::GenArgs;
 use bidlake_kafka::KafkaArgs;
 use clap::{Parser, Subcommand};
-
-// Queries over many small files and ingest's Parquet writers allocate and free large buffers
-// (zstd contexts, column chunks) at a high rate; glibc's malloc spent a third of such a query's
-// time on them (docs/benchmarks.md).
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 /// Streaming data lake for adtech: OpenRTB 2.6 events from Kafka into Apache Iceberg tables.
 #[derive(Debug, Parser)]
@@ -188,9 +183,13 @@ fn run(cli: Cli) -> Result<(), Error> {
                 }
                 Ok(())
             }
-            Command::Up(args) => up::up(&cli.data_dir, args, stop_on_signal()).await,
+            Command::Up(args) => {
+                allocator::hand_back_freed_memory_at_once();
+                up::up(&cli.data_dir, args, stop_on_signal()).await
+            }
             Command::Setup(args) => setup::setup(&cli.data_dir, args).await,
             Command::Ingest { ingest, kafka, lake, maintain, aggregate, aggregate_args } => {
+                allocator::hand_back_freed_memory_at_once();
                 let stop = stop_on_signal();
                 let maintained = maintain.enabled_or(false);
                 if maintained {
@@ -237,12 +236,16 @@ fn run(cli: Cli) -> Result<(), Error> {
             }
             Command::Query(args) => query::query(&cli.data_dir, args).await,
             Command::Catalog { command } => {
+                allocator::hand_back_freed_memory_at_once();
                 catalog::catalog(&cli.data_dir, command, stop_on_signal()).await
             }
             Command::Status(args) => status::status(&cli.data_dir, args).await,
             Command::Consume(args) => consume::consume(args, stop_on_signal()).await.map(|_| ()),
             Command::Maintain(args) => maintain::maintain(&cli.data_dir, args).await,
             Command::Aggregate { aggregate, once, lake } => {
+                if !once {
+                    allocator::hand_back_freed_memory_at_once();
+                }
                 let lake = bidlake_lake::open_lake(lake.resolve(&cli.data_dir)?).await?;
                 let stop = stop_on_signal();
                 bidlake_aggregate::run(&lake, &aggregate, once, None, stop)
