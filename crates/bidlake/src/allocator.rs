@@ -7,7 +7,7 @@
 //! burst (a background compaction's Parquet pages, decoded and encoded across tokio's threads)
 //! into a peak of resident memory well above the heap that needed it, and the peaks are what a
 //! memory limit sees. So long-running commands purge at once and one-shot commands keep
-//! mimalloc's default (docs/benchmarks.md, "Freed memory handed back at once").
+//! mimalloc's default (docs/benchmarks.md, "What made the peaks").
 
 // Queries over many small files and ingest's Parquet writers allocate and free large buffers
 // (zstd contexts, column chunks) at a high rate; glibc's malloc spent a third of such a query's
