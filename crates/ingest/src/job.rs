@@ -37,6 +37,45 @@ use bidlake_tables::Source;
 /// since), never ahead; records below the table's real offsets are skipped on arrival.
 type OffsetCache = Arc<Mutex<HashMap<(String, i32), i64>>>;
 
+/// How long a stopping ingest waits for its consumer to close (leave its group, if any).
+const CONSUMER_CLOSE_WAIT: Duration = Duration::from_secs(5);
+
+/// The ingest consumer. Dropped, it closes on a thread of its own, waited for at most
+/// [`CONSUMER_CLOSE_WAIT`]: librdkafka's close waits for the group coordinator without a
+/// bound, so a broker that was down when ingest stopped held the process until it was killed
+/// (docs/reliability.md). By then every record read is in its table or is read again by the
+/// next run, so not waiting loses nothing.
+struct IngestConsumer(Option<Arc<StreamConsumer<IngestContext>>>);
+
+impl std::ops::Deref for IngestConsumer {
+    type Target = Arc<StreamConsumer<IngestContext>>;
+
+    fn deref(&self) -> &Self::Target {
+        self.0.as_ref().expect("the consumer is taken only when it is dropped")
+    }
+}
+
+impl Drop for IngestConsumer {
+    fn drop(&mut self) {
+        let Some(consumer) = self.0.take() else { return };
+        let (closed, close_done) = std::sync::mpsc::channel();
+        let closing = std::thread::Builder::new().name("kafka-close".into()).spawn(move || {
+            drop(consumer);
+            let _ = closed.send(());
+        });
+        // Without a thread of its own (none could be made) it closed here, unbounded.
+        if closing.is_ok() && close_done.recv_timeout(CONSUMER_CLOSE_WAIT).is_err() {
+            tracing::warn!(
+                "the broker did not answer while the consumer closed ({}s); stopping without a \
+                 clean close: nothing is lost (what was read is in the tables or is read again \
+                 by the next run), but a consumer group may keep this member until the broker \
+                 expires it",
+                CONSUMER_CLOSE_WAIT.as_secs()
+            );
+        }
+    }
+}
+
 struct IngestContext {
     offsets: OffsetCache,
     /// Set by every assignment or revocation; the loop then restarts its batch.
@@ -195,7 +234,7 @@ pub struct Job {
     args: IngestArgs,
     kafka: KafkaArgs,
     lake: Lake,
-    consumer: Arc<StreamConsumer<IngestContext>>,
+    consumer: IngestConsumer,
     dead_letters: DeadLetters,
     topics: HashMap<String, TopicState>,
     offsets: OffsetCache,
@@ -432,7 +471,7 @@ impl Job {
             args,
             kafka,
             lake,
-            consumer: Arc::new(consumer),
+            consumer: IngestConsumer(Some(Arc::new(consumer))),
             dead_letters,
             topics,
             offsets,
