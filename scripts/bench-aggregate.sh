@@ -11,9 +11,10 @@
 # The CPU after the first WARMUP (default 30s) is printed too: the first round of an aggregator
 # recomputes every hour and fills its memory, a cost paid once per process start, and its memory
 # of recent events then grows for 20 minutes of event time; WARMUP=21m DURATION=24m measures the
-# steady state after that. AGGREGATE_EVERY (default INTERVAL) sets the aggregate interval alone:
-# inside ingest a round starts on one of ingest's commits, so AGGREGATE_EVERY=20s with
-# INTERVAL=10s aggregates every other commit.
+# steady state after that. AGGREGATE_EVERY sets the aggregate interval (`--aggregate-interval`);
+# unset, bidlake's default: inside ingest every other commit (twice INTERVAL), a process of its
+# own every 10 s. Inside ingest a round starts on one of ingest's commits, so AGGREGATE_EVERY=10s
+# with INTERVAL=10s aggregates on every commit.
 # Release build.
 #   scripts/bench-aggregate.sh                     # 1,000 requests/s for 3 minutes
 #   RATE=200 DURATION=60s scripts/bench-aggregate.sh
@@ -28,7 +29,7 @@ RATE="${RATE:-1000}"
 DURATION="${DURATION:-3m}"
 INTERVAL="${INTERVAL:-1s}"
 AGGREGATOR="${AGGREGATOR:-separate}"
-AGGREGATE_EVERY="${AGGREGATE_EVERY:-$INTERVAL}"
+AGGREGATE_EVERY="${AGGREGATE_EVERY:-}"
 WARMUP="${WARMUP:-30s}"
 seconds() { # 90, 90s, 2m or 1h in seconds
   python3 -c "import re,sys; m=re.fullmatch(r'(\d+)([smh]?)', sys.argv[1]); print(int(m[1])*{'':1,'s':1,'m':60,'h':3600}[m[2]]) if m else sys.exit(f'DURATION and WARMUP take 90, 90s, 2m or 1h, not {sys.argv[1]!r}')" "$1"
@@ -64,7 +65,7 @@ cleanup() {
 trap cleanup EXIT
 
 echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), $(free -g | awk '/Mem:/ {print $2}') GiB"
-echo "settings: $RATE requests/s for $DURATION, commit interval $INTERVAL, aggregate interval $AGGREGATE_EVERY, aggregator $AGGREGATOR"
+echo "settings: $RATE requests/s for $DURATION, commit interval $INTERVAL, aggregate interval ${AGGREGATE_EVERY:-the default}, aggregator $AGGREGATOR"
 
 port="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')"
 mkdir -p "$work/broker"
@@ -84,14 +85,16 @@ cpu_seconds() { # user + system CPU seconds of a running process
   awk -v hz="$(getconf CLK_TCK)" '{ print ($14 + $15) / hz }' "/proc/$1/stat"
 }
 
+every=()
+[[ -n "$AGGREGATE_EVERY" ]] && every=(--aggregate-interval "$AGGREGATE_EVERY")
 inside=()
-[[ "$AGGREGATOR" == inside ]] && inside=(--aggregate --aggregate-interval "$AGGREGATE_EVERY")
+[[ "$AGGREGATOR" == inside ]] && inside=(--aggregate "${every[@]}")
 "$BIDLAKE" ingest --assignment all --commit-interval "$INTERVAL" "${inside[@]}" \
   >/dev/null 2>"$work/ingest.log" &
 ingest=$!
 pids+=("$ingest")
 if [[ "$AGGREGATOR" == separate ]]; then
-  "$BIDLAKE" aggregate --aggregate-interval "$AGGREGATE_EVERY" >/dev/null 2>"$work/aggregate.log" &
+  "$BIDLAKE" aggregate "${every[@]}" >/dev/null 2>"$work/aggregate.log" &
   aggregate=$!
   pids+=("$aggregate")
 fi

@@ -54,19 +54,27 @@ fn consumed_key(source: EventTable) -> String {
 }
 
 /// How the aggregate tables are kept (`bidlake aggregate`, and `bidlake up`).
-#[derive(Debug, Clone, clap::Args)]
+#[derive(Debug, Clone, Default, clap::Args)]
 pub struct AggregateArgs {
-    /// How often the aggregate tables catch up with the event tables. Their rows appear within
-    /// about this long of the raw rows they come from (plus ingest's commit interval); in
-    /// ingest's process (`up`, `ingest --aggregate`) a round starts just after one of ingest's
-    /// commits, so that they appear a round's time after the raw rows.
-    #[arg(long = "aggregate-interval", env = "AGGREGATE_INTERVAL", default_value = "10s", value_parser = humantime::parse_duration)]
-    pub interval: Duration,
+    /// How often the aggregate tables catch up with the event tables. In ingest's process (`up`,
+    /// `ingest --aggregate`) a round starts just after one of ingest's commits, by default every
+    /// other one (twice `--commit-interval`), so that their rows appear within a commit interval
+    /// and a round's time of the raw rows they come from; in a process of its own (`bidlake
+    /// aggregate`), by default every 10 s.
+    #[arg(long = "aggregate-interval", env = "AGGREGATE_INTERVAL", value_name = "DURATION", value_parser = humantime::parse_duration)]
+    pub interval: Option<Duration>,
 }
 
-impl Default for AggregateArgs {
-    fn default() -> Self {
-        Self { interval: Duration::from_secs(10) }
+impl AggregateArgs {
+    /// A process of its own catches up this often unless told.
+    pub const ALONE_EVERY: Duration = Duration::from_secs(10);
+
+    /// The interval rounds keep: the one given, else every other commit of an ingest in this
+    /// process (`commit_interval`), else [`Self::ALONE_EVERY`]. A round every other commit
+    /// rather than every one halves the aggregates' CPU beside ingest (docs/benchmarks.md, issue
+    /// 16's figures) and still shows their rows within two commit intervals of the raw rows.
+    pub fn interval(&self, commit_interval: Option<Duration>) -> Duration {
+        self.interval.unwrap_or_else(|| commit_interval.map_or(Self::ALONE_EVERY, |c| c * 2))
     }
 }
 
@@ -166,7 +174,8 @@ pub async fn run(
     };
     // However this ends, ingest holds nothing more for it.
     let _closing = CloseOnDrop(rows.clone());
-    if args.interval.is_zero() {
+    let interval = args.interval(commits.as_ref().map(|c| c.1));
+    if interval.is_zero() {
         return Err(Error::Config(
             "AGGREGATE_INTERVAL (--aggregate-interval) must be more than 0".into(),
         ));
@@ -211,7 +220,7 @@ pub async fn run(
         if once || stop.load(Ordering::Relaxed) {
             return Ok(());
         }
-        let next = NextRound::after(started, args.interval, commits.as_ref().map(|c| c.1));
+        let next = NextRound::after(started, interval, commits.as_ref().map(|c| c.1));
         if !wait_for_round(next, commits.as_ref().map(|c| c.0.as_ref()), &stop).await {
             return Ok(());
         }
@@ -809,6 +818,17 @@ mod tests {
     use super::*;
 
     const SECOND: Duration = Duration::from_secs(1);
+
+    #[test]
+    fn beside_an_ingest_rounds_come_every_other_commit_unless_told() {
+        let default = AggregateArgs::default();
+        assert_eq!(default.interval(Some(10 * SECOND)), 20 * SECOND);
+        assert_eq!(default.interval(Some(SECOND / 10)), SECOND / 5);
+        assert_eq!(default.interval(None), AggregateArgs::ALONE_EVERY);
+        let told = AggregateArgs { interval: Some(3 * SECOND) };
+        assert_eq!(told.interval(Some(10 * SECOND)), 3 * SECOND);
+        assert_eq!(told.interval(None), 3 * SECOND);
+    }
 
     #[test]
     fn beside_an_ingest_a_round_waits_for_the_commit_nearest_its_interval() {

@@ -140,9 +140,10 @@ fn maintenance_beside_ingest_loses_and_doubles_nothing_and_metadata_stays_bounde
 }
 
 #[test]
-fn between_rounds_manifests_are_merged_so_a_short_commit_interval_leaves_few() {
-    // ~10 s of requests committed every 100 ms: ~100 appends, each a manifest. No round comes
-    // (one an hour), so only the checks between rounds can merge them.
+fn between_rounds_small_files_are_compacted_and_manifests_merged() {
+    // ~10 s of requests committed every 100 ms: ~100 appends, each a manifest and a file per
+    // country. No round comes (the first would an hour after the start), so only the checks
+    // between rounds can compact the files and merge the manifests.
     let ran = generate_beside_ingest(
         &["--count", "1500", "--rate", "150", "--seed", "18", "--bid-response-rate", "0"],
         &["--commit-interval", "100ms", "--maintain", "--maintain-every", "1h"],
@@ -151,22 +152,38 @@ fn between_rounds_manifests_are_merged_so_a_short_commit_interval_leaves_few() {
     let (broker, data, log) = (&ran.broker, ran.data(), &ran.log);
     let appends = log.matches("committed table=\"bid_requests\"").count();
     assert!(appends > 40, "only {appends} commits to bid_requests:\n{log}");
-    assert!(log.contains("manifests merged"), "no merge between rounds:\n{log}");
-    assert!(!log.contains("compaction committed"), "a round ran:\n{log}");
+    for done in ["compaction committed", "manifests merged"] {
+        assert!(log.contains(done), "no {done:?} between rounds:\n{log}");
+    }
 
-    // What a user's scan plans over: the manifests of the current snapshot.
-    let manifests = run_ok(bidlake(broker, data).args([
-        "query",
-        "--format",
-        "csv",
-        "SELECT COUNT(*) FROM \"bid_requests$manifests\" WHERE content = 0",
-    ]));
-    let manifests = String::from_utf8(manifests.stdout).unwrap();
-    let manifests: usize = manifests.lines().nth(1).unwrap().parse().unwrap();
+    // What a user's scan plans over and opens: the current snapshot's manifests and files.
+    let count = |sql: &str| -> usize {
+        let out = run_ok(bidlake(broker, data).args(["query", "--format", "csv", sql]));
+        String::from_utf8(out.stdout).unwrap().lines().nth(1).unwrap().parse().unwrap()
+    };
+    let manifests = count("SELECT COUNT(*) FROM \"bid_requests$manifests\" WHERE content = 0");
     assert!(manifests < appends / 2, "{manifests} data manifests after {appends} appends");
+    // No snapshot expired (that is a round's), so every file ever written is still on disk.
+    let live = count("SELECT COUNT(*) FROM \"bid_requests$files\"");
+    let written = parquet_files(&data.join("warehouse/db/bid_requests/data"));
+    assert!(live * 3 < written, "{live} live data files of {written} written");
 
     let rows = assert_each_once(&scan(data, "bid_requests"), "bid_requests");
     assert_eq!(rows, 1500);
+}
+
+/// Parquet files under `dir`, at any depth (one directory per partition).
+fn parquet_files(dir: &Path) -> usize {
+    let mut files = 0;
+    for entry in std::fs::read_dir(dir).unwrap().flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            files += parquet_files(&path);
+        } else if path.extension().is_some_and(|e| e == "parquet") {
+            files += 1;
+        }
+    }
+    files
 }
 
 #[test]

@@ -4,11 +4,16 @@
 //!   then 8 times larger each) that holds `--maintain-min-files`, and of every small file of a
 //!   partition nothing was added to for `--maintain-quiet-after` (the day that ended, a country
 //!   that went quiet);
-//! - manifest merging once the current snapshot names [`MIN_MANIFESTS_TO_MERGE`] data manifests
-//!   (also checked every [`MERGE_CHECK_EVERY`] between rounds);
+//! - manifest merging once the current snapshot names [`MIN_MANIFESTS_TO_MERGE`] data manifests;
 //! - snapshot expiry past `--maintain-retain-snapshots` (with the files only they referenced);
 //! - orphan removal every `--maintain-orphans-every`, of files older than
 //!   `--maintain-orphan-older-than`.
+//!
+//! The first two also run between rounds, every [`BETWEEN_ROUNDS_EVERY`], where they are due: a
+//! table that gained `--maintain-min-files` data files since it was last planned is compacted
+//! as a round would (its full tiers, its quiet partitions), and its manifests are merged. So
+//! the small files a query opens are bounded by the partitions being written and the tier size,
+//! not by how many commits a round interval holds.
 //!
 //! The actions are the ones `bidlake maintain` runs, with the same concurrency rules: each
 //! commit is planned on one version of the table and re-planned when ingest commits first, so
@@ -22,6 +27,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
 use bidlake_lake::Lake;
+use iceberg::table::Table;
 
 use crate::manifests::MIN_MANIFESTS_TO_MERGE;
 use crate::reach::{ManifestCache, ReachCache};
@@ -29,12 +35,16 @@ use crate::{
     Error, MIN_ORPHAN_AGE, MaintainArgs, Result, Selection, compact, expire, manifests, orphans,
 };
 
-/// How often, between rounds, each table is checked for [`MIN_MANIFESTS_TO_MERGE`] data
-/// manifests to merge. Ingest adds a manifest per commit: at a 100 ms commit interval a round a
-/// minute would leave scans planning hundreds of manifests before it. A check is a manifest list
-/// read per table; a merge commits only where there is something to merge, so at `up`'s defaults
-/// (10 s commits, a round a minute) it never does.
-pub const MERGE_CHECK_EVERY: Duration = Duration::from_secs(2);
+/// How often, between rounds, each table is checked for full size tiers to compact and for
+/// [`MIN_MANIFESTS_TO_MERGE`] data manifests to merge. Ingest adds a manifest and a file per
+/// partition per commit: at a 100 ms commit interval a round a minute would leave scans planning
+/// hundreds of manifests and opening thousands of small files before it. A check reads the
+/// table's metadata; compaction is planned only where the table gained `--maintain-min-files`
+/// files since its last plan (Iceberg's Flink maintenance triggers on a data file count the
+/// same way), and either commits only where there is something to do. The tiers, not the
+/// trigger, decide how often a file is rewritten: a tier is compacted once it holds
+/// `--maintain-min-files`, between rounds or at one.
+pub const BETWEEN_ROUNDS_EVERY: Duration = Duration::from_secs(2);
 
 /// Settings of the maintenance that runs beside ingest.
 #[derive(Debug, Clone, clap::Args)]
@@ -185,16 +195,17 @@ pub async fn run(
     tracing::info!(every = %humantime::format_duration(settings.every), retain_snapshots = %humantime::format_duration(settings.retain_snapshots), "table maintenance runs in the background");
     let mut orphans_due = Instant::now() + settings.orphans_every;
     let mut reach = HashMap::new();
+    let mut planned_at = HashMap::new();
     loop {
         let next = Instant::now() + settings.every;
-        let mut merge_due = Instant::now() + MERGE_CHECK_EVERY;
+        let mut check_due = Instant::now() + BETWEEN_ROUNDS_EVERY;
         while Instant::now() < next {
             if stop.load(Ordering::SeqCst) {
                 return;
             }
-            if Instant::now() >= merge_due {
-                merge_manifests(&lake, &metrics, &stop).await;
-                merge_due = Instant::now() + MERGE_CHECK_EVERY;
+            if Instant::now() >= check_due {
+                between_rounds(&lake, &settings, &metrics, &stop, &mut planned_at).await;
+                check_due = Instant::now() + BETWEEN_ROUNDS_EVERY;
             }
             tokio::time::sleep(Duration::from_millis(200).min(settings.every)).await;
         }
@@ -252,35 +263,79 @@ pub async fn round(
     });
 }
 
-/// Between rounds: merges the data manifests of each table that names
-/// [`MIN_MANIFESTS_TO_MERGE`] of them. Runs in the rounds' task, so it never races a round's
-/// compaction (which would then find the manifests it planned on gone); it races only ingest's
-/// appends, as a round's merge does. A failure is left to the next check or round to report.
-async fn merge_manifests(lake: &Lake, metrics: &MaintenanceMetrics, stop: &AtomicBool) {
+/// Between rounds: compacts the full size tiers of each table that gained
+/// `--maintain-min-files` data files since it was last planned (`planned_at` keeps, per table,
+/// how many it had then; the first check only notes it, so a start-up is not slowed down), then
+/// merges its data manifests where it names [`MIN_MANIFESTS_TO_MERGE`]. Runs in the rounds'
+/// task, so it never races a round; it races only ingest's appends, as a round does. A failure
+/// is left to the next check or round to report.
+async fn between_rounds(
+    lake: &Lake,
+    settings: &AutoMaintainArgs,
+    metrics: &MaintenanceMetrics,
+    stop: &AtomicBool,
+    planned_at: &mut HashMap<String, u64>,
+) {
     let tables = match crate::resolve_tables(lake, &[]).await {
         Ok(tables) => tables,
         Err(err) => {
-            tracing::debug!(error = %err, "manifest check: listing the tables failed");
+            tracing::debug!(error = %err, "check between rounds: listing the tables failed");
             return;
         }
     };
+    planned_at.retain(|name, _| tables.contains(name));
+    let args = settings.maintain_args(false);
     for name in &tables {
         if stop.load(Ordering::SeqCst) {
             return;
         }
-        let merged = async {
+        let checked = async {
+            let table = lake.load_table(name).await?;
+            let files = data_files(&table);
+            // A round's compaction or expiry may have taken files away since.
+            let last = planned_at.entry(name.clone()).or_insert(files);
+            *last = (*last).min(files);
+            if files >= *last + settings.min_files as u64 {
+                let mut cache = ManifestCache::default();
+                let compaction = compact::compact(lake, &table, &args, &mut cache).await?;
+                let mut now = files;
+                if compaction.snapshot_id.is_some() {
+                    count_compaction(metrics, &compaction);
+                    now = (files + compaction.output.files as u64)
+                        .saturating_sub(compaction.input.files as u64);
+                }
+                planned_at.insert(name.clone(), now);
+            }
             let table = lake.load_table(name).await?;
             let mut cache = ManifestCache::default();
             manifests::merge(lake, &table, MIN_MANIFESTS_TO_MERGE, false, &mut cache).await
         };
-        match merged.await {
+        match checked.await {
             Ok(report) if report.snapshot_id.is_some() => {
                 metrics.update(|m| m.manifest_merges += 1)
             }
             Ok(_) => {}
-            Err(err) => tracing::debug!(table = %name, error = %err, "manifest check failed"),
+            Err(err) => tracing::debug!(table = %name, error = %err, "check between rounds failed"),
         }
     }
+}
+
+/// The live data files of `table`'s current snapshot, as its summary counts them (0 without).
+fn data_files(table: &Table) -> u64 {
+    table
+        .metadata()
+        .current_snapshot()
+        .and_then(|s| s.summary().additional_properties.get("total-data-files"))
+        .and_then(|files| files.parse().ok())
+        .unwrap_or(0)
+}
+
+fn count_compaction(metrics: &MaintenanceMetrics, compaction: &compact::CompactionReport) {
+    metrics.update(|m| {
+        m.compactions += 1;
+        m.files_rewritten += compaction.input.files as u64;
+        m.files_written += compaction.output.files as u64;
+    });
 }
 
 fn failed(metrics: &MaintenanceMetrics, what: &str, err: &Error) {
@@ -307,11 +362,7 @@ async fn maintain_table(
     let table = lake.load_table(name).await?;
     let compaction = compact::compact(lake, &table, args, &mut cache).await?;
     if compaction.snapshot_id.is_some() {
-        metrics.update(|m| {
-            m.compactions += 1;
-            m.files_rewritten += compaction.input.files as u64;
-            m.files_written += compaction.output.files as u64;
-        });
+        count_compaction(metrics, &compaction);
         done.push(format!(
             "compacted {} files into {}",
             compaction.input.files, compaction.output.files
