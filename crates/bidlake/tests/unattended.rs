@@ -166,7 +166,7 @@ fn between_rounds_small_files_are_compacted_and_manifests_merged() {
     // No snapshot expired (that is a round's), so every file ever written is still on disk.
     let live = count("SELECT COUNT(*) FROM \"bid_requests$files\"");
     let written = parquet_files(&data.join("warehouse/db/bid_requests/data"));
-    assert!(live * 3 < written, "{live} live data files of {written} written");
+    assert!(live * 2 < written, "{live} live data files of {written} written");
 
     let rows = assert_each_once(&scan(data, "bid_requests"), "bid_requests");
     assert_eq!(rows, 1500);
