@@ -71,8 +71,9 @@ impl AggregateArgs {
 
     /// The interval rounds keep: the one given, else every other commit of an ingest in this
     /// process (`commit_interval`), else [`Self::ALONE_EVERY`]. A round every other commit
-    /// rather than every one halves the aggregates' CPU beside ingest (docs/benchmarks.md, issue
-    /// 16's figures) and still shows their rows within two commit intervals of the raw rows.
+    /// rather than every one pays a round's cost, most of the aggregates' CPU beside ingest,
+    /// half as often (docs/benchmarks.md, issue 16's figures), and still shows their rows within
+    /// two commit intervals of the raw rows.
     pub fn interval(&self, commit_interval: Option<Duration>) -> Duration {
         self.interval.unwrap_or_else(|| commit_interval.map_or(Self::ALONE_EVERY, |c| c * 2))
     }
