@@ -290,7 +290,7 @@ async fn between_rounds(
             return;
         }
         let checked = async {
-            let table = lake.load_table(name).await?;
+            let mut table = lake.load_table(name).await?;
             let files = data_files(&table);
             // A round's compaction or expiry may have taken files away since.
             let last = planned_at.entry(name.clone()).or_insert(files);
@@ -303,10 +303,11 @@ async fn between_rounds(
                     count_compaction(metrics, &compaction);
                     now = (files + compaction.output.files as u64)
                         .saturating_sub(compaction.input.files as u64);
+                    // The merge plans on the table as compacted.
+                    table = lake.load_table(name).await?;
                 }
                 planned_at.insert(name.clone(), now);
             }
-            let table = lake.load_table(name).await?;
             let mut cache = ManifestCache::default();
             manifests::merge(lake, &table, MIN_MANIFESTS_TO_MERGE, false, &mut cache).await
         };
